@@ -1,0 +1,10 @@
+//! Spatia: ask a small vision-language model spatial questions about 3D indoor scenes, see why
+//! it answered, and train it by distillation from a larger teacher.
+//!
+//! Layers (see `docs/ARCHITECTURE.md`); each depends only on the ones below it:
+//! - [`scene`]: the scene model, loaders and writers for ScanNet / 3D-FRONT / PLY, and the
+//!   procedural scene generator.
+#![deny(clippy::unwrap_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod scene;

@@ -1,0 +1,88 @@
+//! The error every scene loader and writer returns.
+
+use std::path::{Path, PathBuf};
+
+/// A scene could not be read or written. The message always names the file and the problem.
+#[derive(Debug, thiserror::Error)]
+pub enum SceneError {
+    /// The file could not be opened, read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file concerned.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The file was read but its content is not valid.
+    #[error("{}: {problem}", path.display())]
+    Invalid {
+        /// The file concerned.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A file the format requires is not there.
+    #[error("{}: missing {what}", path.display())]
+    Missing {
+        /// The path that was looked for.
+        path: PathBuf,
+        /// What it should have held.
+        what: String,
+    },
+}
+
+impl SceneError {
+    /// An I/O error on `path`.
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        SceneError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    /// Invalid content in `path`.
+    pub fn invalid(path: &Path, problem: impl Into<String>) -> Self {
+        SceneError::Invalid {
+            path: path.to_path_buf(),
+            problem: problem.into(),
+        }
+    }
+
+    /// A required companion file is missing.
+    pub fn missing(path: &Path, what: impl Into<String>) -> Self {
+        SceneError::Missing {
+            path: path.to_path_buf(),
+            what: what.into(),
+        }
+    }
+}
+
+/// Reads a whole file, refusing files larger than `max_bytes` (so a mistaken path to a huge file
+/// cannot exhaust memory).
+pub(crate) fn read_file_limited(path: &Path, max_bytes: u64) -> Result<Vec<u8>, SceneError> {
+    let meta = std::fs::metadata(path).map_err(|e| SceneError::io(path, e))?;
+    if meta.is_dir() {
+        return Err(SceneError::invalid(path, "is a directory, expected a file"));
+    }
+    if meta.len() > max_bytes {
+        return Err(SceneError::invalid(
+            path,
+            format!(
+                "file is {} bytes, more than the {} bytes this reader accepts",
+                meta.len(),
+                max_bytes
+            ),
+        ));
+    }
+    std::fs::read(path).map_err(|e| SceneError::io(path, e))
+}
+
+/// Parses a JSON file into `T`, naming the file, line and column on error.
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    max_bytes: u64,
+) -> Result<T, SceneError> {
+    let bytes = read_file_limited(path, max_bytes)?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| SceneError::invalid(path, format!("malformed JSON: {e}")))
+}

@@ -1,0 +1,689 @@
+//! PLY meshes and point clouds: ascii, binary little and big endian (read with `ply-rs-bw`),
+//! and a writer for the same encodings.
+//!
+//! Reading is defensive: the header's element counts are checked against the bytes the file
+//! actually holds before anything is parsed, so a corrupt header can neither make the reader
+//! allocate by its counts nor loop for billions of elements.
+
+use std::io::{BufWriter, Cursor, Write};
+use std::path::Path;
+
+use glam::Vec3;
+use ply_rs_bw::parser::{Parser, Reader};
+use ply_rs_bw::ply::{
+    BeginList, ElementDef, Encoding, Header, PropertyAccess, PropertyAccessResult, PropertyType,
+    ScalarType,
+};
+
+use super::error::read_file_limited;
+use super::{DEFAULT_GREY, Scene, SceneError, SourceFormat};
+
+/// Largest PLY file accepted (4 GiB).
+pub const MAX_PLY_BYTES: u64 = 4 << 30;
+/// Largest polygon accepted in a face list.
+pub const MAX_FACE_VERTICES: usize = 1024;
+
+/// The geometry read from a PLY file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PlyMesh {
+    /// Vertex positions as stored.
+    pub positions: Vec<Vec3>,
+    /// Vertex colours, when the file has `red`/`green`/`blue` (or `r`/`g`/`b`).
+    pub colors: Option<Vec<[u8; 3]>>,
+    /// Vertex alpha, when present.
+    pub alpha: Option<Vec<u8>>,
+    /// Vertex normals, when the file has `nx`/`ny`/`nz`.
+    pub normals: Option<Vec<Vec3>>,
+    /// Faces, fan-triangulated; `None` when the file has no face element.
+    pub triangles: Option<Vec<[u32; 3]>>,
+}
+
+/// How a PLY payload is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlyEncoding {
+    /// Text.
+    Ascii,
+    /// Binary, little endian.
+    BinaryLittleEndian,
+    /// Binary, big endian.
+    BinaryBigEndian,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Vertex {
+    pos: [f64; 3],
+    rgb: [u8; 3],
+    alpha: u8,
+    normal: [f32; 3],
+}
+
+fn axis(name: &str) -> Option<usize> {
+    match name {
+        "x" => Some(0),
+        "y" => Some(1),
+        "z" => Some(2),
+        _ => None,
+    }
+}
+
+fn color_channel(name: &str) -> Option<usize> {
+    match name {
+        "red" | "r" | "diffuse_red" => Some(0),
+        "green" | "g" | "diffuse_green" => Some(1),
+        "blue" | "b" | "diffuse_blue" => Some(2),
+        _ => None,
+    }
+}
+
+fn normal_axis(name: &str) -> Option<usize> {
+    match name {
+        "nx" => Some(0),
+        "ny" => Some(1),
+        "nz" => Some(2),
+        _ => None,
+    }
+}
+
+impl Vertex {
+    fn set_number(&mut self, name: &str, v: f64, unit_color: f64) -> PropertyAccessResult {
+        if let Some(i) = axis(name) {
+            self.pos[i] = v;
+        } else if let Some(i) = color_channel(name) {
+            self.rgb[i] = (v * unit_color).round().clamp(0.0, 255.0) as u8;
+        } else if name == "alpha" {
+            self.alpha = (v * unit_color).round().clamp(0.0, 255.0) as u8;
+        } else if let Some(i) = normal_axis(name) {
+            self.normal[i] = v as f32;
+        } else {
+            return PropertyAccessResult::Ignored;
+        }
+        PropertyAccessResult::Set
+    }
+}
+
+impl PropertyAccess for Vertex {
+    fn new() -> Self {
+        Vertex::default()
+    }
+    fn set_float(&mut self, name: &str, v: f32) -> PropertyAccessResult {
+        // Float colours are in 0..1.
+        self.set_number(name, f64::from(v), 255.0)
+    }
+    fn set_double(&mut self, name: &str, v: f64) -> PropertyAccessResult {
+        self.set_number(name, v, 255.0)
+    }
+    fn set_uchar(&mut self, name: &str, v: u8) -> PropertyAccessResult {
+        self.set_number(name, f64::from(v), 1.0)
+    }
+    fn set_char(&mut self, name: &str, v: i8) -> PropertyAccessResult {
+        self.set_number(name, f64::from(v), 1.0)
+    }
+    fn set_ushort(&mut self, name: &str, v: u16) -> PropertyAccessResult {
+        let scale = if color_channel(name).is_some() || name == "alpha" {
+            1.0 / 257.0
+        } else {
+            1.0
+        };
+        self.set_number(name, f64::from(v), scale)
+    }
+    fn set_short(&mut self, name: &str, v: i16) -> PropertyAccessResult {
+        self.set_number(name, f64::from(v), 1.0)
+    }
+    fn set_int(&mut self, name: &str, v: i32) -> PropertyAccessResult {
+        self.set_number(name, f64::from(v), 1.0)
+    }
+    fn set_uint(&mut self, name: &str, v: u32) -> PropertyAccessResult {
+        self.set_number(name, f64::from(v), 1.0)
+    }
+}
+
+/// A face's vertex list, kept as i64 so negative indices can be reported.
+#[derive(Default)]
+struct Face {
+    indices: Vec<i64>,
+    ints: Vec<i32>,
+    uints: Vec<u32>,
+}
+
+fn is_face_list(name: &str) -> bool {
+    name == "vertex_indices" || name == "vertex_index"
+}
+
+impl PropertyAccess for Face {
+    fn new() -> Self {
+        Face::default()
+    }
+    fn begin_list_int(&mut self, name: &str, _len: usize) -> BeginList<'_, i32> {
+        if is_face_list(name) {
+            BeginList::Fill(&mut self.ints)
+        } else {
+            BeginList::UseSetter
+        }
+    }
+    fn begin_list_uint(&mut self, name: &str, _len: usize) -> BeginList<'_, u32> {
+        if is_face_list(name) {
+            BeginList::Fill(&mut self.uints)
+        } else {
+            BeginList::UseSetter
+        }
+    }
+    fn set_list_uchar(&mut self, name: &str, v: Vec<u8>) -> PropertyAccessResult {
+        self.set_small_list(name, v.into_iter().map(i64::from))
+    }
+    fn set_list_char(&mut self, name: &str, v: Vec<i8>) -> PropertyAccessResult {
+        self.set_small_list(name, v.into_iter().map(i64::from))
+    }
+    fn set_list_ushort(&mut self, name: &str, v: Vec<u16>) -> PropertyAccessResult {
+        self.set_small_list(name, v.into_iter().map(i64::from))
+    }
+    fn set_list_short(&mut self, name: &str, v: Vec<i16>) -> PropertyAccessResult {
+        self.set_small_list(name, v.into_iter().map(i64::from))
+    }
+    fn set_list_int(&mut self, name: &str, v: Vec<i32>) -> PropertyAccessResult {
+        self.set_small_list(name, v.into_iter().map(i64::from))
+    }
+    fn set_list_uint(&mut self, name: &str, v: Vec<u32>) -> PropertyAccessResult {
+        self.set_small_list(name, v.into_iter().map(i64::from))
+    }
+}
+
+impl Face {
+    fn set_small_list(&mut self, name: &str, v: impl Iterator<Item = i64>) -> PropertyAccessResult {
+        if !is_face_list(name) {
+            return PropertyAccessResult::Ignored;
+        }
+        self.indices = v.collect();
+        PropertyAccessResult::Set
+    }
+
+    fn take_indices(&mut self) -> Vec<i64> {
+        if !self.ints.is_empty() {
+            return self.ints.iter().map(|&i| i64::from(i)).collect();
+        }
+        if !self.uints.is_empty() {
+            return self.uints.iter().map(|&i| i64::from(i)).collect();
+        }
+        std::mem::take(&mut self.indices)
+    }
+}
+
+/// An element nobody reads: parsed and dropped.
+struct Skip;
+
+impl PropertyAccess for Skip {
+    fn new() -> Self {
+        Skip
+    }
+}
+
+/// Joins a multi-line parser message into one line.
+fn one_line(e: &impl std::fmt::Display) -> String {
+    e.to_string()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn scalar_size(t: &ScalarType) -> u64 {
+    match t {
+        ScalarType::Char | ScalarType::UChar => 1,
+        ScalarType::Short | ScalarType::UShort => 2,
+        ScalarType::Int | ScalarType::UInt | ScalarType::Float => 4,
+        ScalarType::Double => 8,
+    }
+}
+
+/// The fewest payload bytes an element of this definition can take.
+fn min_element_bytes(def: &ElementDef, encoding: Encoding) -> u64 {
+    match encoding {
+        // Each property is at least one character plus a separator.
+        Encoding::Ascii => 2 * def.properties.len().max(1) as u64,
+        _ => def
+            .properties
+            .values()
+            .map(|p| match &p.data_type {
+                PropertyType::Scalar(t) => scalar_size(t),
+                PropertyType::List(count_type, _) => scalar_size(count_type),
+            })
+            .sum::<u64>()
+            .max(1),
+    }
+}
+
+fn check_counts_fit(path: &Path, header: &Header, payload_bytes: u64) -> Result<(), SceneError> {
+    let mut needed: u64 = 0;
+    for def in header.elements.values() {
+        let per = min_element_bytes(def, header.encoding);
+        let bytes = (def.count as u64).checked_mul(per).ok_or_else(|| {
+            SceneError::invalid(path, format!("element '{}' count overflows", def.name))
+        })?;
+        needed = needed.saturating_add(bytes);
+        if needed > payload_bytes.saturating_add(1) {
+            return Err(SceneError::invalid(
+                path,
+                format!(
+                    "header declares {} '{}' elements, which need at least {} bytes, but the file holds only {} bytes after its header (truncated file or corrupt header)",
+                    def.count, def.name, bytes, payload_bytes
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn has_property(def: &ElementDef, pred: impl Fn(&str) -> bool) -> bool {
+    def.properties.keys().any(|k| pred(k))
+}
+
+/// Reads a PLY file's vertices (and faces, when present).
+pub fn read_ply(path: &Path) -> Result<PlyMesh, SceneError> {
+    let bytes = read_file_limited(path, MAX_PLY_BYTES)?;
+    parse_ply(path, &bytes)
+}
+
+/// Parses PLY bytes; `path` is only used in error messages.
+pub fn parse_ply(path: &Path, bytes: &[u8]) -> Result<PlyMesh, SceneError> {
+    if !bytes.starts_with(b"ply") {
+        return Err(SceneError::invalid(
+            path,
+            "not a PLY file (missing 'ply' magic)",
+        ));
+    }
+    let mut reader = Reader::new(Cursor::new(bytes));
+    let header = Parser::<Skip>::new()
+        .read_header(&mut reader)
+        .map_err(|e| SceneError::invalid(path, format!("bad PLY header: {}", one_line(&e))))?;
+    let payload_bytes = bytes.len() as u64 - reader.get_ref().position();
+    check_counts_fit(path, &header, payload_bytes)?;
+
+    let mut mesh = PlyMesh::default();
+    let mut saw_vertex = false;
+    let mut faces: Option<Vec<[u32; 3]>> = None;
+    for def in header.elements.values() {
+        let parse_err = |e: ply_rs_bw::parser::ParseError| {
+            SceneError::invalid(path, format!("element '{}': {}", def.name, one_line(&e)))
+        };
+        match def.name.as_str() {
+            "vertex" => {
+                let has_xyz = ["x", "y", "z"].iter().all(|a| def.properties.contains_key(*a));
+                if !has_xyz {
+                    return Err(SceneError::invalid(
+                        path,
+                        "vertex element lacks one of the x, y, z properties",
+                    ));
+                }
+                let verts = Parser::<Vertex>::new()
+                    .read_payload_for_element(&mut reader, def, &header)
+                    .map_err(parse_err)?;
+                saw_vertex = true;
+                mesh.positions = verts
+                    .iter()
+                    .map(|v| Vec3::new(v.pos[0] as f32, v.pos[1] as f32, v.pos[2] as f32))
+                    .collect();
+                if has_property(def, |k| color_channel(k).is_some()) {
+                    mesh.colors = Some(verts.iter().map(|v| v.rgb).collect());
+                }
+                if def.properties.contains_key("alpha") {
+                    mesh.alpha = Some(verts.iter().map(|v| v.alpha).collect());
+                }
+                if has_property(def, |k| normal_axis(k).is_some()) {
+                    mesh.normals = Some(verts.iter().map(|v| Vec3::from(v.normal)).collect());
+                }
+            }
+            "face" => {
+                if !has_property(def, is_face_list) {
+                    return Err(SceneError::invalid(
+                        path,
+                        "face element lacks a vertex_indices list",
+                    ));
+                }
+                let raw = Parser::<Face>::new()
+                    .read_payload_for_element(&mut reader, def, &header)
+                    .map_err(parse_err)?;
+                let mut tris = Vec::with_capacity(raw.len());
+                for (fi, mut f) in raw.into_iter().enumerate() {
+                    triangulate(path, fi, &f.take_indices(), &mut tris)?;
+                }
+                faces = Some(tris);
+            }
+            _ => {
+                Parser::<Skip>::new()
+                    .read_payload_for_element(&mut reader, def, &header)
+                    .map_err(parse_err)?;
+            }
+        }
+    }
+    if !saw_vertex {
+        return Err(SceneError::invalid(path, "PLY file has no vertex element"));
+    }
+    let n = mesh.positions.len();
+    if let Some(i) = mesh.positions.iter().position(|p| !p.is_finite()) {
+        return Err(SceneError::invalid(
+            path,
+            format!(
+                "vertex {i} has a non-finite coordinate {:?}",
+                mesh.positions[i]
+            ),
+        ));
+    }
+    if let Some(tris) = &faces
+        && let Some((fi, t)) = tris
+            .iter()
+            .enumerate()
+            .find(|(_, t)| t.iter().any(|&i| i as usize >= n))
+    {
+        return Err(SceneError::invalid(
+            path,
+            format!("face {fi} uses vertex index {t:?} but the file has only {n} vertices"),
+        ));
+    }
+    mesh.triangles = faces;
+    Ok(mesh)
+}
+
+fn triangulate(
+    path: &Path,
+    face_index: usize,
+    idx: &[i64],
+    out: &mut Vec<[u32; 3]>,
+) -> Result<(), SceneError> {
+    if idx.len() < 3 || idx.len() > MAX_FACE_VERTICES {
+        return Err(SceneError::invalid(
+            path,
+            format!(
+                "face {face_index} has {} vertices (expected 3..={MAX_FACE_VERTICES})",
+                idx.len()
+            ),
+        ));
+    }
+    let to_u32 = |i: i64| {
+        u32::try_from(i).map_err(|_| {
+            SceneError::invalid(
+                path,
+                format!("face {face_index} has invalid vertex index {i}"),
+            )
+        })
+    };
+    let first = to_u32(idx[0])?;
+    for w in idx[1..].windows(2) {
+        out.push([first, to_u32(w[0])?, to_u32(w[1])?]);
+    }
+    Ok(())
+}
+
+/// Loads a plain PLY mesh or point cloud as a scene without objects.
+pub fn load_ply_scene(path: &Path) -> Result<Scene, SceneError> {
+    let mesh = read_ply(path)?;
+    let n = mesh.positions.len();
+    if n == 0 {
+        return Err(SceneError::invalid(path, "PLY file has no vertices"));
+    }
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "scene".into());
+    Ok(Scene {
+        name,
+        format: SourceFormat::Ply,
+        source_path: path.to_path_buf(),
+        colors: mesh.colors.unwrap_or_else(|| vec![DEFAULT_GREY; n]),
+        positions: mesh.positions,
+        normals: mesh.normals,
+        triangles: mesh.triangles,
+        objects: Vec::new(),
+        warnings: Vec::new(),
+    })
+}
+
+/// What to write with [`write_ply`].
+#[derive(Debug, Clone, Copy)]
+pub struct PlyWrite<'a> {
+    /// Positions (written as float x, y, z).
+    pub positions: &'a [Vec3],
+    /// Colours (uchar red, green, blue).
+    pub colors: Option<&'a [[u8; 3]]>,
+    /// Write an `alpha` property of 255 after the colours (as ScanNet meshes do).
+    pub alpha: bool,
+    /// Normals (float nx, ny, nz).
+    pub normals: Option<&'a [Vec3]>,
+    /// Triangles (`list uchar int vertex_indices`).
+    pub triangles: Option<&'a [[u32; 3]]>,
+    /// Header comment line.
+    pub comment: &'a str,
+}
+
+/// Writes a PLY file in the given encoding.
+pub fn write_ply(path: &Path, data: &PlyWrite<'_>, encoding: PlyEncoding) -> Result<(), SceneError> {
+    let file = std::fs::File::create(path).map_err(|e| SceneError::io(path, e))?;
+    let mut w = BufWriter::new(file);
+    write_ply_to(&mut w, data, encoding)
+        .and_then(|_| w.flush())
+        .map_err(|e| SceneError::io(path, e))
+}
+
+/// Writes a PLY stream in the given encoding.
+pub fn write_ply_to(
+    w: &mut impl Write,
+    data: &PlyWrite<'_>,
+    encoding: PlyEncoding,
+) -> std::io::Result<()> {
+    let n = data.positions.len();
+    let format = match encoding {
+        PlyEncoding::Ascii => "ascii",
+        PlyEncoding::BinaryLittleEndian => "binary_little_endian",
+        PlyEncoding::BinaryBigEndian => "binary_big_endian",
+    };
+    writeln!(w, "ply\nformat {format} 1.0")?;
+    if !data.comment.is_empty() {
+        writeln!(w, "comment {}", data.comment)?;
+    }
+    writeln!(w, "element vertex {n}")?;
+    writeln!(w, "property float x\nproperty float y\nproperty float z")?;
+    if data.normals.is_some() {
+        writeln!(w, "property float nx\nproperty float ny\nproperty float nz")?;
+    }
+    if data.colors.is_some() {
+        writeln!(
+            w,
+            "property uchar red\nproperty uchar green\nproperty uchar blue"
+        )?;
+        if data.alpha {
+            writeln!(w, "property uchar alpha")?;
+        }
+    }
+    if let Some(t) = data.triangles {
+        writeln!(
+            w,
+            "element face {}\nproperty list uchar int vertex_indices",
+            t.len()
+        )?;
+    }
+    writeln!(w, "end_header")?;
+
+    let put_f32 = |w: &mut dyn Write, v: f32| -> std::io::Result<()> {
+        match encoding {
+            PlyEncoding::Ascii => write!(w, "{v} "),
+            PlyEncoding::BinaryLittleEndian => w.write_all(&v.to_le_bytes()),
+            PlyEncoding::BinaryBigEndian => w.write_all(&v.to_be_bytes()),
+        }
+    };
+    let put_u8 = |w: &mut dyn Write, v: u8| -> std::io::Result<()> {
+        match encoding {
+            PlyEncoding::Ascii => write!(w, "{v} "),
+            _ => w.write_all(&[v]),
+        }
+    };
+    for i in 0..n {
+        for c in data.positions[i].to_array() {
+            put_f32(w, c)?;
+        }
+        if let Some(normals) = data.normals {
+            for c in normals[i].to_array() {
+                put_f32(w, c)?;
+            }
+        }
+        if let Some(colors) = data.colors {
+            for c in colors[i] {
+                put_u8(w, c)?;
+            }
+            if data.alpha {
+                put_u8(w, 255)?;
+            }
+        }
+        if encoding == PlyEncoding::Ascii {
+            writeln!(w)?;
+        }
+    }
+    if let Some(tris) = data.triangles {
+        for t in tris {
+            match encoding {
+                PlyEncoding::Ascii => writeln!(w, "3 {} {} {}", t[0], t[1], t[2])?,
+                PlyEncoding::BinaryLittleEndian => {
+                    w.write_all(&[3])?;
+                    for i in t {
+                        w.write_all(&(*i as i32).to_le_bytes())?;
+                    }
+                }
+                PlyEncoding::BinaryBigEndian => {
+                    w.write_all(&[3])?;
+                    for i in t {
+                        w.write_all(&(*i as i32).to_be_bytes())?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> (Vec<Vec3>, Vec<[u8; 3]>, Vec<Vec3>, Vec<[u32; 3]>) {
+        let p = vec![
+            Vec3::new(0.0, 0.0, 0.0),
+            Vec3::new(1.5, 0.0, 0.25),
+            Vec3::new(0.0, -2.0, 3.0),
+            Vec3::new(1.0, 1.0, 1.0),
+        ];
+        let c = vec![[255, 0, 0], [0, 255, 0], [0, 0, 255], [10, 20, 30]];
+        let n = vec![Vec3::Z, Vec3::Z, Vec3::X, Vec3::Y];
+        let t = vec![[0, 1, 2], [1, 2, 3]];
+        (p, c, n, t)
+    }
+
+    fn round_trip(encoding: PlyEncoding) {
+        let (p, c, n, t) = sample();
+        let mut buf = Vec::new();
+        write_ply_to(
+            &mut buf,
+            &PlyWrite {
+                positions: &p,
+                colors: Some(&c),
+                alpha: true,
+                normals: Some(&n),
+                triangles: Some(&t),
+                comment: "test",
+            },
+            encoding,
+        )
+        .unwrap();
+        let m = parse_ply(Path::new("mem.ply"), &buf).unwrap();
+        assert_eq!(m.positions, p);
+        assert_eq!(m.colors.as_deref(), Some(&c[..]));
+        assert_eq!(m.alpha.as_deref(), Some(&[255u8; 4][..]));
+        assert_eq!(m.normals.as_deref(), Some(&n[..]));
+        assert_eq!(m.triangles.as_deref(), Some(&t[..]));
+    }
+
+    #[test]
+    fn round_trips_every_encoding() {
+        round_trip(PlyEncoding::Ascii);
+        round_trip(PlyEncoding::BinaryLittleEndian);
+        round_trip(PlyEncoding::BinaryBigEndian);
+    }
+
+    #[test]
+    fn reads_point_cloud_with_doubles_float_colours_and_quads() {
+        let text = "ply\nformat ascii 1.0\nelement vertex 4\nproperty double x\nproperty double y\nproperty double z\nproperty float red\nproperty float green\nproperty float blue\nelement face 1\nproperty list uchar uint vertex_index\nend_header\n0 0 0 1 0 0\n1 0 0 0 1 0\n1 1 0 0 0 1\n0 1 0 0.5 0.5 0.5\n4 0 1 2 3\n";
+        let m = parse_ply(Path::new("q.ply"), text.as_bytes()).unwrap();
+        assert_eq!(m.positions[2], Vec3::new(1.0, 1.0, 0.0));
+        assert_eq!(m.colors.as_ref().unwrap()[0], [255, 0, 0]);
+        assert_eq!(m.colors.as_ref().unwrap()[3], [128, 128, 128]);
+        assert_eq!(m.triangles.unwrap(), vec![[0, 1, 2], [0, 2, 3]]);
+        assert!(m.normals.is_none());
+    }
+
+    #[test]
+    fn point_cloud_without_faces() {
+        let text = "ply\nformat ascii 1.0\nelement vertex 2\nproperty float x\nproperty float y\nproperty float z\nend_header\n1 2 3\n4 5 6\n";
+        let m = parse_ply(Path::new("p.ply"), text.as_bytes()).unwrap();
+        assert_eq!(m.positions.len(), 2);
+        assert!(m.triangles.is_none() && m.colors.is_none());
+    }
+
+    fn err(bytes: &[u8]) -> String {
+        parse_ply(Path::new("bad.ply"), bytes).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn truncated_binary_names_file_and_counts() {
+        let (p, c, _, t) = sample();
+        let mut buf = Vec::new();
+        write_ply_to(
+            &mut buf,
+            &PlyWrite {
+                positions: &p,
+                colors: Some(&c),
+                alpha: false,
+                normals: None,
+                triangles: Some(&t),
+                comment: "",
+            },
+            PlyEncoding::BinaryLittleEndian,
+        )
+        .unwrap();
+        for cut in [buf.len() - 1, buf.len() - 14, buf.len() / 2] {
+            let e = err(&buf[..cut]);
+            assert!(e.starts_with("bad.ply: "), "{e}");
+        }
+    }
+
+    #[test]
+    fn absurd_header_count_is_rejected_before_parsing() {
+        let text = b"ply\nformat binary_little_endian 1.0\nelement vertex 4000000000\nproperty float x\nproperty float y\nproperty float z\nend_header\n\0\0\0\0";
+        let e = err(text);
+        assert!(e.contains("4000000000") && e.contains("truncated"), "{e}");
+    }
+
+    #[test]
+    fn out_of_range_and_negative_indices() {
+        let e = err(b"ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\nproperty float z\nelement face 1\nproperty list uchar int vertex_indices\nend_header\n0 0 0\n1 0 0\n0 1 0\n3 0 1 7\n");
+        assert!(e.contains("face 0") && e.contains("only 3 vertices"), "{e}");
+        let e = err(b"ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\nproperty float z\nelement face 1\nproperty list uchar int vertex_indices\nend_header\n0 0 0\n1 0 0\n0 1 0\n3 0 -1 2\n");
+        assert!(e.contains("invalid vertex index -1"), "{e}");
+    }
+
+    #[test]
+    fn nan_and_garbage() {
+        let e = err(b"ply\nformat ascii 1.0\nelement vertex 1\nproperty float x\nproperty float y\nproperty float z\nend_header\nnan 0 0\n");
+        assert!(e.contains("element 'vertex'") && !e.contains('\n'), "{e}");
+        let mut bin = b"ply\nformat binary_little_endian 1.0\nelement vertex 2\nproperty float x\nproperty float y\nproperty float z\nend_header\n".to_vec();
+        for v in [0.0f32, 1.0, 2.0, 3.0, f32::INFINITY, 5.0] {
+            bin.extend_from_slice(&v.to_le_bytes());
+        }
+        let e = err(&bin);
+        assert!(e.contains("vertex 1 has a non-finite"), "{e}");
+        let e = err(b"PK\x03\x04 not a ply");
+        assert!(e.contains("not a PLY"), "{e}");
+        let e = err(b"ply\nformat ascii 1.0\nelement vertex 1\nproperty float x\nend_header\n1\n");
+        assert!(e.contains("lacks one of the x, y, z"), "{e}");
+        let e = err(b"ply\nformat ascii 1.0\nelement vertex 1\nproperty float x\nproperty float y\nproperty float z\n");
+        assert!(e.contains("header"), "{e}");
+        let e = err(b"ply\nformat ascii 1.0\nelement vertex 2\nproperty float x\nproperty float y\nproperty float z\nend_header\n1 2 3\nfoo bar baz\n");
+        assert!(e.contains("element 'vertex'"), "{e}");
+    }
+}
