@@ -26,13 +26,18 @@ fn shared_data(rel: &str) -> Option<PathBuf> {
 /// in the group, with no alignment (scene0000_00's .txt has no axisAlignment).
 fn raw_boxes(dir: &std::path::Path) -> HashMap<u32, (String, Aabb)> {
     let bytes = std::fs::read(dir.join("scene0000_00_vh_clean_2.ply")).unwrap();
-    let header_end = bytes.windows(11).position(|w| w == b"end_header\n").unwrap() + 11;
+    let header_end = bytes
+        .windows(11)
+        .position(|w| w == b"end_header\n")
+        .unwrap()
+        + 11;
     let stride = 3 * 4 + 4;
     let n = 81_369;
     let positions: Vec<Vec3> = (0..n)
         .map(|i| {
             let o = header_end + i * stride;
-            let f = |k: usize| f32::from_le_bytes(bytes[o + 4 * k..o + 4 * k + 4].try_into().unwrap());
+            let f =
+                |k: usize| f32::from_le_bytes(bytes[o + 4 * k..o + 4 * k + 4].try_into().unwrap());
             Vec3::new(f(0), f(1), f(2))
         })
         .collect();
@@ -46,10 +51,9 @@ fn raw_boxes(dir: &std::path::Path) -> HashMap<u32, (String, Aabb)> {
         .iter()
         .map(|v| v.as_i64().unwrap())
         .collect();
-    let agg: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(dir.join("scene0000_00.aggregation.json")).unwrap(),
-    )
-    .unwrap();
+    let agg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("scene0000_00.aggregation.json")).unwrap())
+            .unwrap();
     let mut out = HashMap::new();
     for g in agg["segGroups"].as_array().unwrap() {
         let segments: std::collections::HashSet<i64> = g["segments"]
@@ -58,10 +62,15 @@ fn raw_boxes(dir: &std::path::Path) -> HashMap<u32, (String, Aabb)> {
             .iter()
             .map(|v| v.as_i64().unwrap())
             .collect();
-        let pts = (0..n).filter(|&i| segments.contains(&seg_of[i])).map(|i| positions[i]);
+        let pts = (0..n)
+            .filter(|&i| segments.contains(&seg_of[i]))
+            .map(|i| positions[i]);
         out.insert(
             g["objectId"].as_u64().unwrap() as u32,
-            (g["label"].as_str().unwrap().to_string(), Aabb::from_points(pts).unwrap()),
+            (
+                g["label"].as_str().unwrap().to_string(),
+                Aabb::from_points(pts).unwrap(),
+            ),
         );
     }
     out
@@ -78,7 +87,12 @@ fn scannet_scene0000_00_loads_with_exact_instances() {
     assert_eq!(scene.positions.len(), 81_369);
     assert_eq!(scene.face_count(), 153_587);
     assert_eq!(scene.objects.len(), 55);
-    assert!(scene.warnings.iter().any(|w| w.contains("no axisAlignment")));
+    assert!(
+        scene
+            .warnings
+            .iter()
+            .any(|w| w.contains("no axisAlignment"))
+    );
 
     let raw = raw_boxes(&dir);
     for o in &scene.objects {
@@ -168,7 +182,10 @@ fn label_map_agrees_with_scannet_nyu40() {
         }
     }
     let rate = agree as f64 / total as f64;
-    eprintln!("label map agrees with ScanNet NYU40 on {:.1}% of labelled instances", rate * 100.0);
+    eprintln!(
+        "label map agrees with ScanNet NYU40 on {:.1}% of labelled instances",
+        rate * 100.0
+    );
     assert!(
         rate > 0.93,
         "agreement {rate:.3}; frequent disagreements: {disagreements:?}"
@@ -209,7 +226,11 @@ fn front3d_houses_place_furniture_inside_and_on_the_floor() {
                 )
             })
             .collect();
-        assert!(furniture.len() >= 15, "{name}: {} furniture", furniture.len());
+        assert!(
+            furniture.len() >= 15,
+            "{name}: {} furniture",
+            furniture.len()
+        );
         for o in &furniture {
             let c = o.aabb.center();
             assert!(
@@ -227,14 +248,21 @@ fn front3d_houses_place_furniture_inside_and_on_the_floor() {
                 o.raw_label,
                 o.aabb.min.z
             );
-            assert!(o.aabb.max.z < floor_z + 3.5, "{name}: {} too high", o.raw_label);
+            assert!(
+                o.aabb.max.z < floor_z + 3.5,
+                "{name}: {} too high",
+                o.raw_label
+            );
         }
         // Floor-standing furniture of the usual kinds stands on the floor.
         let on_floor = furniture
             .iter()
             .filter(|o| (o.aabb.min.z - floor_z).abs() < 0.05)
             .count();
-        assert!(on_floor * 2 > furniture.len(), "{name}: {on_floor} on the floor");
+        assert!(
+            on_floor * 2 > furniture.len(),
+            "{name}: {on_floor} on the floor"
+        );
     }
 }
 
@@ -269,7 +297,10 @@ fn mmdet3d_point_cloud_as_ply() {
         .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
         .collect();
     assert_eq!(vals.len(), 40_684 * 6);
-    let positions: Vec<Vec3> = vals.chunks_exact(6).map(|c| Vec3::new(c[0], c[1], c[2])).collect();
+    let positions: Vec<Vec3> = vals
+        .chunks_exact(6)
+        .map(|c| Vec3::new(c[0], c[1], c[2]))
+        .collect();
     let colors: Vec<[u8; 3]> = vals
         .chunks_exact(6)
         .map(|c| [c[3] as u8, c[4] as u8, c[5] as u8])
@@ -293,5 +324,8 @@ fn mmdet3d_point_cloud_as_ply() {
     assert_eq!(s.positions.len(), 40_684);
     assert!(s.triangles.is_none());
     let b = s.bounds().unwrap();
-    assert!(b.max.x > 8.0 && b.max.x < 8.5 && b.max.z > 2.9 && b.max.z < 3.1, "{b:?}");
+    assert!(
+        b.max.x > 8.0 && b.max.x < 8.5 && b.max.z > 2.9 && b.max.z < 3.1,
+        "{b:?}"
+    );
 }

@@ -13,7 +13,7 @@ use glam::{Mat4, Quat, Vec3};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::error::read_json;
+use super::error::read_file_limited;
 use super::mesh::TriMesh;
 use super::obj::{ObjMesh, read_obj, write_obj};
 use super::{Category, LoadOptions, Scene, SceneError, SourceFormat};
@@ -179,9 +179,9 @@ fn box_size(v: &Value) -> Option<Vec3> {
     (s.is_finite() && s.min_element() >= 0.0 && s.max_element() > 0.0).then_some(s)
 }
 
-/// The raw label of a furniture entry: its `title`, else its `category`, else "furniture".
+/// The raw label of a furniture entry: its `category`, else its `title`, else "furniture".
 fn furniture_label(f: &Furniture) -> String {
-    [&f.title, &f.category]
+    [&f.category, &f.title]
         .into_iter()
         .flatten()
         .map(|s| s.trim())
@@ -205,22 +205,36 @@ fn future_dir_for(json: &Path, options: &LoadOptions) -> Option<PathBuf> {
         return Some(d.clone());
     }
     let parent = json.parent()?;
-    [parent.join("3D-FUTURE-model"), parent.parent()?.join("3D-FUTURE-model")]
-        .into_iter()
-        .find(|d| d.is_dir())
+    [
+        parent.join("3D-FUTURE-model"),
+        parent.parent()?.join("3D-FUTURE-model"),
+    ]
+    .into_iter()
+    .find(|d| d.is_dir())
 }
 
 /// Loads a 3D-FRONT house (or one of its rooms, by `options.room`).
 pub fn load_house(path: &Path, options: &LoadOptions) -> Result<Scene, SceneError> {
-    let house: House = read_json(path, MAX_HOUSE_BYTES)?;
+    let bytes = read_file_limited(path, MAX_HOUSE_BYTES)?;
+    parse_house(path, &bytes, options)
+}
+
+/// Parses a 3D-FRONT house JSON held in memory; `path` names it in errors and locates the
+/// 3D-FUTURE model folder.
+pub fn parse_house(path: &Path, bytes: &[u8], options: &LoadOptions) -> Result<Scene, SceneError> {
+    let house: House = serde_json::from_slice(bytes)
+        .map_err(|e| SceneError::invalid(path, format!("malformed JSON: {e}")))?;
     let future = future_dir_for(path, options);
     if let Some(d) = &options.future_dir
         && !d.is_dir()
     {
         return Err(SceneError::missing(d, "3D-FUTURE model folder"));
     }
-    let furniture: HashMap<&str, &Furniture> =
-        house.furniture.iter().map(|f| (f.uid.as_str(), f)).collect();
+    let furniture: HashMap<&str, &Furniture> = house
+        .furniture
+        .iter()
+        .map(|f| (f.uid.as_str(), f))
+        .collect();
     let meshes: HashMap<&str, &ArchMesh> = house.mesh.iter().map(|m| (m.uid.as_str(), m)).collect();
 
     let rooms: Vec<&Room> = match &options.room {
@@ -261,7 +275,9 @@ pub fn load_house(path: &Path, options: &LoadOptions) -> Result<Scene, SceneErro
         let room_m = node_transform(path, &room_what, &room.pos, &room.rot, &room.scale)?;
         for (ci, child) in room.children.iter().enumerate() {
             let what = format!("scene.room[{ri}].children[{ci}]");
-            let m = to_zup * room_m * node_transform(path, &what, &child.pos, &child.rot, &child.scale)?;
+            let m = to_zup
+                * room_m
+                * node_transform(path, &what, &child.pos, &child.rot, &child.scale)?;
             if let Some(f) = furniture.get(child.reference.as_str()) {
                 if f.valid == Some(false) {
                     skipped_invalid += 1;
@@ -273,10 +289,13 @@ pub fn load_house(path: &Path, options: &LoadOptions) -> Result<Scene, SceneErro
                         .entry(jid.clone())
                         .or_insert_with(|| {
                             let p = dir.join(jid).join("raw_model.obj");
-                            p.is_file().then(|| read_obj(&p)).transpose().unwrap_or_else(|e| {
-                                warnings.push(format!("{e}; drawing its bounding box instead"));
-                                None
-                            })
+                            p.is_file()
+                                .then(|| read_obj(&p))
+                                .transpose()
+                                .unwrap_or_else(|e| {
+                                    warnings.push(format!("{e}; drawing its bounding box instead"));
+                                    None
+                                })
                         })
                         .clone(),
                     _ => None,
@@ -309,8 +328,7 @@ pub fn load_house(path: &Path, options: &LoadOptions) -> Result<Scene, SceneErro
                 parts.push((label, start..geometry.len() as u32));
             } else if let Some(mesh) = meshes.get(child.reference.as_str()) {
                 let kind = mesh.kind.as_deref().unwrap_or("");
-                let Some((_, label, color)) = ARCH_TYPES.iter().find(|(t, _, _)| *t == kind)
-                else {
+                let Some((_, label, color)) = ARCH_TYPES.iter().find(|(t, _, _)| *t == kind) else {
                     continue;
                 };
                 let local = arch_mesh(path, mesh, *color)?;
@@ -325,7 +343,9 @@ pub fn load_house(path: &Path, options: &LoadOptions) -> Result<Scene, SceneErro
         }
     }
     if skipped_invalid > 0 {
-        warnings.push(format!("skipped {skipped_invalid} furniture marked valid: false"));
+        warnings.push(format!(
+            "skipped {skipped_invalid} furniture marked valid: false"
+        ));
     }
     if skipped_no_geometry > 0 {
         warnings.push(format!(
@@ -339,7 +359,8 @@ pub fn load_house(path: &Path, options: &LoadOptions) -> Result<Scene, SceneErro
     }
     if used_obj == 0 && future.is_none() {
         warnings.push(
-            "no 3D-FUTURE model folder: furniture drawn as bounding boxes (use --future DIR)".into(),
+            "no 3D-FUTURE model folder: furniture drawn as bounding boxes (use --future DIR)"
+                .into(),
         );
     }
     if geometry.is_empty() {
@@ -349,11 +370,15 @@ pub fn load_house(path: &Path, options: &LoadOptions) -> Result<Scene, SceneErro
         ));
     }
 
-    let name = house.uid.clone().filter(|u| !u.is_empty()).unwrap_or_else(|| {
-        path.file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "house".into())
-    });
+    let name = house
+        .uid
+        .clone()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| {
+            path.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "house".into())
+        });
     let name = match &options.room {
         Some(r) => format!("{name}/{r}"),
         None => name,
@@ -381,11 +406,17 @@ pub fn load_house(path: &Path, options: &LoadOptions) -> Result<Scene, SceneErro
 
 fn arch_mesh(path: &Path, mesh: &ArchMesh, color: [u8; 3]) -> Result<TriMesh, SceneError> {
     let bad = |p: String| SceneError::invalid(path, format!("mesh '{}': {p}", mesh.uid));
-    if mesh.xyz.len() % 3 != 0 {
-        return Err(bad(format!("xyz has {} numbers, not a multiple of 3", mesh.xyz.len())));
+    if !mesh.xyz.len().is_multiple_of(3) {
+        return Err(bad(format!(
+            "xyz has {} numbers, not a multiple of 3",
+            mesh.xyz.len()
+        )));
     }
-    if mesh.faces.len() % 3 != 0 {
-        return Err(bad(format!("faces has {} indices, not a multiple of 3", mesh.faces.len())));
+    if !mesh.faces.len().is_multiple_of(3) {
+        return Err(bad(format!(
+            "faces has {} indices, not a multiple of 3",
+            mesh.faces.len()
+        )));
     }
     let n = mesh.xyz.len() / 3;
     let positions: Vec<Vec3> = mesh
@@ -629,28 +660,47 @@ mod tests {
         let labels: Vec<&str> = s.objects.iter().map(|o| o.raw_label.as_str()).collect();
         assert_eq!(
             labels,
-            vec!["floor", "Dining Chair", "table/dining table - square", "Dining Chair"]
+            vec![
+                "floor",
+                "Dining Chair",
+                "table/dining table - square",
+                "Dining Chair"
+            ]
         );
         let floor = &s.objects[0];
         assert_eq!(floor.category, Category::Floor);
         // Y-up z = -3 becomes z-up y = 3.
-        assert!(floor.aabb.max_corner_diff(&crate::scene::Aabb {
-            min: Vec3::new(0.0, 0.0, 0.0),
-            max: Vec3::new(4.0, 3.0, 0.0)
-        }) < 1e-5);
+        assert!(
+            floor.aabb.max_corner_diff(&crate::scene::Aabb {
+                min: Vec3::new(0.0, 0.0, 0.0),
+                max: Vec3::new(4.0, 3.0, 0.0)
+            }) < 1e-5
+        );
         // The chair is rotated 90° about Y: its 0.5 x 0.4 footprint becomes 0.4 x 0.5.
         let chair = &s.objects[1];
         assert_eq!(chair.category, Category::Chair);
         let size = chair.aabb.size();
-        assert!((size - Vec3::new(0.4, 0.5, 1.0)).abs().max_element() < 1e-4, "{size}");
+        assert!(
+            (size - Vec3::new(0.4, 0.5, 1.0)).abs().max_element() < 1e-4,
+            "{size}"
+        );
         assert!((chair.aabb.center() - Vec3::new(1.0, 1.0, 0.5)).length() < 1e-4);
         // The table is scaled 2x along its depth, and its bbox was written as [[x, y, z]].
         let table = &s.objects[2];
         assert_eq!(table.category, Category::Table);
-        assert!((table.aabb.size() - Vec3::new(2.0, 2.0, 0.8)).abs().max_element() < 1e-4);
+        assert!(
+            (table.aabb.size() - Vec3::new(2.0, 2.0, 0.8))
+                .abs()
+                .max_element()
+                < 1e-4
+        );
         assert!(table.aabb.min.z.abs() < 1e-6);
         assert!(s.warnings.iter().any(|w| w.contains("valid: false")));
-        assert!(s.warnings.iter().any(|w| w.contains("neither a 3D-FUTURE model nor a bbox")));
+        assert!(
+            s.warnings
+                .iter()
+                .any(|w| w.contains("neither a 3D-FUTURE model nor a bbox"))
+        );
     }
 
     #[test]
@@ -667,7 +717,10 @@ mod tests {
             ..Default::default()
         };
         let e = load(HOUSE, &opts).unwrap_err().to_string();
-        assert!(e.contains("no room 'Kitchen-9'") && e.contains("Bedroom-2"), "{e}");
+        assert!(
+            e.contains("no room 'Kitchen-9'") && e.contains("Bedroom-2"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -698,7 +751,9 @@ mod tests {
             assert!(e.contains("house.json") && e.contains(want), "{want}: {e}");
         }
         let deep = format!("{}{}", "[".repeat(50_000), "]".repeat(50_000));
-        let e = load(&deep, &LoadOptions::default()).unwrap_err().to_string();
+        let e = load(&deep, &LoadOptions::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("malformed JSON"), "{e}");
     }
 
@@ -706,14 +761,25 @@ mod tests {
     fn write_then_load_uses_models() {
         let dir = tempfile::tempdir().unwrap();
         let mut model = TriMesh::default();
-        model.add_box(Vec3::new(-0.5, -0.25, 0.0), Vec3::new(0.5, 0.25, 0.7), [200, 10, 10]);
-        model.add_box(Vec3::new(-0.1, -0.1, 0.7), Vec3::new(0.1, 0.1, 1.2), [10, 200, 10]);
+        model.add_box(
+            Vec3::new(-0.5, -0.25, 0.0),
+            Vec3::new(0.5, 0.25, 0.7),
+            [200, 10, 10],
+        );
+        model.add_box(
+            Vec3::new(-0.1, -0.1, 0.7),
+            Vec3::new(0.1, 0.1, 1.2),
+            [10, 200, 10],
+        );
         let mut floor = TriMesh::default();
         floor.add_grid(Vec3::ZERO, Vec3::new(3.0, 2.0, 0.0), 3, 2, [100; 3]);
         let rooms = vec![RoomWrite {
             kind: "Bedroom".into(),
             instance_id: "Bedroom-1".into(),
-            arch: vec![ArchWrite { kind: "Floor", mesh: floor }],
+            arch: vec![ArchWrite {
+                kind: "Floor",
+                mesh: floor,
+            }],
             furniture: vec![FurnitureWrite {
                 label: "lamp".into(),
                 jid: "jid-lamp".into(),

@@ -145,8 +145,10 @@ impl TriMesh {
         let idx = |i: u32, j: u32| base + j * (nx + 1) + i;
         for j in 0..ny {
             for i in 0..nx {
-                self.triangles.push([idx(i, j), idx(i + 1, j), idx(i + 1, j + 1)]);
-                self.triangles.push([idx(i, j), idx(i + 1, j + 1), idx(i, j + 1)]);
+                self.triangles
+                    .push([idx(i, j), idx(i + 1, j), idx(i + 1, j + 1)]);
+                self.triangles
+                    .push([idx(i, j), idx(i + 1, j + 1), idx(i, j + 1)]);
             }
         }
     }
@@ -169,7 +171,11 @@ mod tests {
     #[test]
     fn box_is_closed_and_outward() {
         let mut m = TriMesh::default();
-        m.add_box(Vec3::new(1.0, 2.0, 3.0), Vec3::new(2.0, 4.0, 6.0), [1, 2, 3]);
+        m.add_box(
+            Vec3::new(1.0, 2.0, 3.0),
+            Vec3::new(2.0, 4.0, 6.0),
+            [1, 2, 3],
+        );
         assert_eq!(m.len(), 24);
         assert_eq!(m.triangles.len(), 12);
         assert!((signed_volume(&m) - 6.0).abs() < 1e-4);
@@ -197,6 +203,9 @@ mod tests {
         all.add_box(Vec3::ZERO, Vec3::ONE, [0; 3]);
         let base = all.append(&m);
         assert_eq!(base, 24);
-        assert_eq!(all.triangles.last().unwrap()[0], 24 + m.triangles.last().unwrap()[0]);
+        assert_eq!(
+            all.triangles.last().unwrap()[0],
+            24 + m.triangles.last().unwrap()[0]
+        );
     }
 }

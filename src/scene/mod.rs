@@ -7,9 +7,9 @@ pub mod category;
 mod error;
 pub mod front3d;
 pub mod mesh;
-pub mod procgen;
 pub mod obj;
 pub mod ply;
+pub mod procgen;
 pub mod scannet;
 
 use std::path::{Path, PathBuf};

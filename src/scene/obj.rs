@@ -170,7 +170,9 @@ mod tests {
         std::fs::write(&path, "# nothing\n").unwrap();
         let e = read_obj(&path).unwrap_err().to_string();
         assert!(e.contains("no vertices"), "{e}");
-        let e = read_obj(&dir.path().join("nope.obj")).unwrap_err().to_string();
+        let e = read_obj(&dir.path().join("nope.obj"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("nope.obj"), "{e}");
     }
 }

@@ -277,6 +277,293 @@ fn has_property(def: &ElementDef, pred: impl Fn(&str) -> bool) -> bool {
     def.properties.keys().any(|k| pred(k))
 }
 
+type Elements<'h> = (
+    Option<&'h ElementDef>,
+    Option<Vec<Vertex>>,
+    Option<Vec<[u32; 3]>>,
+);
+
+fn check_vertex_def(path: &Path, def: &ElementDef) -> Result<(), SceneError> {
+    if ["x", "y", "z"]
+        .iter()
+        .all(|a| def.properties.contains_key(*a))
+    {
+        Ok(())
+    } else {
+        Err(SceneError::invalid(
+            path,
+            "vertex element lacks one of the x, y, z properties",
+        ))
+    }
+}
+
+fn check_face_def(path: &Path, def: &ElementDef) -> Result<(), SceneError> {
+    if has_property(def, is_face_list) {
+        Ok(())
+    } else {
+        Err(SceneError::invalid(
+            path,
+            "face element lacks a vertex_indices list",
+        ))
+    }
+}
+
+/// Reads every element of an ascii payload with `ply-rs-bw`.
+fn read_elements_ascii<'h>(
+    path: &Path,
+    reader: &mut Reader<Cursor<&[u8]>>,
+    header: &'h Header,
+) -> Result<Elements<'h>, SceneError> {
+    let (mut vertex_def, mut vertices, mut faces) = (None, None, None);
+    for def in header.elements.values() {
+        let parse_err = |e: ply_rs_bw::parser::ParseError| {
+            SceneError::invalid(path, format!("element '{}': {}", def.name, one_line(&e)))
+        };
+        match def.name.as_str() {
+            "vertex" => {
+                check_vertex_def(path, def)?;
+                vertices = Some(
+                    Parser::<Vertex>::new()
+                        .read_payload_for_element(reader, def, header)
+                        .map_err(parse_err)?,
+                );
+                vertex_def = Some(def);
+            }
+            "face" => {
+                check_face_def(path, def)?;
+                let raw = Parser::<Face>::new()
+                    .read_payload_for_element(reader, def, header)
+                    .map_err(parse_err)?;
+                let mut tris = Vec::with_capacity(raw.len());
+                for (fi, mut f) in raw.into_iter().enumerate() {
+                    triangulate(path, fi, &f.take_indices(), &mut tris)?;
+                }
+                faces = Some(tris);
+            }
+            _ => {
+                Parser::<Skip>::new()
+                    .read_payload_for_element(reader, def, header)
+                    .map_err(parse_err)?;
+            }
+        }
+    }
+    Ok((vertex_def, vertices, faces))
+}
+
+/// Where a vertex property's value goes.
+#[derive(Clone, Copy)]
+enum Target {
+    Pos(usize),
+    Color(usize),
+    Alpha,
+    Normal(usize),
+    Skip,
+}
+
+fn target(name: &str) -> Target {
+    if let Some(i) = axis(name) {
+        Target::Pos(i)
+    } else if let Some(i) = color_channel(name) {
+        Target::Color(i)
+    } else if name == "alpha" {
+        Target::Alpha
+    } else if let Some(i) = normal_axis(name) {
+        Target::Normal(i)
+    } else {
+        Target::Skip
+    }
+}
+
+/// Scale that maps a colour stored as `t` to 0..=255.
+fn color_scale(t: &ScalarType) -> f64 {
+    match t {
+        ScalarType::Float | ScalarType::Double => 255.0,
+        ScalarType::UShort => 1.0 / 257.0,
+        _ => 1.0,
+    }
+}
+
+/// A bounds-checked cursor over a binary payload.
+struct BinCursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    big: bool,
+}
+
+impl BinCursor<'_> {
+    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let bytes: [u8; N] = self.buf.get(self.pos..self.pos + N)?.try_into().ok()?;
+        self.pos += N;
+        Some(bytes)
+    }
+
+    fn scalar(&mut self, t: &ScalarType) -> Option<f64> {
+        macro_rules! num {
+            ($ty:ty, $n:literal) => {{
+                let b = self.take::<$n>()?;
+                if self.big {
+                    <$ty>::from_be_bytes(b) as f64
+                } else {
+                    <$ty>::from_le_bytes(b) as f64
+                }
+            }};
+        }
+        Some(match t {
+            ScalarType::Char => num!(i8, 1),
+            ScalarType::UChar => num!(u8, 1),
+            ScalarType::Short => num!(i16, 2),
+            ScalarType::UShort => num!(u16, 2),
+            ScalarType::Int => num!(i32, 4),
+            ScalarType::UInt => num!(u32, 4),
+            ScalarType::Float => num!(f32, 4),
+            ScalarType::Double => num!(f64, 8),
+        })
+    }
+
+    fn skip(&mut self, n: usize) -> Option<()> {
+        let end = self.pos.checked_add(n)?;
+        (end <= self.buf.len()).then(|| self.pos = end)
+    }
+}
+
+fn list_len(path: &Path, elem: &str, i: usize, v: f64) -> Result<usize, SceneError> {
+    if v < 0.0 || v.fract() != 0.0 {
+        return Err(SceneError::invalid(
+            path,
+            format!("element '{elem}' {i}: invalid list length {v}"),
+        ));
+    }
+    Ok(v as usize)
+}
+
+/// Reads every element of a binary payload (both byte orders), bounds-checked.
+fn read_elements_binary<'h>(
+    path: &Path,
+    header: &'h Header,
+    payload: &[u8],
+    big: bool,
+) -> Result<Elements<'h>, SceneError> {
+    let mut cur = BinCursor {
+        buf: payload,
+        pos: 0,
+        big,
+    };
+    let (mut vertex_def, mut vertices, mut faces) = (None, None, None);
+    for def in header.elements.values() {
+        let truncated = |i: usize| {
+            SceneError::invalid(
+                path,
+                format!(
+                    "element '{}' ends after {i} of {} entries (truncated file)",
+                    def.name, def.count
+                ),
+            )
+        };
+        match def.name.as_str() {
+            "vertex" => {
+                check_vertex_def(path, def)?;
+                let props: Vec<(Target, &PropertyType, f64)> = def
+                    .properties
+                    .iter()
+                    .map(|(name, p)| {
+                        let scale = match &p.data_type {
+                            PropertyType::Scalar(t) => color_scale(t),
+                            PropertyType::List(..) => 1.0,
+                        };
+                        (target(name), &p.data_type, scale)
+                    })
+                    .collect();
+                let mut out = Vec::with_capacity(def.count.min(1 << 22));
+                for i in 0..def.count {
+                    let mut v = Vertex::default();
+                    for (target, ty, scale) in &props {
+                        match ty {
+                            PropertyType::Scalar(t) => {
+                                let x = cur.scalar(t).ok_or_else(|| truncated(i))?;
+                                match *target {
+                                    Target::Pos(k) => v.pos[k] = x,
+                                    Target::Color(k) => {
+                                        v.rgb[k] = (x * scale).round().clamp(0.0, 255.0) as u8
+                                    }
+                                    Target::Alpha => {
+                                        v.alpha = (x * scale).round().clamp(0.0, 255.0) as u8
+                                    }
+                                    Target::Normal(k) => v.normal[k] = x as f32,
+                                    Target::Skip => {}
+                                }
+                            }
+                            PropertyType::List(count_t, item_t) => {
+                                let n = cur.scalar(count_t).ok_or_else(|| truncated(i))?;
+                                let n = list_len(path, &def.name, i, n)?;
+                                cur.skip(n.saturating_mul(scalar_size(item_t) as usize))
+                                    .ok_or_else(|| truncated(i))?;
+                            }
+                        }
+                    }
+                    out.push(v);
+                }
+                vertices = Some(out);
+                vertex_def = Some(def);
+            }
+            "face" => {
+                check_face_def(path, def)?;
+                let mut tris = Vec::with_capacity(def.count.min(1 << 22));
+                let mut idx: Vec<i64> = Vec::with_capacity(8);
+                for i in 0..def.count {
+                    idx.clear();
+                    for (name, p) in &def.properties {
+                        match &p.data_type {
+                            PropertyType::Scalar(t) => {
+                                cur.scalar(t).ok_or_else(|| truncated(i))?;
+                            }
+                            PropertyType::List(count_t, item_t) => {
+                                let n = cur.scalar(count_t).ok_or_else(|| truncated(i))?;
+                                let n = list_len(path, "face", i, n)?;
+                                if !is_face_list(name) {
+                                    cur.skip(n.saturating_mul(scalar_size(item_t) as usize))
+                                        .ok_or_else(|| truncated(i))?;
+                                    continue;
+                                }
+                                if n > MAX_FACE_VERTICES {
+                                    return Err(SceneError::invalid(
+                                        path,
+                                        format!(
+                                            "face {i} has {n} vertices (expected 3..={MAX_FACE_VERTICES})"
+                                        ),
+                                    ));
+                                }
+                                for _ in 0..n {
+                                    idx.push(cur.scalar(item_t).ok_or_else(|| truncated(i))? as i64);
+                                }
+                            }
+                        }
+                    }
+                    triangulate(path, i, &idx, &mut tris)?;
+                }
+                faces = Some(tris);
+            }
+            _ => {
+                for i in 0..def.count {
+                    for p in def.properties.values() {
+                        match &p.data_type {
+                            PropertyType::Scalar(t) => cur
+                                .skip(scalar_size(t) as usize)
+                                .ok_or_else(|| truncated(i))?,
+                            PropertyType::List(count_t, item_t) => {
+                                let n = cur.scalar(count_t).ok_or_else(|| truncated(i))?;
+                                let n = list_len(path, &def.name, i, n)?;
+                                cur.skip(n.saturating_mul(scalar_size(item_t) as usize))
+                                    .ok_or_else(|| truncated(i))?;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok((vertex_def, vertices, faces))
+}
+
 /// Reads a PLY file's vertices (and faces, when present).
 pub fn read_ply(path: &Path) -> Result<PlyMesh, SceneError> {
     let bytes = read_file_limited(path, MAX_PLY_BYTES)?;
@@ -298,61 +585,29 @@ pub fn parse_ply(path: &Path, bytes: &[u8]) -> Result<PlyMesh, SceneError> {
     let payload_bytes = bytes.len() as u64 - reader.get_ref().position();
     check_counts_fit(path, &header, payload_bytes)?;
 
+    let offset = reader.get_ref().position() as usize;
+    let (vertex_def, verts, faces) = match header.encoding {
+        Encoding::Ascii => read_elements_ascii(path, &mut reader, &header)?,
+        Encoding::BinaryLittleEndian => {
+            read_elements_binary(path, &header, &bytes[offset..], false)?
+        }
+        Encoding::BinaryBigEndian => read_elements_binary(path, &header, &bytes[offset..], true)?,
+    };
+    let saw_vertex = vertex_def.is_some();
     let mut mesh = PlyMesh::default();
-    let mut saw_vertex = false;
-    let mut faces: Option<Vec<[u32; 3]>> = None;
-    for def in header.elements.values() {
-        let parse_err = |e: ply_rs_bw::parser::ParseError| {
-            SceneError::invalid(path, format!("element '{}': {}", def.name, one_line(&e)))
-        };
-        match def.name.as_str() {
-            "vertex" => {
-                let has_xyz = ["x", "y", "z"].iter().all(|a| def.properties.contains_key(*a));
-                if !has_xyz {
-                    return Err(SceneError::invalid(
-                        path,
-                        "vertex element lacks one of the x, y, z properties",
-                    ));
-                }
-                let verts = Parser::<Vertex>::new()
-                    .read_payload_for_element(&mut reader, def, &header)
-                    .map_err(parse_err)?;
-                saw_vertex = true;
-                mesh.positions = verts
-                    .iter()
-                    .map(|v| Vec3::new(v.pos[0] as f32, v.pos[1] as f32, v.pos[2] as f32))
-                    .collect();
-                if has_property(def, |k| color_channel(k).is_some()) {
-                    mesh.colors = Some(verts.iter().map(|v| v.rgb).collect());
-                }
-                if def.properties.contains_key("alpha") {
-                    mesh.alpha = Some(verts.iter().map(|v| v.alpha).collect());
-                }
-                if has_property(def, |k| normal_axis(k).is_some()) {
-                    mesh.normals = Some(verts.iter().map(|v| Vec3::from(v.normal)).collect());
-                }
-            }
-            "face" => {
-                if !has_property(def, is_face_list) {
-                    return Err(SceneError::invalid(
-                        path,
-                        "face element lacks a vertex_indices list",
-                    ));
-                }
-                let raw = Parser::<Face>::new()
-                    .read_payload_for_element(&mut reader, def, &header)
-                    .map_err(parse_err)?;
-                let mut tris = Vec::with_capacity(raw.len());
-                for (fi, mut f) in raw.into_iter().enumerate() {
-                    triangulate(path, fi, &f.take_indices(), &mut tris)?;
-                }
-                faces = Some(tris);
-            }
-            _ => {
-                Parser::<Skip>::new()
-                    .read_payload_for_element(&mut reader, def, &header)
-                    .map_err(parse_err)?;
-            }
+    if let (Some(def), Some(verts)) = (vertex_def, verts) {
+        mesh.positions = verts
+            .iter()
+            .map(|v| Vec3::new(v.pos[0] as f32, v.pos[1] as f32, v.pos[2] as f32))
+            .collect();
+        if has_property(def, |k| color_channel(k).is_some()) {
+            mesh.colors = Some(verts.iter().map(|v| v.rgb).collect());
+        }
+        if def.properties.contains_key("alpha") {
+            mesh.alpha = Some(verts.iter().map(|v| v.alpha).collect());
+        }
+        if has_property(def, |k| normal_axis(k).is_some()) {
+            mesh.normals = Some(verts.iter().map(|v| Vec3::from(v.normal)).collect());
         }
     }
     if !saw_vertex {
@@ -455,7 +710,11 @@ pub struct PlyWrite<'a> {
 }
 
 /// Writes a PLY file in the given encoding.
-pub fn write_ply(path: &Path, data: &PlyWrite<'_>, encoding: PlyEncoding) -> Result<(), SceneError> {
+pub fn write_ply(
+    path: &Path,
+    data: &PlyWrite<'_>,
+    encoding: PlyEncoding,
+) -> Result<(), SceneError> {
     let file = std::fs::File::create(path).map_err(|e| SceneError::io(path, e))?;
     let mut w = BufWriter::new(file);
     write_ply_to(&mut w, data, encoding)
@@ -562,7 +821,9 @@ pub fn write_ply_to(
 mod tests {
     use super::*;
 
-    fn sample() -> (Vec<Vec3>, Vec<[u8; 3]>, Vec<Vec3>, Vec<[u32; 3]>) {
+    type Sample = (Vec<Vec3>, Vec<[u8; 3]>, Vec<Vec3>, Vec<[u32; 3]>);
+
+    fn sample() -> Sample {
         let p = vec![
             Vec3::new(0.0, 0.0, 0.0),
             Vec3::new(1.5, 0.0, 0.25),
@@ -626,7 +887,9 @@ mod tests {
     }
 
     fn err(bytes: &[u8]) -> String {
-        parse_ply(Path::new("bad.ply"), bytes).unwrap_err().to_string()
+        parse_ply(Path::new("bad.ply"), bytes)
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]

@@ -131,10 +131,7 @@ pub fn read_axis_alignment(path: &Path) -> Result<Option<Mat4>, SceneError> {
         }
         let values: Result<Vec<f32>, _> = value.split_whitespace().map(str::parse).collect();
         let bad = |why: &str| {
-            SceneError::invalid(
-                path,
-                format!("line {}: axisAlignment {why}", line_no + 1),
-            )
+            SceneError::invalid(path, format!("line {}: axisAlignment {why}", line_no + 1))
         };
         let values = values.map_err(|_| bad("has a value that is not a number"))?;
         let arr: [f32; 16] = values
@@ -198,10 +195,7 @@ pub fn load_scan(dir: &Path, scan_id: &str) -> Result<Scene, SceneError> {
         (Some(agg_path), None) => {
             return Err(SceneError::missing(
                 &dir.join(format!("{scan_id}_vh_clean_2.0.010000.segs.json")),
-                format!(
-                    "over-segmentation file, needed by {}",
-                    agg_path.display()
-                ),
+                format!("over-segmentation file, needed by {}", agg_path.display()),
             ));
         }
         (None, _) => scene.warnings.push(format!(
@@ -435,7 +429,9 @@ mod tests {
             warnings: vec![],
         };
         let table = scene.make_object(3, "table", vec![0, 1, 2, 3]).unwrap();
-        let cup = scene.make_object(7, "coffee mug", vec![4, 5, 6, 7]).unwrap();
+        let cup = scene
+            .make_object(7, "coffee mug", vec![4, 5, 6, 7])
+            .unwrap();
         scene.objects = vec![table, cup];
         (scene, segments)
     }
@@ -489,7 +485,12 @@ mod tests {
         std::fs::write(dir.path().join("s.txt"), "sceneType = Bedroom\n").unwrap();
         let loaded = load_scan(dir.path(), "s").unwrap();
         assert_eq!(loaded.objects.len(), 2);
-        assert!(loaded.warnings.iter().any(|w| w.contains("no axisAlignment")));
+        assert!(
+            loaded
+                .warnings
+                .iter()
+                .any(|w| w.contains("no axisAlignment"))
+        );
     }
 
     fn write_and_corrupt(corrupt: impl FnOnce(&Path)) -> String {
@@ -509,7 +510,10 @@ mod tests {
             )
             .unwrap()
         });
-        assert!(e.contains("s.aggregation.json") && e.contains("segment 42"), "{e}");
+        assert!(
+            e.contains("s.aggregation.json") && e.contains("segment 42"),
+            "{e}"
+        );
 
         let e = write_and_corrupt(|d| {
             std::fs::remove_file(d.join("s_vh_clean_2.0.010000.segs.json")).unwrap()
@@ -517,15 +521,21 @@ mod tests {
         assert!(e.contains("segs.json") && e.contains("missing"), "{e}");
 
         let e = write_and_corrupt(|d| {
-            std::fs::write(d.join("s_vh_clean_2.0.010000.segs.json"), r#"{"segIndices":[1,2]}"#)
-                .unwrap()
+            std::fs::write(
+                d.join("s_vh_clean_2.0.010000.segs.json"),
+                r#"{"segIndices":[1,2]}"#,
+            )
+            .unwrap()
         });
         assert!(e.contains("2 entries") && e.contains("10 vertices"), "{e}");
 
         let e = write_and_corrupt(|d| {
             std::fs::write(d.join("s.aggregation.json"), "{\"segGroups\": [").unwrap()
         });
-        assert!(e.contains("s.aggregation.json") && e.contains("malformed JSON"), "{e}");
+        assert!(
+            e.contains("s.aggregation.json") && e.contains("malformed JSON"),
+            "{e}"
+        );
 
         let deep = "[".repeat(100_000);
         let e = write_and_corrupt(|d| std::fs::write(d.join("s.aggregation.json"), deep).unwrap());
@@ -537,6 +547,9 @@ mod tests {
         assert!(e.contains("s.txt") && e.contains("3 values"), "{e}");
 
         let e = write_and_corrupt(|d| std::fs::remove_file(d.join("s_vh_clean_2.ply")).unwrap());
-        assert!(e.contains("s_vh_clean_2.ply") && e.contains("missing"), "{e}");
+        assert!(
+            e.contains("s_vh_clean_2.ply") && e.contains("missing"),
+            "{e}"
+        );
     }
 }
