@@ -19,6 +19,9 @@ use super::obj::{ObjMesh, read_obj, write_obj};
 use super::{Category, LoadOptions, Scene, SceneError, SourceFormat};
 
 const MAX_HOUSE_BYTES: u64 = 512 << 20;
+/// Most vertices a loaded house may have (a house re-using one large mesh many times could
+/// otherwise ask for far more memory than its file size suggests).
+pub const MAX_HOUSE_VERTICES: usize = 50_000_000;
 
 #[derive(Deserialize)]
 struct House {
@@ -262,6 +265,23 @@ pub fn parse_house(path: &Path, bytes: &[u8], options: &LoadOptions) -> Result<S
         None => house.scene.room.iter().collect(),
     };
 
+    // Refuse absurd totals before building anything (architecture sizes are known up front).
+    let planned: usize = rooms
+        .iter()
+        .flat_map(|r| &r.children)
+        .map(|c| {
+            meshes
+                .get(c.reference.as_str())
+                .map_or(24, |m| m.xyz.len() / 3)
+        })
+        .fold(0usize, usize::saturating_add);
+    if planned > MAX_HOUSE_VERTICES {
+        return Err(SceneError::invalid(
+            path,
+            format!("house geometry exceeds {MAX_HOUSE_VERTICES} vertices ({planned} placed)"),
+        ));
+    }
+
     let to_zup = zup_from_yup();
     let mut geometry = TriMesh::default();
     let mut parts: Vec<(String, std::ops::Range<u32>)> = Vec::new();
@@ -324,6 +344,7 @@ pub fn parse_house(path: &Path, bytes: &[u8], options: &LoadOptions) -> Result<S
                         b
                     }
                 };
+                check_room_for(path, &geometry, &local)?;
                 let start = geometry.append(&local.transformed(&m));
                 parts.push((label, start..geometry.len() as u32));
             } else if let Some(mesh) = meshes.get(child.reference.as_str()) {
@@ -335,6 +356,7 @@ pub fn parse_house(path: &Path, bytes: &[u8], options: &LoadOptions) -> Result<S
                 if local.is_empty() {
                     continue;
                 }
+                check_room_for(path, &geometry, &local)?;
                 let start = geometry.append(&local.transformed(&m));
                 parts.push((label.to_string(), start..geometry.len() as u32));
             } else {
@@ -402,6 +424,16 @@ pub fn parse_house(path: &Path, bytes: &[u8], options: &LoadOptions) -> Result<S
     }
     scene.objects = objects;
     Ok(scene)
+}
+
+fn check_room_for(path: &Path, geometry: &TriMesh, more: &TriMesh) -> Result<(), SceneError> {
+    if geometry.len() + more.len() > MAX_HOUSE_VERTICES {
+        return Err(SceneError::invalid(
+            path,
+            format!("house geometry exceeds {MAX_HOUSE_VERTICES} vertices"),
+        ));
+    }
+    Ok(())
 }
 
 fn arch_mesh(path: &Path, mesh: &ArchMesh, color: [u8; 3]) -> Result<TriMesh, SceneError> {
@@ -750,6 +782,14 @@ mod tests {
             let e = load(text, &LoadOptions::default()).unwrap_err().to_string();
             assert!(e.contains("house.json") && e.contains(want), "{want}: {e}");
         }
+        // One mesh of 300k vertices referenced 200 times: refused, not 60M vertices allocated.
+        let xyz = vec!["0"; 900_000].join(",");
+        let children = vec![r#"{"ref": "m"}"#; 200].join(",");
+        let big = format!(
+            r#"{{"mesh": [{{"uid": "m", "type": "Floor", "xyz": [{xyz}], "faces": []}}], "scene": {{"room": [{{"children": [{children}]}}]}}}}"#
+        );
+        let e = load(&big, &LoadOptions::default()).unwrap_err().to_string();
+        assert!(e.contains("exceeds"), "{e}");
         let deep = format!("{}{}", "[".repeat(50_000), "]".repeat(50_000));
         let e = load(&deep, &LoadOptions::default())
             .unwrap_err()

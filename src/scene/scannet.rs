@@ -245,8 +245,11 @@ fn read_objects(
                 format!("segGroups[{gi}] repeats objectId {id}"),
             ));
         }
+        let mut segments = group.segments.clone();
+        segments.sort_unstable();
+        segments.dedup();
         let mut vertices = Vec::new();
-        for &s in &group.segments {
+        for &s in &segments {
             let Some(vs) = by_segment.get(&s) else {
                 return Err(SceneError::invalid(
                     agg_path,
@@ -260,7 +263,6 @@ fn read_objects(
             vertices.extend_from_slice(vs);
         }
         vertices.sort_unstable();
-        vertices.dedup();
         if let Some(obj) = scene.make_object(id, &group.label, vertices) {
             objects.push(obj);
         }

@@ -163,12 +163,7 @@ impl<'r> Layout<'r> {
                 .rng
                 .random_range(half.x + 0.05..along_len - half.x - 0.05);
             let off = half.y + gap;
-            let t = match s {
-                0 => Vec3::new(a, off, 0.0),
-                1 => Vec3::new(a, self.size.y - off, 0.0),
-                2 => Vec3::new(off, a, 0.0),
-                _ => Vec3::new(self.size.x - off, a, 0.0),
-            };
+            let t = wall_point(self.size, s, a, off, 0.0);
             if let Some(id) = self.try_floor(label, &model, t, wall_yaw(s), 0.05) {
                 return Some(id);
             }
@@ -323,12 +318,7 @@ impl<'r> Layout<'r> {
                 .rng
                 .random_range(half.x + 0.2..along_len - half.x - 0.2);
             let off = half.y + 0.002;
-            let t = match s {
-                0 => Vec3::new(a, off, z0),
-                1 => Vec3::new(a, self.size.y - off, z0),
-                2 => Vec3::new(off, a, z0),
-                _ => Vec3::new(self.size.x - off, a, z0),
-            };
+            let t = wall_point(self.size, s, a, off, z0);
             let b = world_aabb(&model, t, wall_yaw(s));
             let clash = self.objects.iter().any(|o| {
                 !matches!(o.arch_kind, Some("Floor") | Some("WallInner"))
@@ -339,6 +329,16 @@ impl<'r> Layout<'r> {
             }
         }
         None
+    }
+}
+
+/// The point `along` metres along wall `side`, `off` metres into the room, at height `z`.
+fn wall_point(size: Vec3, side: usize, along: f32, off: f32, z: f32) -> Vec3 {
+    match side {
+        0 => Vec3::new(along, off, z),
+        1 => Vec3::new(along, size.y - off, z),
+        2 => Vec3::new(off, along, z),
+        _ => Vec3::new(size.x - off, along, z),
     }
 }
 
@@ -427,12 +427,7 @@ fn shell(l: &mut Layout<'_>) {
             let panel = f::panel(cw, z1 + 0.15, 0.05, cloth, None);
             let c = a + sgn * (ww / 2.0 + cw / 2.0 - 0.05);
             let off = 0.08;
-            let t = match win_side {
-                0 => Vec3::new(c, off, 0.02),
-                1 => Vec3::new(c, l.size.y - off, 0.02),
-                2 => Vec3::new(off, c, 0.02),
-                _ => Vec3::new(l.size.x - off, c, 0.02),
-            };
+            let t = wall_point(l.size, win_side, c, off, 0.02);
             l.try_floor("curtain", &panel, t, wall_yaw(win_side), 0.02);
         }
     }
