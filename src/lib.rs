@@ -4,7 +4,10 @@
 //! Layers (see `docs/ARCHITECTURE.md`); each depends only on the ones below it:
 //! - [`scene`]: the scene model, loaders and writers for ScanNet / 3D-FRONT / PLY, and the
 //!   procedural scene generator.
+//! - `viewer` (feature `viewer`): the Bevy app.
 #![deny(clippy::unwrap_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod scene;
+#[cfg(feature = "viewer")]
+pub mod viewer;

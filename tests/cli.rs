@@ -171,9 +171,20 @@ fn bad_input_prints_one_line_and_fails() {
 }
 
 #[test]
-fn no_arguments_prints_help() {
-    let out = spatia(&[]);
+fn no_arguments_without_a_display_explains_instead_of_crashing() {
+    let out = Command::new(env!("CARGO_BIN_EXE_spatia"))
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("info") && err.contains("gen-scenes"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("display"), "{err}");
+    let help = spatia(&["--help"]);
+    let text = stdout(&help);
+    assert!(
+        text.contains("info") && text.contains("gen-scenes") && text.contains("view"),
+        "{text}"
+    );
 }

@@ -3,6 +3,8 @@
 
 mod gen_scenes;
 mod info;
+#[cfg(feature = "viewer")]
+mod view;
 
 use std::path::PathBuf;
 
@@ -10,10 +12,11 @@ use clap::{Parser, Subcommand};
 
 /// Spatia: spatial questions about 3D indoor scenes, answered by a small distilled VLM.
 #[derive(Parser, Debug)]
-#[command(name = "spatia", version, about, arg_required_else_help = true)]
+#[command(name = "spatia", version, about)]
 pub struct Cli {
+    /// Without a command, the viewer opens on the bundled scene.
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -22,6 +25,12 @@ enum Command {
     Info(info::InfoArgs),
     /// Generate furnished rooms in ScanNet or 3D-FRONT layout.
     GenScenes(gen_scenes::GenArgs),
+    /// Open the viewer (on the bundled scene when no SCENE is given).
+    #[cfg(feature = "viewer")]
+    View(view::ViewArgs),
+    /// Measure the viewer's frame time on point clouds of several sizes and on a mesh.
+    #[cfg(feature = "viewer")]
+    BenchView(view::BenchViewArgs),
 }
 
 /// Options shared by commands that load a scene.
@@ -51,7 +60,21 @@ impl SceneArgs {
 /// Runs one parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Info(a) => info::run(&a),
-        Command::GenScenes(a) => gen_scenes::run(&a),
+        Some(Command::Info(a)) => info::run(&a),
+        Some(Command::GenScenes(a)) => gen_scenes::run(&a),
+        #[cfg(feature = "viewer")]
+        Some(Command::View(a)) => view::run(&a),
+        #[cfg(feature = "viewer")]
+        Some(Command::BenchView(a)) => view::bench(&a),
+        #[cfg(feature = "viewer")]
+        None => view::run(&view::ViewArgs::default()),
+        #[cfg(not(feature = "viewer"))]
+        None => {
+            use clap::CommandFactory;
+            Cli::command().print_help()?;
+            anyhow::bail!(
+                "this build has no viewer (built without the `viewer` feature); pick a command"
+            )
+        }
     }
 }

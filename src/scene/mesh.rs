@@ -129,6 +129,40 @@ impl TriMesh {
         }
     }
 
+    /// A planar grid of `n.0 × n.1` quads spanning `origin + a·u + b·v` for a, b in 0..1, its
+    /// triangles wound so that they face `normal`.
+    pub fn add_quad_grid(
+        &mut self,
+        origin: Vec3,
+        u: Vec3,
+        v: Vec3,
+        normal: Vec3,
+        n: (u32, u32),
+        color: [u8; 3],
+    ) {
+        let (nu, nv) = (n.0.max(1), n.1.max(1));
+        let base = self.positions.len() as u32;
+        for j in 0..=nv {
+            for i in 0..=nu {
+                self.positions
+                    .push(origin + u * (i as f32 / nu as f32) + v * (j as f32 / nv as f32));
+                self.colors.push(color);
+            }
+        }
+        let flip = u.cross(v).dot(normal) < 0.0;
+        let idx = |i: u32, j: u32| base + j * (nu + 1) + i;
+        for j in 0..nv {
+            for i in 0..nu {
+                let (a, b, c, d) = (idx(i, j), idx(i + 1, j), idx(i + 1, j + 1), idx(i, j + 1));
+                if flip {
+                    self.triangles.extend_from_slice(&[[a, c, b], [a, d, c]]);
+                } else {
+                    self.triangles.extend_from_slice(&[[a, b, c], [a, c, d]]);
+                }
+            }
+        }
+    }
+
     /// A horizontal grid of `nx × ny` quads covering `min..max` in x and y at height `z`,
     /// facing up.
     pub fn add_grid(&mut self, min: Vec3, max: Vec3, nx: u32, ny: u32, color: [u8; 3]) {
@@ -191,6 +225,28 @@ mod tests {
         let want = std::f32::consts::PI * 0.25 * 2.0;
         assert!((v - want).abs() / want < 0.01, "{v} vs {want}");
         assert_eq!(m.bounds().unwrap().min.z, 1.0);
+    }
+
+    #[test]
+    fn quad_grid_faces_the_requested_side() {
+        for normal in [Vec3::X, -Vec3::X, Vec3::Y, -Vec3::Y] {
+            let mut m = TriMesh::default();
+            let along = if normal.x != 0.0 { Vec3::Y } else { Vec3::X };
+            m.add_quad_grid(
+                Vec3::ZERO,
+                along * 3.0,
+                Vec3::Z * 2.0,
+                normal,
+                (3, 2),
+                [0; 3],
+            );
+            assert_eq!(m.len(), 12);
+            assert_eq!(m.triangles.len(), 12);
+            for t in &m.triangles {
+                let [a, b, c] = t.map(|i| m.positions[i as usize]);
+                assert!((b - a).cross(c - a).normalize().dot(normal) > 0.99);
+            }
+        }
     }
 
     #[test]

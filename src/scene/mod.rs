@@ -10,6 +10,7 @@ pub mod mesh;
 pub mod obj;
 pub mod ply;
 pub mod procgen;
+pub mod raycast;
 pub mod scannet;
 
 use std::path::{Path, PathBuf};
@@ -104,7 +105,7 @@ pub struct SceneObject {
     pub raw_label: String,
     /// Canonical category.
     pub category: Category,
-    /// Indices into [`Scene::positions`] of the vertices belonging to this object.
+    /// Indices into [`Scene::positions`] of the vertices belonging to this object, ascending.
     pub vertex_indices: Vec<u32>,
     /// Box around those vertices, in the aligned frame.
     pub aabb: Aabb,
@@ -152,13 +153,16 @@ impl Scene {
         self.objects.iter().find(|o| o.id == id)
     }
 
-    /// Builds an object from its vertices, computing its box. `None` when it has no vertex.
+    /// Builds an object from its vertices (sorted here), computing its box. `None` when it has
+    /// no vertex.
     pub fn make_object(
         &self,
         id: u32,
         raw_label: &str,
-        vertex_indices: Vec<u32>,
+        mut vertex_indices: Vec<u32>,
     ) -> Option<SceneObject> {
+        vertex_indices.sort_unstable();
+        vertex_indices.dedup();
         let aabb = Aabb::from_points(
             vertex_indices
                 .iter()

@@ -383,14 +383,27 @@ fn shell(l: &mut Layout<'_>) {
             [190, 200, 190],
         ],
     );
-    let t = 0.1;
-    for (min, max) in [
-        (Vec3::new(-t, -t, 0.0), Vec3::new(w + t, 0.0, h)),
-        (Vec3::new(-t, d, 0.0), Vec3::new(w + t, d + t, h)),
-        (Vec3::new(-t, 0.0, 0.0), Vec3::new(0.0, d, h)),
-        (Vec3::new(w, 0.0, 0.0), Vec3::new(w + t, d, h)),
+    // Walls are their inner surfaces (as in a scan), facing into the room, so a viewer that
+    // culls back faces sees into the room from outside.
+    for (origin, along, normal) in [
+        (Vec3::ZERO, Vec3::new(w, 0.0, 0.0), Vec3::Y),
+        (Vec3::new(0.0, d, 0.0), Vec3::new(w, 0.0, 0.0), -Vec3::Y),
+        (Vec3::ZERO, Vec3::new(0.0, d, 0.0), Vec3::X),
+        (Vec3::new(w, 0.0, 0.0), Vec3::new(0.0, d, 0.0), -Vec3::X),
     ] {
-        l.push_arch("wall", "WallInner", arch_box(min, max, wall_color));
+        let mut wall = Model::default();
+        let n_along = (along.length() / 0.5).ceil() as u32;
+        let n_up = (h / 0.5).ceil() as u32;
+        wall.mesh.add_quad_grid(
+            origin,
+            along,
+            Vec3::new(0.0, 0.0, h),
+            normal,
+            (n_along, n_up),
+            wall_color,
+        );
+        wall.parts.push(0..wall.mesh.len() as u32);
+        l.push_arch("wall", "WallInner", wall);
     }
 
     // Door: 0.9 m wide, the floor in front of it kept clear.

@@ -1,0 +1,154 @@
+//! `spatia view` and `spatia bench-view`.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::Context;
+use glam::Vec3;
+use spatia::scene::ply::{PlyEncoding, PlyWrite, write_ply};
+use spatia::viewer::{ViewerOptions, run as run_viewer};
+
+#[derive(clap::Args, Debug, Default)]
+pub struct ViewArgs {
+    /// A ScanNet folder or `_vh_clean_2.ply`, a 3D-FRONT `.json`, or a `.ply` (default: the
+    /// bundled scene).
+    pub scene: Option<PathBuf>,
+    /// 3D-FRONT: load only this room.
+    #[arg(long)]
+    pub room: Option<String>,
+    /// 3D-FRONT: the 3D-FUTURE model folder.
+    #[arg(long)]
+    pub future: Option<PathBuf>,
+    /// Render, write the window's image to this PNG, and exit.
+    #[arg(long)]
+    pub screenshot: Option<PathBuf>,
+    /// Frames to render once the scene is shown, before the screenshot.
+    #[arg(long, default_value_t = 5)]
+    pub frames: u32,
+    /// Window size, WIDTHxHEIGHT.
+    #[arg(long, value_parser = parse_size)]
+    pub size: Option<(u32, u32)>,
+    /// Time this many frames after loading, print the figures and exit.
+    #[arg(long)]
+    pub bench_frames: Option<u32>,
+}
+
+fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let (w, h) = s
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("expected WIDTHxHEIGHT, got {s:?}"))?;
+    let w: u32 = w
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad width in {s:?}"))?;
+    let h: u32 = h
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad height in {s:?}"))?;
+    if !(64..=8192).contains(&w) || !(64..=8192).contains(&h) {
+        return Err(format!("size {w}x{h} outside 64..8192"));
+    }
+    Ok((w, h))
+}
+
+pub fn run(args: &ViewArgs) -> anyhow::Result<()> {
+    let options = ViewerOptions {
+        scene: args.scene.clone(),
+        load: spatia::scene::LoadOptions {
+            room: args.room.clone(),
+            future_dir: args.future.clone(),
+        },
+        screenshot: args.screenshot.clone(),
+        frames: args.frames,
+        size: args.size.unwrap_or((1280, 800)),
+        bench_frames: args.bench_frames,
+    };
+    run_viewer(options)?;
+    Ok(())
+}
+
+#[derive(clap::Args, Debug)]
+pub struct BenchViewArgs {
+    /// Point-cloud sizes to time.
+    #[arg(long, value_delimiter = ',', default_value = "100000,1000000,5000000")]
+    pub points: Vec<u64>,
+    /// Also time these scenes (e.g. ../shared/data/scannet/scene0000_00).
+    #[arg(long)]
+    pub scene: Vec<PathBuf>,
+    /// Frames timed per case.
+    #[arg(long, default_value_t = 10)]
+    pub frames: u32,
+    /// Window size.
+    #[arg(long, default_value = "1280x720", value_parser = parse_size)]
+    pub size: (u32, u32),
+}
+
+/// A random point cloud filling a 6 x 5 x 3 m room, deterministic.
+fn write_cloud(path: &std::path::Path, n: u64) -> anyhow::Result<()> {
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 40) as f32 / (1u64 << 24) as f32
+    };
+    let mut positions = Vec::with_capacity(n as usize);
+    let mut colors = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        let p = Vec3::new(next() * 6.0, next() * 5.0, next() * 3.0);
+        positions.push(p);
+        colors.push([(p.x * 40.0) as u8, (p.y * 50.0) as u8, (p.z * 80.0) as u8]);
+    }
+    write_ply(
+        path,
+        &PlyWrite {
+            positions: &positions,
+            colors: Some(&colors),
+            alpha: false,
+            normals: None,
+            triangles: None,
+            comment: "spatia bench-view",
+        },
+        PlyEncoding::BinaryLittleEndian,
+    )?;
+    Ok(())
+}
+
+/// Runs each case as a child `spatia view --bench-frames` (a window per process).
+pub fn bench(args: &BenchViewArgs) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().context("cannot find the spatia executable")?;
+    let dir = std::env::temp_dir().join(format!("spatia-bench-view-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let mut cases: Vec<PathBuf> = Vec::new();
+    for &n in &args.points {
+        let p = dir.join(format!("cloud_{n}.ply"));
+        write_cloud(&p, n)?;
+        cases.push(p);
+    }
+    cases.extend(args.scene.iter().cloned());
+    let size = format!("{}x{}", args.size.0, args.size.1);
+    println!("bench-view: {} frames per case at {size}", args.frames);
+    for case in &cases {
+        let out = Command::new(&exe)
+            .arg("view")
+            .arg(case)
+            .args(["--bench-frames", &args.frames.to_string(), "--size", &size])
+            .output()
+            .with_context(|| format!("cannot run {}", exe.display()))?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        match stdout.lines().find(|l| l.starts_with("frame_bench")) {
+            Some(line) => println!("{line}"),
+            None => {
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                let last = stderr
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("");
+                println!("frame_bench scene={} FAILED: {last}", case.display());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}

@@ -1,0 +1,181 @@
+//! The Bevy viewer: opens ScanNet / 3D-FRONT / PLY scenes, renders meshes and point clouds,
+//! and lets the user inspect objects, pick points and measure distances.
+//!
+//! One plugin per feature; scene loading runs on a named worker thread whose results reach
+//! the ECS through a resource holding a bounded crossbeam receiver, drained every frame.
+//! Nothing here touches a candle `Tensor`.
+
+mod camera;
+mod colors;
+mod loading;
+mod overlays;
+mod picking;
+mod points;
+mod recent;
+mod render;
+mod screenshot;
+mod ui;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use bevy::prelude::*;
+use bevy::render::RenderPlugin;
+use bevy::render::settings::WgpuSettings;
+use bevy::window::{PresentMode, WindowResolution};
+
+use crate::scene::LoadOptions;
+
+pub use camera::{OrbitCamera, framing_for};
+pub use picking::measure_distance_m;
+
+/// How to start the viewer.
+#[derive(Debug, Clone)]
+pub struct ViewerOptions {
+    /// Scene to open at start; the bundled default scene when `None`.
+    pub scene: Option<PathBuf>,
+    /// 3D-FRONT room / model folder options.
+    pub load: LoadOptions,
+    /// Screenshot mode: render, write this PNG, exit.
+    pub screenshot: Option<PathBuf>,
+    /// Frames to render after the scene is shown, before the screenshot.
+    pub frames: u32,
+    /// Window size in logical pixels.
+    pub size: (u32, u32),
+    /// Frame-time benchmark mode: render this many frames after loading, print frame times, exit.
+    pub bench_frames: Option<u32>,
+}
+
+impl Default for ViewerOptions {
+    fn default() -> Self {
+        Self {
+            scene: None,
+            load: LoadOptions::default(),
+            screenshot: None,
+            frames: 5,
+            size: (1280, 800),
+            bench_frames: None,
+        }
+    }
+}
+
+/// Why the viewer stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ViewerError {
+    /// Screenshot or benchmark mode could not load its scene or write its output.
+    #[error("{0}")]
+    Failed(String),
+    /// The app exited with an error code and no message.
+    #[error("the viewer exited with an error")]
+    Exited,
+}
+
+/// A message explaining an error exit, filled by whichever system ends the app.
+#[derive(Resource, Clone, Default)]
+pub(crate) struct ExitReason(pub Arc<Mutex<Option<String>>>);
+
+impl ExitReason {
+    pub(crate) fn set(&self, msg: String) {
+        if let Ok(mut g) = self.0.lock() {
+            *g = Some(msg);
+        }
+    }
+}
+
+/// The bundled default scene: `assets/scenes/default`, looked up in the working directory,
+/// the source tree this binary was built from, and beside the executable.
+pub fn default_scene_path() -> PathBuf {
+    let rel = Path::new("assets/scenes/default");
+    let mut candidates = vec![
+        rel.to_path_buf(),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(rel),
+    ];
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(dir) = exe.parent()
+    {
+        candidates.push(dir.join(rel));
+    }
+    candidates
+        .iter()
+        .find(|p| p.is_dir())
+        .cloned()
+        .unwrap_or_else(|| rel.to_path_buf())
+}
+
+/// Runs the viewer until its window is closed (or the screenshot / benchmark is done).
+pub fn run(options: ViewerOptions) -> Result<(), ViewerError> {
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
+        return Err(ViewerError::Failed(
+            "no display to open a window on (neither DISPLAY nor WAYLAND_DISPLAY is set); run under X11/Wayland or `xvfb-run spatia view …`".into(),
+        ));
+    }
+    let exit_reason = ExitReason::default();
+    let scene = options.scene.clone().unwrap_or_else(default_scene_path);
+    let headless_run = options.screenshot.is_some() || options.bench_frames.is_some();
+    let mut app = App::new();
+    app.add_plugins(
+        DefaultPlugins
+            .set(WindowPlugin {
+                primary_window: Some(Window {
+                    title: "Spatia".into(),
+                    resolution: WindowResolution::new(options.size.0, options.size.1)
+                        .with_scale_factor_override(1.0),
+                    present_mode: if headless_run {
+                        PresentMode::AutoNoVsync
+                    } else {
+                        PresentMode::AutoVsync
+                    },
+                    ..default()
+                }),
+                ..default()
+            })
+            .set(RenderPlugin {
+                render_creation: WgpuSettings::default().into(),
+                synchronous_pipeline_compilation: true,
+                ..default()
+            }),
+    )
+    .add_plugins(bevy_egui::EguiPlugin::default())
+    .insert_resource(ClearColor(Color::srgb(0.11, 0.12, 0.14)))
+    .insert_resource(exit_reason.clone())
+    .insert_resource(StartupScene {
+        path: scene,
+        options: options.load.clone(),
+    })
+    .add_plugins((
+        loading::LoadPlugin,
+        render::SceneRenderPlugin,
+        points::PointCloudPlugin,
+        camera::CameraPlugin,
+        picking::PickingPlugin,
+        overlays::OverlayPlugin,
+        ui::UiPlugin,
+    ));
+    if let Some(path) = &options.screenshot {
+        app.add_plugins(screenshot::ScreenshotPlugin {
+            path: path.clone(),
+            frames: options.frames,
+        });
+    }
+    if let Some(frames) = options.bench_frames {
+        app.add_plugins(screenshot::FrameBenchPlugin { frames });
+    }
+    match app.run() {
+        AppExit::Success => Ok(()),
+        AppExit::Error(_) => Err(match exit_reason.0.lock().ok().and_then(|g| g.clone()) {
+            Some(msg) => ViewerError::Failed(msg),
+            None => ViewerError::Exited,
+        }),
+    }
+}
+
+/// The scene to open when the app starts.
+#[derive(Resource, Clone)]
+pub(crate) struct StartupScene {
+    pub path: PathBuf,
+    pub options: LoadOptions,
+}

@@ -1,0 +1,338 @@
+//! Viewer logic without a window: ECS systems on `MinimalPlugins`, plus the pure helpers.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bevy::prelude::*;
+
+use super::camera::{
+    FOV_Y, FocusObject, FrameScene, OrbitCamera, ViewRect, apply_framing, framing_for,
+};
+use super::colors::{ColorMode, UNANNOTATED, instance_color, vertex_colors};
+use super::loading::{CurrentScene, LoadPlugin, LoadRequest, SceneLoader, smooth_normals};
+use super::picking::{MeasureTool, Selection, ViewClick, apply_clicks, measure_distance_m};
+use super::recent::RecentScenes;
+use super::render::{HiddenObjects, build_mesh, build_points};
+use crate::scene::procgen::generate;
+use crate::scene::{Aabb, Category, LoadOptions, Scene};
+
+fn current(scene: Scene) -> CurrentScene {
+    let normals = smooth_normals(&scene).map(Arc::new);
+    CurrentScene {
+        scene: Arc::new(scene),
+        normals,
+        path: "mem".into(),
+        load_ms: 0.0,
+    }
+}
+
+fn generated() -> CurrentScene {
+    current(generate(0, 38).to_scene().0)
+}
+
+#[test]
+fn framing_fits_the_bounding_sphere() {
+    let b = Aabb {
+        min: Vec3::new(0.0, 0.0, 0.0),
+        max: Vec3::new(4.0, 3.0, 0.0),
+    };
+    let (focus, d) = framing_for(&b, FOV_Y, 2.0);
+    assert_eq!(focus, Vec3::new(2.0, 1.5, 0.0));
+    // Radius 2.5; the vertical field of view is the narrower one.
+    assert!((d - 2.5 / (FOV_Y / 2.0).sin()).abs() < 1e-4, "{d}");
+    // A tall narrow window is limited by the horizontal field of view: farther away.
+    let (_, d_narrow) = framing_for(&b, FOV_Y, 0.5);
+    assert!(d_narrow > d * 1.5);
+}
+
+#[test]
+fn frame_and_focus_messages_move_the_orbit_camera() {
+    let mut app = App::new();
+    app.add_plugins(MinimalPlugins)
+        .add_message::<FrameScene>()
+        .add_message::<FocusObject>()
+        .insert_resource(ViewRect(Rect::new(0.0, 0.0, 800.0, 600.0)))
+        .insert_resource(generated())
+        .add_systems(Update, apply_framing);
+    let cam = app.world_mut().spawn(OrbitCamera::default()).id();
+    app.world_mut().write_message(FrameScene);
+    app.update();
+    let scene = app.world().resource::<CurrentScene>().scene.clone();
+    let bounds = scene.bounds().unwrap();
+    let orbit = *app.world().get::<OrbitCamera>(cam).unwrap();
+    assert!((orbit.focus - bounds.center()).length() < 1e-5);
+    let (_, want) = framing_for(&bounds, FOV_Y, 800.0 / 600.0);
+    assert!((orbit.distance_m - want).abs() < 1e-4);
+    // Every corner of the scene is in front of the camera and inside its view cone.
+    let t = orbit.world_from_camera();
+    for corner in [
+        bounds.min,
+        bounds.max,
+        Vec3::new(bounds.min.x, bounds.max.y, bounds.min.z),
+    ] {
+        let v = corner - t.translation;
+        let angle = v.angle_between(*t.forward());
+        assert!(angle < FOV_Y / 2.0 + 1e-3, "corner at {angle} rad");
+    }
+
+    let tv = scene
+        .objects
+        .iter()
+        .find(|o| o.category == Category::Television)
+        .unwrap();
+    app.world_mut().write_message(FocusObject(tv.id));
+    app.update();
+    let orbit = *app.world().get::<OrbitCamera>(cam).unwrap();
+    assert!((orbit.focus - tv.aabb.center()).length() < 1e-5);
+    assert!(orbit.distance_m < 3.0);
+}
+
+#[test]
+fn orbit_camera_looks_at_its_focus_and_pans_in_screen_plane() {
+    let mut c = OrbitCamera {
+        focus: Vec3::new(1.0, 2.0, 0.5),
+        yaw: 0.3,
+        pitch: 0.6,
+        distance_m: 5.0,
+    };
+    let t = c.world_from_camera();
+    assert!((t.translation.distance(c.focus) - 5.0).abs() < 1e-4);
+    let to_focus = (c.focus - t.translation).normalize();
+    assert!(to_focus.dot(*t.forward()) > 0.9999);
+    assert!(t.up().z > 0.0, "z is up");
+    // Panning right by a whole view height moves the focus by the view's height at the focus.
+    let before = c.focus;
+    c.pan(-600.0, 0.0, 600.0);
+    let moved = (c.focus - before).length();
+    let view_h = 2.0 * 5.0 * (FOV_Y / 2.0).tan();
+    assert!((moved - view_h).abs() < 1e-3, "{moved} vs {view_h}");
+    c.orbit(0.0, 10.0);
+    assert!(c.pitch <= 1.5);
+    c.zoom(1e-9);
+    assert_eq!(c.distance_m, 0.05);
+}
+
+fn click_app() -> App {
+    let mut app = App::new();
+    app.add_plugins(MinimalPlugins)
+        .add_message::<ViewClick>()
+        .init_resource::<Selection>()
+        .init_resource::<MeasureTool>()
+        .insert_resource(generated())
+        .add_systems(Update, apply_clicks);
+    app
+}
+
+#[test]
+fn clicking_a_ray_selects_the_smallest_object_hit() {
+    let mut app = click_app();
+    let scene = app.world().resource::<CurrentScene>().scene.clone();
+    // A ray straight down through a cup's centre selects the cup, not the table under it.
+    let cup = scene
+        .objects
+        .iter()
+        .find(|o| o.category == Category::Cup)
+        .unwrap();
+    let c = cup.aabb.center();
+    app.world_mut().write_message(ViewClick {
+        origin: Vec3::new(c.x, c.y, 5.0),
+        direction: -Vec3::Z,
+    });
+    app.update();
+    assert_eq!(app.world().resource::<Selection>().0, Some(cup.id));
+    // A ray from the camera towards the focus (an orbit camera framed on the cup) too.
+    let mut orbit = OrbitCamera::default();
+    orbit.frame(&cup.aabb, 1.0);
+    let t = orbit.world_from_camera();
+    app.world_mut().write_message(ViewClick {
+        origin: t.translation,
+        direction: *t.forward(),
+    });
+    app.update();
+    assert_eq!(app.world().resource::<Selection>().0, Some(cup.id));
+    // A ray into the sky selects nothing.
+    app.world_mut().write_message(ViewClick {
+        origin: Vec3::new(c.x, c.y, 5.0),
+        direction: Vec3::Z,
+    });
+    app.update();
+    assert_eq!(app.world().resource::<Selection>().0, None);
+}
+
+#[test]
+fn measure_tool_measures_between_two_clicked_points() {
+    let mut app = click_app();
+    app.world_mut().resource_mut::<MeasureTool>().active = true;
+    let scene = app.world().resource::<CurrentScene>().scene.clone();
+    let floor = scene
+        .objects
+        .iter()
+        .find(|o| o.category == Category::Floor)
+        .unwrap();
+    // Two points on the floor near two corners, aimed at from just above the floor so that
+    // no furniture is in the way.
+    let a = floor.aabb.min + Vec3::new(0.05, 0.05, 0.0);
+    let b = Vec3::new(floor.aabb.max.x - 0.05, floor.aabb.min.y + 0.05, 0.0);
+    for p in [a, b] {
+        app.world_mut().write_message(ViewClick {
+            origin: p + Vec3::Z * 0.01 + Vec3::Z * 0.001,
+            direction: -Vec3::Z,
+        });
+    }
+    app.update();
+    let m = app.world().resource::<MeasureTool>().clone();
+    assert_eq!(m.points.len(), 2, "{:?}", m.points);
+    let d = measure_distance_m(&m.points).unwrap();
+    assert!((d - a.distance(b)).abs() < 1e-4, "{d} vs {}", a.distance(b));
+    // Measuring does not change the selection; a third click starts a new measurement.
+    assert_eq!(app.world().resource::<Selection>().0, None);
+    app.world_mut().write_message(ViewClick {
+        origin: a + Vec3::Z * 0.011,
+        direction: -Vec3::Z,
+    });
+    app.update();
+    assert_eq!(app.world().resource::<MeasureTool>().points.len(), 1);
+    assert_eq!(measure_distance_m(&[Vec3::ZERO]), None);
+    assert_eq!(
+        measure_distance_m(&[Vec3::ZERO, Vec3::new(3.0, 4.0, 0.0)]),
+        Some(5.0)
+    );
+}
+
+#[test]
+fn hidden_objects_leave_the_mesh_and_points() {
+    let c = generated();
+    let all = build_mesh(&c, ColorMode::Rgb, &HiddenObjects::default()).unwrap();
+    let n_all = all.indices().unwrap().len();
+    assert_eq!(n_all, c.scene.face_count() * 3);
+    let tv = c
+        .scene
+        .objects
+        .iter()
+        .find(|o| o.category == Category::Television)
+        .unwrap();
+    let hidden = HiddenObjects([tv.id].into_iter().collect());
+    let fewer = build_mesh(&c, ColorMode::Rgb, &hidden).unwrap();
+    let tv_tris = c
+        .scene
+        .triangles
+        .as_ref()
+        .unwrap()
+        .iter()
+        .filter(|t| t.iter().all(|i| tv.vertex_indices.binary_search(i).is_ok()))
+        .count();
+    assert!(tv_tris > 0);
+    assert_eq!(fewer.indices().unwrap().len(), n_all - 3 * tv_tris);
+    let everything = HiddenObjects(c.scene.objects.iter().map(|o| o.id).collect());
+    assert!(
+        build_mesh(&c, ColorMode::Rgb, &everything).is_none(),
+        "never an empty mesh"
+    );
+    let pts = build_points(&c.scene, ColorMode::Rgb, &hidden, 4.0);
+    assert_eq!(pts.len(), c.scene.positions.len() - tv.vertex_indices.len());
+    assert!(pts.iter().all(|p| p.size_px == 4.0));
+}
+
+#[test]
+fn colour_modes() {
+    let c = generated();
+    let s = &c.scene;
+    assert_eq!(vertex_colors(s, ColorMode::Rgb), s.colors);
+    let inst = vertex_colors(s, ColorMode::Instance);
+    let o = &s.objects[3];
+    assert!(
+        o.vertex_indices
+            .iter()
+            .all(|&v| inst[v as usize] == instance_color(o.id))
+    );
+    assert_ne!(instance_color(1), instance_color(2));
+    let h = vertex_colors(s, ColorMode::Height);
+    let (lo, hi) = s
+        .positions
+        .iter()
+        .enumerate()
+        .fold((0, 0), |(lo, hi), (i, p)| {
+            (
+                if p.z < s.positions[lo].z { i } else { lo },
+                if p.z > s.positions[hi].z { i } else { hi },
+            )
+        });
+    assert_ne!(h[lo], h[hi]);
+    assert!(h[lo][2] > h[lo][0], "low is blue");
+    assert!(h[hi][0] > h[hi][2], "high is red");
+    assert_ne!(UNANNOTATED, instance_color(0));
+}
+
+#[test]
+fn recent_scenes_persist_newest_first_without_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cfg/recent.json");
+    let mut r = RecentScenes::at(file.clone());
+    for i in 0..12 {
+        r.push(&dir.path().join(format!("s{i}.ply")));
+    }
+    r.push(&dir.path().join("s5.ply"));
+    r.save();
+    let back = RecentScenes::read(&file);
+    assert_eq!(back.len(), 10);
+    assert_eq!(back[0], dir.path().join("s5.ply"));
+    assert_eq!(back.iter().filter(|p| p.ends_with("s5.ply")).count(), 1);
+    assert_eq!(back[1], dir.path().join("s11.ply"));
+}
+
+fn wait_for_load(app: &mut App) {
+    let start = Instant::now();
+    loop {
+        app.update();
+        if app.world().resource::<SceneLoader>().in_flight.is_none() {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "load did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn loads_off_thread_and_a_failed_load_keeps_the_previous_scene() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = App::new();
+    // The recent list goes to a temporary folder, not the user's.
+    app.insert_resource(RecentScenes::at(dir.path().join("recent.json")))
+        .add_plugins(MinimalPlugins)
+        .add_plugins(LoadPlugin);
+    let good = super::default_scene_path();
+    app.world_mut().write_message(LoadRequest {
+        path: good.clone(),
+        options: LoadOptions::default(),
+    });
+    wait_for_load(&mut app);
+    let first = app.world().resource::<CurrentScene>().scene.clone();
+    assert_eq!(first.objects.len(), 32);
+    assert!(app.world().resource::<SceneLoader>().error.is_none());
+
+    let bad = dir.path().join("broken.ply");
+    std::fs::write(
+        &bad,
+        b"ply\nformat ascii 1.0\nelement vertex 5\nproperty float x\nend_header\n",
+    )
+    .unwrap();
+    app.world_mut().write_message(LoadRequest {
+        path: bad,
+        options: LoadOptions::default(),
+    });
+    wait_for_load(&mut app);
+    let loader = app.world().resource::<SceneLoader>();
+    let err = loader.error.clone().unwrap();
+    assert!(err.contains("broken.ply"), "{err}");
+    // The scene the user had open is still there.
+    assert!(Arc::ptr_eq(
+        &app.world().resource::<CurrentScene>().scene,
+        &first
+    ));
+    let recent = RecentScenes::read(&dir.path().join("recent.json"));
+    assert_eq!(recent.len(), 1);
+    assert!(recent[0].ends_with("assets/scenes/default"));
+}
