@@ -4,10 +4,12 @@
 //! Layers (see `docs/ARCHITECTURE.md`); each depends only on the ones below it:
 //! - [`scene`]: the scene model, loaders and writers for ScanNet / 3D-FRONT / PLY, and the
 //!   procedural scene generator.
+//! - [`spatial`]: relations between objects (distance, contact, support, direction, size).
 //! - `viewer` (feature `viewer`): the Bevy app.
 #![deny(clippy::unwrap_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod scene;
+pub mod spatial;
 #[cfg(feature = "viewer")]
 pub mod viewer;

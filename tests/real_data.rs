@@ -329,3 +329,63 @@ fn mmdet3d_point_cloud_as_ply() {
         "{b:?}"
     );
 }
+
+#[test]
+fn scannet_relations_compute_for_every_pair() {
+    let Some(dir) = shared_data("scannet/scene0000_00") else {
+        return;
+    };
+    let scene = load_scene(&dir, &LoadOptions::default()).unwrap();
+    let sp = spatia::spatial::SpatialScene::new(&scene);
+    // Relations among the first four non-structure objects (all 780 pairs take minutes in the
+    // dev profile; `spatia relations` does them in release).
+    let ids: Vec<u32> = scene
+        .objects
+        .iter()
+        .filter(|o| !o.category.is_structure())
+        .take(4)
+        .map(|o| o.id)
+        .collect();
+    for (i, &a) in ids.iter().enumerate() {
+        for &b in &ids[i + 1..] {
+            let p = sp.pair(a, b).unwrap();
+            assert!(p.distance_m.is_finite() && p.distance_m >= 0.0);
+            assert_eq!(p.contact, p.distance_m <= spatia::spatial::CONTACT_M);
+        }
+    }
+    // Pillows lie on the bed in this scan.
+    let bed = scene
+        .objects
+        .iter()
+        .find(|o| o.category == Category::Bed)
+        .unwrap()
+        .id;
+    let pillows: Vec<u32> = scene
+        .objects
+        .iter()
+        .filter(|o| o.category == Category::Pillow)
+        .map(|o| o.id)
+        .collect();
+    assert!(!pillows.is_empty());
+    assert!(
+        pillows.iter().any(|&p| sp.on(p, bed).unwrap()),
+        "no pillow found on the bed"
+    );
+    // Chairs stand on the floor.
+    let floor = scene
+        .objects
+        .iter()
+        .find(|o| o.category == Category::Floor)
+        .unwrap()
+        .id;
+    let chair = scene
+        .objects
+        .iter()
+        .find(|o| o.category == Category::Chair)
+        .unwrap()
+        .id;
+    assert!(
+        sp.on(chair, floor).unwrap(),
+        "the chair is not on the floor"
+    );
+}

@@ -3,6 +3,7 @@
 
 mod gen_scenes;
 mod info;
+mod relations;
 #[cfg(feature = "viewer")]
 mod view;
 
@@ -25,6 +26,8 @@ enum Command {
     Info(info::InfoArgs),
     /// Generate furnished rooms in ScanNet or 3D-FRONT layout.
     GenScenes(gen_scenes::GenArgs),
+    /// Spatial relations (distance, contact, support, proximity) of every object pair.
+    Relations(relations::RelationsArgs),
     /// Open the viewer (on the bundled scene when no SCENE is given).
     #[cfg(feature = "viewer")]
     View(view::ViewArgs),
@@ -62,6 +65,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Info(a)) => info::run(&a),
         Some(Command::GenScenes(a)) => gen_scenes::run(&a),
+        Some(Command::Relations(a)) => relations::run(&a),
         #[cfg(feature = "viewer")]
         Some(Command::View(a)) => view::run(&a),
         #[cfg(feature = "viewer")]

@@ -93,7 +93,7 @@ const POINT_PICK_RADIUS_M: f32 = 0.03;
 #[allow(clippy::too_many_arguments)]
 fn hover_and_click_rays(
     windows: Query<&Window>,
-    cameras: Query<(&Camera, &GlobalTransform), With<OrbitCamera>>,
+    cameras: Query<(&Camera, Ref<GlobalTransform>), With<OrbitCamera>>,
     mouse: Res<ButtonInput<MouseButton>>,
     view: Res<ViewRect>,
     egui_input: Option<Res<EguiWantsInput>>,
@@ -125,7 +125,7 @@ fn hover_and_click_rays(
         return;
     };
     // Window coordinates: Bevy accounts for the viewport's offset itself.
-    let Ok(ray) = camera.viewport_to_world(cam_t, cursor) else {
+    let Ok(ray) = camera.viewport_to_world(&cam_t, cursor) else {
         return;
     };
     let clicked = mouse.just_released(MouseButton::Left)
@@ -136,8 +136,8 @@ fn hover_and_click_rays(
             direction: *ray.direction,
         });
     }
-    // Hover is recomputed only when the cursor moves or the camera changed.
-    if *last_cursor == Some(cursor) && !current.is_changed() && !mouse.pressed(MouseButton::Left) {
+    // Hover is recomputed only when the cursor, the camera or the scene changed.
+    if *last_cursor == Some(cursor) && !current.is_changed() && !cam_t.is_changed() {
         return;
     }
     *last_cursor = Some(cursor);
