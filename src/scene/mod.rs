@@ -163,11 +163,7 @@ impl Scene {
     ) -> Option<SceneObject> {
         vertex_indices.sort_unstable();
         vertex_indices.dedup();
-        let aabb = Aabb::from_points(
-            vertex_indices
-                .iter()
-                .filter_map(|&i| self.positions.get(i as usize).copied()),
-        )?;
+        let aabb = self.aabb_of(&vertex_indices)?;
         Some(SceneObject {
             id,
             raw_label: raw_label.to_string(),
@@ -234,15 +230,25 @@ impl Scene {
 
     /// Recomputes every object's box from its vertices.
     pub fn recompute_boxes(&mut self) {
-        for o in &mut self.objects {
-            if let Some(b) = Aabb::from_points(
-                o.vertex_indices
-                    .iter()
-                    .filter_map(|&i| self.positions.get(i as usize).copied()),
-            ) {
+        let boxes: Vec<Option<Aabb>> = self
+            .objects
+            .iter()
+            .map(|o| self.aabb_of(&o.vertex_indices))
+            .collect();
+        for (o, b) in self.objects.iter_mut().zip(boxes) {
+            if let Some(b) = b {
                 o.aabb = b;
             }
         }
+    }
+
+    /// Box around the given vertices (indices out of range are ignored).
+    fn aabb_of(&self, vertex_indices: &[u32]) -> Option<Aabb> {
+        Aabb::from_points(
+            vertex_indices
+                .iter()
+                .filter_map(|&i| self.positions.get(i as usize).copied()),
+        )
     }
 }
 

@@ -81,8 +81,13 @@ impl<'s> SpatialScene<'s> {
     /// Whether `a` rests on `b`: they touch, a's bottom is within `SUPPORT_GAP_M` of b's top
     /// surface under it, and at least half of a's footprint lies over that surface.
     pub fn on(&self, a: u32, b: u32) -> Option<bool> {
-        let (oa, _) = (self.object(a)?, self.object(b)?);
-        if a == b || self.distance_m(a, b)? > CONTACT_M {
+        self.on_at_distance(a, b, self.distance_m(a, b)?)
+    }
+
+    /// [`Self::on`] for a pair whose surface distance is already known.
+    fn on_at_distance(&self, a: u32, b: u32, distance_m: f32) -> Option<bool> {
+        let oa = self.object(a)?;
+        if a == b || distance_m > CONTACT_M {
             return Some(false);
         }
         let bottom = oa.aabb.min.z;
@@ -127,8 +132,8 @@ impl<'s> SpatialScene<'s> {
             b,
             distance_m,
             contact: distance_m <= CONTACT_M,
-            a_on_b: self.on(a, b)?,
-            b_on_a: self.on(b, a)?,
+            a_on_b: self.on_at_distance(a, b, distance_m)?,
+            b_on_a: self.on_at_distance(b, a, distance_m)?,
             near: distance_m <= NEAR_M,
             far: distance_m >= FAR_M,
         })

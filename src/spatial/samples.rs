@@ -20,7 +20,7 @@ pub const MAX_SAMPLES_PER_OBJECT: usize = 40_000;
 pub struct SurfaceSamples {
     /// The points, metres.
     pub points: Vec<Vec3>,
-    grid: PointGrid,
+    tree: KdTree,
     bounds: Option<crate::scene::Aabb>,
 }
 
@@ -67,18 +67,18 @@ impl SurfaceSamples {
                 }
             }
         }
-        let grid = PointGrid::new(&points, 0.1);
+        let tree = KdTree::new(&points);
         let bounds = crate::scene::Aabb::from_points(points.iter().copied());
         SurfaceSamples {
             points,
-            grid,
+            tree,
             bounds,
         }
     }
 
     /// Distance from `p` to the nearest sample, if there is one within `max_m`.
     pub fn nearest_within(&self, p: Vec3, max_m: f32) -> Option<f32> {
-        self.grid.nearest_within(&self.points, p, max_m)
+        self.tree.nearest_within(&self.points, p, max_m)
     }
 
     /// Minimum distance between the two sample sets (`f32::INFINITY` when either is empty).
@@ -101,7 +101,7 @@ impl SurfaceSamples {
             if gap >= best {
                 continue;
             }
-            if let Some(d) = large.grid.nearest_within(&large.points, p, best) {
+            if let Some(d) = large.tree.nearest_within(&large.points, p, best) {
                 best = best.min(d);
                 if best == 0.0 {
                     break;
@@ -115,15 +115,15 @@ impl SurfaceSamples {
 /// A static kd-tree over points for nearest-neighbour queries: points are reordered so that
 /// every subtree is a contiguous range split at its median along the widest axis.
 #[derive(Debug, Clone)]
-struct PointGrid {
+struct KdTree {
     /// Point indices in tree order.
     order: Vec<u32>,
     /// Split axis per node (node = the median of a range), indexed like `order`.
     axis: Vec<u8>,
 }
 
-impl PointGrid {
-    fn new(points: &[Vec3], _cell: f32) -> Self {
+impl KdTree {
+    fn new(points: &[Vec3]) -> Self {
         let mut order: Vec<u32> = (0..points.len() as u32).collect();
         let mut axis = vec![0u8; points.len()];
         // Iterative build over (start, end) ranges.
@@ -200,7 +200,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn grid_nearest_matches_brute_force() {
+    fn kd_nearest_matches_brute_force() {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let pts: Vec<Vec3> = (0..500)
             .map(|_| {
@@ -211,7 +211,7 @@ mod tests {
                 )
             })
             .collect();
-        let grid = PointGrid::new(&pts, 0.1);
+        let tree = KdTree::new(&pts);
         for _ in 0..200 {
             let q = Vec3::new(
                 rng.random::<f32>() * 5.0 - 1.0,
@@ -222,9 +222,9 @@ mod tests {
                 .iter()
                 .map(|p| p.distance(q))
                 .fold(f32::INFINITY, f32::min);
-            let got = grid.nearest_within(&pts, q, f32::INFINITY).unwrap();
+            let got = tree.nearest_within(&pts, q, f32::INFINITY).unwrap();
             assert!((got - brute).abs() < 1e-6, "{got} vs {brute}");
-            assert_eq!(grid.nearest_within(&pts, q, brute * 0.5), None);
+            assert_eq!(tree.nearest_within(&pts, q, brute * 0.5), None);
         }
     }
 }
