@@ -9,7 +9,12 @@
 #![deny(clippy::unwrap_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod data;
+pub mod questions;
+pub mod render;
 pub mod scene;
 pub mod spatial;
+#[cfg(test)]
+pub(crate) mod test_scenes;
 #[cfg(feature = "viewer")]
 pub mod viewer;

@@ -1,8 +1,10 @@
 //! Argument parsing and dispatch. Library errors (thiserror) become `anyhow` errors here and
 //! are printed as one line by `main`.
 
+mod gen_data;
 mod gen_scenes;
 mod info;
+mod questions;
 mod relations;
 #[cfg(feature = "viewer")]
 mod view;
@@ -28,6 +30,12 @@ enum Command {
     GenScenes(gen_scenes::GenArgs),
     /// Spatial relations (distance, contact, support, proximity) of every object pair.
     Relations(relations::RelationsArgs),
+    /// Build a training dataset: views, depth, instances, cameras, boxes and questions.
+    GenData(gen_data::GenDataArgs),
+    /// Generate a scene's spatial questions with answers and categories.
+    Questions(questions::QuestionsArgs),
+    /// Import the spatial subset of SQA3D or ScanQA into a JSONL question file.
+    ImportQuestions(questions::ImportArgs),
     /// Open the viewer (on the bundled scene when no SCENE is given).
     #[cfg(feature = "viewer")]
     View(view::ViewArgs),
@@ -66,6 +74,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Info(a)) => info::run(&a),
         Some(Command::GenScenes(a)) => gen_scenes::run(&a),
         Some(Command::Relations(a)) => relations::run(&a),
+        Some(Command::Questions(a)) => questions::run(&a),
+        Some(Command::GenData(a)) => gen_data::run(&a),
+        Some(Command::ImportQuestions(a)) => questions::import(&a),
         #[cfg(feature = "viewer")]
         Some(Command::View(a)) => view::run(&a),
         #[cfg(feature = "viewer")]

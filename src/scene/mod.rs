@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 pub use category::Category;
 pub use error::SceneError;
+pub(crate) use error::{read_file_limited, read_json};
 use glam::Vec3;
 use serde::Serialize;
 

@@ -91,14 +91,27 @@ impl SurfaceSamples {
         let Some(large_box) = large.bounds else {
             return f32::INFINITY;
         };
-        let mut best = f32::INFINITY;
-        for &p in &small.points {
-            // Skip points that cannot beat the best: their distance to the other's box.
-            let gap = (large_box.min - p)
+        let gap_to = |p: Vec3| {
+            (large_box.min - p)
                 .max(p - large_box.max)
                 .max(Vec3::ZERO)
-                .length();
-            if gap >= best {
+                .length()
+        };
+        // Start from the point nearest the other's box: a tight first bound lets most points
+        // be skipped by the box test below.
+        let mut best = small
+            .points
+            .iter()
+            .copied()
+            .min_by(|a, b| gap_to(*a).total_cmp(&gap_to(*b)))
+            .and_then(|p| large.tree.nearest_within(&large.points, p, f32::INFINITY))
+            .unwrap_or(f32::INFINITY);
+        for &p in &small.points {
+            // Skip points that cannot beat the best: their distance to the other's box.
+            if best == 0.0 {
+                break;
+            }
+            if gap_to(p) >= best {
                 continue;
             }
             if let Some(d) = large.tree.nearest_within(&large.points, p, best) {
@@ -113,46 +126,57 @@ impl SurfaceSamples {
 }
 
 /// A static kd-tree over points for nearest-neighbour queries: points are reordered so that
-/// every subtree is a contiguous range split at its median along the widest axis.
+/// every subtree is a contiguous range split at its median along the widest axis, and every
+/// subtree keeps its bounding box, so a query skips whole subtrees farther than its best so far
+/// (which keeps queries from far away cheap, not only those from close by).
 #[derive(Debug, Clone)]
 struct KdTree {
     /// Point indices in tree order.
     order: Vec<u32>,
     /// Split axis per node (node = the median of a range), indexed like `order`.
     axis: Vec<u8>,
+    /// Bounding box of each node's whole range, indexed like `order`.
+    boxes: Vec<(Vec3, Vec3)>,
 }
 
 impl KdTree {
     fn new(points: &[Vec3]) -> Self {
         let mut order: Vec<u32> = (0..points.len() as u32).collect();
         let mut axis = vec![0u8; points.len()];
+        let mut boxes = vec![(Vec3::ZERO, Vec3::ZERO); points.len()];
         // Iterative build over (start, end) ranges.
         let mut stack = vec![(0usize, points.len())];
         while let Some((lo, hi)) = stack.pop() {
-            if hi - lo <= 1 {
+            if hi <= lo {
                 continue;
             }
             let slice = &mut order[lo..hi];
-            let b = crate::scene::Aabb::from_points(slice.iter().map(|&i| points[i as usize]));
-            let ax = b.map_or(0, |b| {
-                let s = b.size();
-                if s.x >= s.y && s.x >= s.z {
-                    0
-                } else if s.y >= s.z {
-                    1
-                } else {
-                    2
-                }
-            });
+            let (min, max) = slice.iter().fold(
+                (Vec3::splat(f32::INFINITY), Vec3::splat(f32::NEG_INFINITY)),
+                |(mn, mx), &i| (mn.min(points[i as usize]), mx.max(points[i as usize])),
+            );
+            let size = max - min;
+            let ax = if size.x >= size.y && size.x >= size.z {
+                0
+            } else if size.y >= size.z {
+                1
+            } else {
+                2
+            };
             let mid = (hi - lo) / 2;
-            slice.select_nth_unstable_by(mid, |&a, &b| {
-                points[a as usize][ax].total_cmp(&points[b as usize][ax])
-            });
+            if hi - lo > 1 {
+                slice.select_nth_unstable_by(mid, |&a, &b| {
+                    points[a as usize][ax].total_cmp(&points[b as usize][ax])
+                });
+            }
             axis[lo + mid] = ax as u8;
-            stack.push((lo, lo + mid));
-            stack.push((lo + mid + 1, hi));
+            boxes[lo + mid] = (min, max);
+            if hi - lo > 1 {
+                stack.push((lo, lo + mid));
+                stack.push((lo + mid + 1, hi));
+            }
         }
-        Self { order, axis }
+        Self { order, axis, boxes }
     }
 
     /// Nearest point to `p` closer than `max_m` (unbounded when `max_m` is infinite).
@@ -163,9 +187,17 @@ impl KdTree {
             f32::INFINITY
         };
         let mut found = false;
+        let box_d2 = |lo: usize, hi: usize| {
+            let (mn, mx) = self.boxes[lo + (hi - lo) / 2];
+            (mn - p).max(p - mx).max(Vec3::ZERO).length_squared()
+        };
         let mut stack = vec![(0usize, self.order.len())];
         while let Some((lo, hi)) = stack.pop() {
             if lo >= hi {
+                continue;
+            }
+            let bd = box_d2(lo, hi);
+            if bd > best2 || (found && bd == best2) {
                 continue;
             }
             let mid = lo + (hi - lo) / 2;
@@ -179,16 +211,12 @@ impl KdTree {
                 continue;
             }
             let ax = self.axis[mid] as usize;
-            let diff = p[ax] - q[ax];
-            let (near, far) = if diff < 0.0 {
+            let (near, far) = if p[ax] < q[ax] {
                 ((lo, mid), (mid + 1, hi))
             } else {
                 ((mid + 1, hi), (lo, mid))
             };
-            // The far side can only help if the splitting plane is closer than the best.
-            if diff * diff < best2 {
-                stack.push(far);
-            }
+            stack.push(far);
             stack.push(near);
         }
         found.then(|| best2.sqrt())

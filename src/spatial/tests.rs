@@ -2,87 +2,10 @@ use glam::{Mat4, Vec3};
 
 use super::direction::{Horizontal, Observer, above};
 use super::*;
-use crate::scene::mesh::TriMesh;
+use crate::scene::Category;
 use crate::scene::procgen::generate;
-use crate::scene::{Category, SourceFormat};
 
-/// A hand-built room: a table (top 0.75 m on four legs), a cup on it, a chair 15 cm from its
-/// edge, a lamp 2 m away, and a floor.
-fn room() -> Scene {
-    let mut parts: Vec<(&str, TriMesh)> = Vec::new();
-    let mut floor = TriMesh::default();
-    floor.add_grid(
-        Vec3::new(-2.0, -2.0, 0.0),
-        Vec3::new(5.0, 3.0, 0.0),
-        14,
-        10,
-        [100; 3],
-    );
-    parts.push(("floor", floor));
-    let mut table = TriMesh::default();
-    table.add_box(
-        Vec3::new(0.0, 0.0, 0.72),
-        Vec3::new(1.2, 0.8, 0.75),
-        [150, 100, 50],
-    );
-    for (x, y) in [(0.0, 0.0), (1.15, 0.0), (0.0, 0.75), (1.15, 0.75)] {
-        table.add_box(
-            Vec3::new(x, y, 0.0),
-            Vec3::new(x + 0.05, y + 0.05, 0.72),
-            [150, 100, 50],
-        );
-    }
-    parts.push(("table", table));
-    let mut cup = TriMesh::default();
-    cup.add_frustum(Vec3::new(0.6, 0.4, 0.75), 0.04, 0.04, 0.1, 24, [200, 0, 0]);
-    parts.push(("cup", cup));
-    let mut chair = TriMesh::default();
-    // 15 cm beyond the table's +x edge (x = 1.2).
-    chair.add_box(
-        Vec3::new(1.35, 0.05, 0.0),
-        Vec3::new(1.8, 0.75, 0.45),
-        [0, 0, 200],
-    );
-    chair.add_box(
-        Vec3::new(1.75, 0.05, 0.45),
-        Vec3::new(1.8, 0.75, 0.9),
-        [0, 0, 200],
-    );
-    parts.push(("chair", chair));
-    let mut lamp = TriMesh::default();
-    lamp.add_frustum(
-        Vec3::new(-1.5, 2.6, 0.0),
-        0.15,
-        0.15,
-        1.5,
-        16,
-        [250, 250, 200],
-    );
-    parts.push(("lamp", lamp));
-    let mut all = TriMesh::default();
-    let mut ranges = Vec::new();
-    for (label, m) in &parts {
-        let start = all.append(m);
-        ranges.push((*label, start..all.len() as u32));
-    }
-    let mut scene = Scene {
-        name: "room".into(),
-        format: SourceFormat::Ply,
-        source_path: "room".into(),
-        colors: all.colors,
-        positions: all.positions,
-        normals: None,
-        triangles: Some(all.triangles),
-        objects: vec![],
-        warnings: vec![],
-    };
-    scene.objects = ranges
-        .into_iter()
-        .enumerate()
-        .filter_map(|(i, (label, r))| scene.make_object(i as u32 + 1, label, r.collect()))
-        .collect();
-    scene
-}
+use crate::test_scenes::room;
 
 const FLOOR: u32 = 1;
 const TABLE: u32 = 2;

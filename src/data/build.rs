@@ -1,0 +1,379 @@
+//! `spatia gen-data`: scenes in, shards and question files out; deterministic and resumable.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use glam::Mat4;
+use serde::{Deserialize, Serialize};
+
+use super::shard::SceneShard;
+use super::{Split, assign_splits, detection_class, stable_hash};
+use crate::questions::jsonl::{read_jsonl, write_atomic, write_jsonl};
+use crate::questions::{GenerateOptions, Question, generate};
+use crate::render::frames::find_frames;
+use crate::render::{
+    Camera, Intrinsics, PlacementOptions, Rasterizer, RenderOptions, place_cameras,
+};
+use crate::scene::{
+    DetectedFormat, LoadOptions, Scene, SceneError, detect_format, load_scene, scannet,
+};
+use crate::spatial::SpatialScene;
+
+/// Most views per scene.
+pub const MAX_VIEWS: usize = 64;
+/// Largest image side, pixels.
+pub const MAX_SIZE: u32 = 1024;
+
+/// What to build.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BuildOptions {
+    /// Views per scene.
+    pub views: usize,
+    /// Image side, pixels (images are square).
+    pub size: u32,
+    /// Seed for splits, cameras and questions.
+    pub seed: u64,
+    /// Most questions per category and scene.
+    pub per_category: usize,
+    /// Horizontal field of view of rendered views, degrees.
+    pub hfov_deg: f32,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        Self {
+            views: 4,
+            size: 112,
+            seed: 0,
+            per_category: 8,
+            hfov_deg: 75.0,
+        }
+    }
+}
+
+/// A scene that could not be used, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    /// The scene's path.
+    pub path: PathBuf,
+    /// The error.
+    pub error: String,
+}
+
+/// The dataset's `manifest.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Layout version.
+    pub version: String,
+    /// The options it was built with (a resume must use the same).
+    pub options: BuildOptions,
+    /// Scene keys per split, in build order.
+    pub splits: BTreeMap<Split, Vec<String>>,
+    /// Scenes that failed to load or render.
+    pub failed: Vec<Failure>,
+    /// Questions per split and category.
+    pub questions: BTreeMap<Split, BTreeMap<String, usize>>,
+    /// Share of "yes" among yes/no answers, per split.
+    pub yes_share: BTreeMap<Split, f32>,
+    /// All scenes are done.
+    pub complete: bool,
+}
+
+/// What a build did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BuildReport {
+    /// The manifest as written.
+    pub manifest: Manifest,
+    /// Scenes built in this run.
+    pub built: usize,
+    /// Scenes already there from an earlier run.
+    pub resumed: usize,
+}
+
+/// The scenes in `dir`: ScanNet scan folders, 3D-FRONT `.json` houses (also those in a
+/// `3D-FRONT/` sub-folder, as `gen-scenes` writes them) and `.ply` files; sorted, with the key
+/// (folder name or file stem) each is known by in the dataset.
+pub fn list_scenes(dir: &Path) -> Result<Vec<(String, PathBuf)>, SceneError> {
+    let mut out = Vec::new();
+    let mut scan_dir = |d: &Path, top: bool| -> Result<(), SceneError> {
+        let entries = std::fs::read_dir(d).map_err(|e| SceneError::io(d, e))?;
+        let mut paths: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+        paths.sort();
+        for p in paths {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
+            if p.is_dir() {
+                if top && scannet::find_scan_in_dir(&p).ok().flatten().is_some() {
+                    out.push((name, p));
+                }
+                continue;
+            }
+            let lower = name.to_lowercase();
+            let stem = p
+                .file_stem()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
+            if lower.ends_with(".json") || lower.ends_with(".ply") {
+                out.push((stem, p));
+            }
+        }
+        Ok(())
+    };
+    scan_dir(dir, true)?;
+    let front = dir.join("3D-FRONT");
+    if front.is_dir() {
+        scan_dir(&front, false)?;
+    }
+    let mut keys: Vec<&str> = out.iter().map(|(k, _)| k.as_str()).collect();
+    keys.sort_unstable();
+    if let Some(w) = keys.windows(2).find(|w| w[0] == w[1]) {
+        return Err(SceneError::invalid(
+            dir,
+            format!("two scenes share the name \"{}\"", w[0]),
+        ));
+    }
+    Ok(out)
+}
+
+fn read_manifest(path: &Path) -> Result<Option<Manifest>, SceneError> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    crate::scene::read_json(path, 64 << 20).map(Some)
+}
+
+fn write_manifest(path: &Path, m: &Manifest) -> Result<(), SceneError> {
+    let bytes = serde_json::to_vec_pretty(m)
+        .map_err(|e| SceneError::invalid(path, format!("cannot encode manifest: {e}")))?;
+    write_atomic(path, &bytes)
+}
+
+/// Builds (or resumes building) the dataset from the scenes in `scenes_dir` into `out_dir`.
+/// `progress(done, total, scene)` is called after each scene. A scene that fails to load is
+/// recorded in the manifest and skipped; everything else stops the build with an error naming
+/// the file.
+pub fn build(
+    scenes_dir: &Path,
+    out_dir: &Path,
+    options: &BuildOptions,
+    mut progress: impl FnMut(usize, usize, &str),
+) -> Result<BuildReport, SceneError> {
+    if options.views == 0 || options.views > MAX_VIEWS {
+        return Err(SceneError::invalid(
+            out_dir,
+            format!("--views must be 1..={MAX_VIEWS}, not {}", options.views),
+        ));
+    }
+    if options.size < 8 || options.size > MAX_SIZE {
+        return Err(SceneError::invalid(
+            out_dir,
+            format!("--res must be 8..={MAX_SIZE}, not {}", options.size),
+        ));
+    }
+    let scenes = list_scenes(scenes_dir)?;
+    if scenes.is_empty() {
+        return Err(SceneError::invalid(
+            scenes_dir,
+            "holds no scenes (ScanNet folders, .json houses or .ply files)",
+        ));
+    }
+    std::fs::create_dir_all(out_dir).map_err(|e| SceneError::io(out_dir, e))?;
+    let manifest_path = out_dir.join("manifest.json");
+    if let Some(old) = read_manifest(&manifest_path)?
+        && old.options != options.clone()
+    {
+        return Err(SceneError::invalid(
+            &manifest_path,
+            format!(
+                "this dataset was built with {:?}; resume with the same options or choose another --out",
+                old.options
+            ),
+        ));
+    }
+    let keys: Vec<String> = scenes.iter().map(|(k, _)| k.clone()).collect();
+    let splits = assign_splits(&keys, options.seed);
+    for s in Split::ALL {
+        let d = out_dir.join(s.name());
+        std::fs::create_dir_all(&d).map_err(|e| SceneError::io(&d, e))?;
+    }
+    let mut manifest = Manifest {
+        version: super::shard::SHARD_VERSION.to_string(),
+        options: options.clone(),
+        splits: BTreeMap::new(),
+        failed: Vec::new(),
+        questions: BTreeMap::new(),
+        yes_share: BTreeMap::new(),
+        complete: false,
+    };
+    write_manifest(&manifest_path, &manifest)?;
+    let (mut built, mut resumed) = (0, 0);
+    for (i, ((key, path), split)) in scenes.iter().zip(&splits).enumerate() {
+        let dir = out_dir.join(split.name());
+        let shard_path = dir.join(format!("{key}.safetensors"));
+        let questions_path = dir.join(format!("{key}.jsonl"));
+        if shard_path.is_file() && questions_path.is_file() {
+            resumed += 1;
+            manifest.splits.entry(*split).or_default().push(key.clone());
+        } else {
+            match build_scene(path, key, *split, options) {
+                Ok((shard, questions)) => {
+                    write_jsonl(&questions_path, &questions)?;
+                    shard.write(&shard_path)?;
+                    built += 1;
+                    manifest.splits.entry(*split).or_default().push(key.clone());
+                }
+                Err(e) => manifest.failed.push(Failure {
+                    path: path.clone(),
+                    error: e.to_string(),
+                }),
+            }
+        }
+        progress(i + 1, scenes.len(), key);
+    }
+    // Per-split question files, in scene order, and their statistics.
+    for split in Split::ALL {
+        let mut all: Vec<Question> = Vec::new();
+        for key in manifest.splits.get(&split).into_iter().flatten() {
+            all.extend(read_jsonl(
+                &out_dir.join(split.name()).join(format!("{key}.jsonl")),
+            )?);
+        }
+        write_jsonl(&out_dir.join(split.name()).join("questions.jsonl"), &all)?;
+        let mut per: BTreeMap<String, usize> = BTreeMap::new();
+        for q in &all {
+            *per.entry(q.category.name().to_string()).or_insert(0) += 1;
+        }
+        let yes = all.iter().filter(|q| q.answer == "yes").count();
+        let no = all.iter().filter(|q| q.answer == "no").count();
+        if yes + no > 0 {
+            manifest
+                .yes_share
+                .insert(split, yes as f32 / (yes + no) as f32);
+        }
+        manifest.questions.insert(split, per);
+    }
+    manifest.complete = true;
+    write_manifest(&manifest_path, &manifest)?;
+    Ok(BuildReport {
+        manifest,
+        built,
+        resumed,
+    })
+}
+
+/// Loads one scene and makes its shard and questions.
+pub fn build_scene(
+    path: &Path,
+    key: &str,
+    split: Split,
+    options: &BuildOptions,
+) -> Result<(SceneShard, Vec<Question>), SceneError> {
+    let scene = load_scene(path, &LoadOptions::default())?;
+    let seed = options.seed ^ stable_hash(key);
+    let shard = render_shard(path, &scene, options, seed)?;
+    let spatial = SpatialScene::new(&scene);
+    let questions = generate(
+        &spatial,
+        &GenerateOptions {
+            seed,
+            per_category: options.per_category,
+            // Held-out wording never reaches training scenes.
+            held_out: if split == Split::Train {
+                Some(false)
+            } else {
+                None
+            },
+        },
+    );
+    Ok((shard, questions))
+}
+
+/// The views of `scene`: ScanNet's exported frames when the scan has them, else rendered views
+/// from placed cameras; plus its boxes.
+pub fn render_shard(
+    path: &Path,
+    scene: &Scene,
+    options: &BuildOptions,
+    seed: u64,
+) -> Result<SceneShard, SceneError> {
+    let size = options.size;
+    let raster = Rasterizer::new(scene, RenderOptions::default());
+    let mut cameras: Vec<Camera> = Vec::new();
+    let (mut images, mut depth, mut instance) = (Vec::new(), Vec::new(), Vec::new());
+    let mut view_source = "render";
+    if let Ok(DetectedFormat::ScanNet { dir, scan_id }) = detect_format(path)
+        && let Some(frames) = find_frames(&dir)
+    {
+        let files = scannet::scan_files(&dir, &scan_id);
+        let align = match &files.meta {
+            Some(meta) => scannet::read_axis_alignment(meta)?.unwrap_or(Mat4::IDENTITY),
+            None => Mat4::IDENTITY,
+        };
+        for id in frames.pick(options.views)? {
+            let f = frames.load(id, size, &align)?;
+            // Instance ids come from the annotated mesh seen by the frame's camera.
+            instance.extend(raster.render(&f.camera).instance);
+            images.extend(f.rgb);
+            depth.extend(f.depth_m);
+            cameras.push(f.camera);
+        }
+        view_source = "scannet-frames";
+    }
+    if cameras.is_empty() {
+        let intrinsics = Intrinsics::from_hfov(size, size, options.hfov_deg);
+        cameras = place_cameras(
+            scene,
+            &PlacementOptions {
+                views: options.views,
+                seed,
+                intrinsics,
+            },
+        );
+        if cameras.is_empty() {
+            return Err(SceneError::invalid(
+                path,
+                "no camera could be placed (the scene is empty)",
+            ));
+        }
+        for cam in &cameras {
+            let v = raster.render(cam);
+            images.extend(v.rgb);
+            depth.extend(v.depth_m);
+            instance.extend(v.instance);
+        }
+    }
+    let intrinsics = cameras
+        .iter()
+        .flat_map(|c| c.intrinsics.matrix().into_iter().flatten())
+        .collect();
+    let extrinsics = cameras
+        .iter()
+        .flat_map(|c| c.extrinsics().into_iter().flatten())
+        .collect();
+    let (mut boxes, mut box_class, mut box_object) = (Vec::new(), Vec::new(), Vec::new());
+    for o in &scene.objects {
+        let Some(class) = detection_class(o.category) else {
+            continue;
+        };
+        boxes.extend(o.aabb.center().to_array());
+        boxes.extend(o.aabb.size().to_array());
+        box_class.push(class as i64);
+        box_object.push(i64::from(o.id));
+    }
+    Ok(SceneShard {
+        scene: scene.name.clone(),
+        view_source: view_source.to_string(),
+        views: cameras.len(),
+        size,
+        images,
+        depth,
+        instance,
+        intrinsics,
+        extrinsics,
+        boxes,
+        box_class,
+        box_object,
+    })
+}

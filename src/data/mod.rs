@@ -1,0 +1,122 @@
+//! Training data: per-scene shards (views, depth, instance masks, cameras, 3D boxes) in
+//! safetensors and question sets in JSONL, split into train / val / test by scene. Built by
+//! `spatia gen-data`; the layout is documented in docs/DATA.md.
+
+pub mod build;
+pub mod preview;
+pub mod shard;
+
+use crate::scene::Category;
+
+pub use build::{BuildOptions, BuildReport, build, list_scenes};
+pub use shard::SceneShard;
+
+/// Detection classes: the 18 ScanNet benchmark classes in the benchmark's order, then the
+/// small objects Spatia's scenes hold. The detection head adds one "no object" class after them.
+pub const DETECTION_CLASSES: [&str; 26] = [
+    "cabinet",
+    "bed",
+    "chair",
+    "sofa",
+    "table",
+    "door",
+    "window",
+    "bookshelf",
+    "picture",
+    "counter",
+    "desk",
+    "curtain",
+    "refrigerator",
+    "showercurtrain",
+    "toilet",
+    "sink",
+    "bathtub",
+    "garbagebin",
+    "lamp",
+    "pillow",
+    "monitor",
+    "laptop",
+    "cup",
+    "plant",
+    "bottle",
+    "bowl",
+];
+
+/// The detection class of `category`, if it has one.
+pub fn detection_class(category: Category) -> Option<usize> {
+    if let Some(i) = category.scannet18_index() {
+        return Some(i);
+    }
+    let name = category.name();
+    DETECTION_CLASSES[18..]
+        .iter()
+        .position(|c| *c == name)
+        .map(|i| i + 18)
+}
+
+/// A dataset split.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Split {
+    /// Training scenes.
+    Train,
+    /// Validation scenes.
+    Val,
+    /// Held-out test scenes.
+    Test,
+}
+
+impl Split {
+    /// All splits.
+    pub const ALL: [Split; 3] = [Split::Train, Split::Val, Split::Test];
+
+    /// Folder name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Val => "val",
+            Split::Test => "test",
+        }
+    }
+}
+
+/// FNV-1a, stable across platforms and Rust versions.
+pub fn stable_hash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// Splits scenes by name, never by question: ranked by a stable hash of the name (mixed with
+/// `seed`), the first tenth (at least one) is test, the next tenth val, the rest train. Fewer
+/// than three scenes all go to train.
+pub fn assign_splits(names: &[String], seed: u64) -> Vec<Split> {
+    let n = names.len();
+    if n < 3 {
+        return vec![Split::Train; n];
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&i| {
+        (
+            stable_hash(&names[i]) ^ seed.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            i,
+        )
+    });
+    let tenth = n.div_ceil(10);
+    let mut out = vec![Split::Train; n];
+    for (rank, &i) in order.iter().enumerate() {
+        out[i] = if rank < tenth {
+            Split::Test
+        } else if rank < 2 * tenth {
+            Split::Val
+        } else {
+            Split::Train
+        };
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,207 @@
+//! One scene's training tensors in a safetensors file (layout in docs/DATA.md).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+
+use crate::scene::{SceneError, read_file_limited};
+
+/// Version written into every shard's metadata.
+pub const SHARD_VERSION: &str = "1";
+/// Largest shard read, bytes.
+pub const MAX_SHARD_BYTES: u64 = 2 << 30;
+
+/// One scene's views, cameras and boxes. Shapes: V views of H = W = `size` pixels, N boxes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SceneShard {
+    /// Scene name.
+    pub scene: String,
+    /// Where the views came from: `render` or `scannet-frames`.
+    pub view_source: String,
+    /// Number of views V.
+    pub views: usize,
+    /// Image side, pixels.
+    pub size: u32,
+    /// `images` u8 [V, H, W, 3].
+    pub images: Vec<u8>,
+    /// `depth` f32 [V, H, W], metres along the camera z axis, 0 = no measurement.
+    pub depth: Vec<f32>,
+    /// `instance` i32 [V, H, W], object id or -1.
+    pub instance: Vec<i32>,
+    /// `intrinsics` f32 [V, 3, 3].
+    pub intrinsics: Vec<f32>,
+    /// `extrinsics` f32 [V, 3, 4], camera from world (OpenCV).
+    pub extrinsics: Vec<f32>,
+    /// `boxes` f32 [N, 6]: centre xyz and size xyz, metres, aligned world frame.
+    pub boxes: Vec<f32>,
+    /// `box_class` i64 [N]: detection class index ([`super::DETECTION_CLASSES`]).
+    pub box_class: Vec<i64>,
+    /// `box_object` i64 [N]: the object id in the scene (and in `instance`).
+    pub box_object: Vec<i64>,
+}
+
+fn bytes_f32(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn bytes_i32(v: &[i32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn bytes_i64(v: &[i64]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+impl SceneShard {
+    fn n_boxes(&self) -> usize {
+        self.box_class.len()
+    }
+
+    /// Encodes the shard as safetensors bytes.
+    pub fn to_bytes(&self, path: &Path) -> Result<Vec<u8>, SceneError> {
+        let (v, s) = (self.views, self.size as usize);
+        let n = self.n_boxes();
+        let tensors: Vec<(&str, Dtype, Vec<usize>, Vec<u8>)> = vec![
+            ("images", Dtype::U8, vec![v, s, s, 3], self.images.clone()),
+            ("depth", Dtype::F32, vec![v, s, s], bytes_f32(&self.depth)),
+            (
+                "instance",
+                Dtype::I32,
+                vec![v, s, s],
+                bytes_i32(&self.instance),
+            ),
+            (
+                "intrinsics",
+                Dtype::F32,
+                vec![v, 3, 3],
+                bytes_f32(&self.intrinsics),
+            ),
+            (
+                "extrinsics",
+                Dtype::F32,
+                vec![v, 3, 4],
+                bytes_f32(&self.extrinsics),
+            ),
+            ("boxes", Dtype::F32, vec![n, 6], bytes_f32(&self.boxes)),
+            ("box_class", Dtype::I64, vec![n], bytes_i64(&self.box_class)),
+            (
+                "box_object",
+                Dtype::I64,
+                vec![n],
+                bytes_i64(&self.box_object),
+            ),
+        ];
+        let mut views = Vec::new();
+        for (name, dtype, shape, data) in &tensors {
+            let view = TensorView::new(*dtype, shape.clone(), data)
+                .map_err(|e| SceneError::invalid(path, format!("tensor {name}: {e}")))?;
+            views.push((name.to_string(), view));
+        }
+        let metadata = HashMap::from([
+            (
+                "spatia_shard_version".to_string(),
+                SHARD_VERSION.to_string(),
+            ),
+            ("scene".to_string(), self.scene.clone()),
+            ("view_source".to_string(), self.view_source.clone()),
+        ]);
+        safetensors::tensor::serialize(views, Some(metadata))
+            .map_err(|e| SceneError::invalid(path, format!("cannot encode safetensors: {e}")))
+    }
+
+    /// Writes the shard atomically.
+    pub fn write(&self, path: &Path) -> Result<(), SceneError> {
+        let bytes = self.to_bytes(path)?;
+        crate::questions::jsonl::write_atomic(path, &bytes)
+    }
+
+    /// Reads a shard, checking every tensor's presence, dtype and shape; errors name the file
+    /// and the tensor.
+    pub fn read(path: &Path) -> Result<SceneShard, SceneError> {
+        let bytes = read_file_limited(path, MAX_SHARD_BYTES)?;
+        let st = SafeTensors::deserialize(&bytes)
+            .map_err(|e| SceneError::invalid(path, format!("not a safetensors file: {e}")))?;
+        let (_, meta) = SafeTensors::read_metadata(&bytes)
+            .map_err(|e| SceneError::invalid(path, format!("not a safetensors file: {e}")))?;
+        let meta = meta.metadata().clone().unwrap_or_default();
+        let get =
+            |name: &str, dtype: Dtype, rank: usize| -> Result<(Vec<usize>, Vec<u8>), SceneError> {
+                let t = st.tensor(name).map_err(|_| {
+                    SceneError::invalid(path, format!("tensor \"{name}\" is missing"))
+                })?;
+                if t.dtype() != dtype || t.shape().len() != rank {
+                    return Err(SceneError::invalid(
+                        path,
+                        format!(
+                            "tensor \"{name}\" is {:?} {:?}, expected {dtype:?} of rank {rank}",
+                            t.dtype(),
+                            t.shape()
+                        ),
+                    ));
+                }
+                Ok((t.shape().to_vec(), t.data().to_vec()))
+            };
+        let (img_shape, images) = get("images", Dtype::U8, 4)?;
+        let (v, s) = (img_shape[0], img_shape[1]);
+        if img_shape[2] != s || img_shape[3] != 3 {
+            return Err(SceneError::invalid(
+                path,
+                format!("tensor \"images\" has shape {img_shape:?}, expected [V, S, S, 3]"),
+            ));
+        }
+        let expect = |name: &str, shape: &[usize], want: &[usize]| -> Result<(), SceneError> {
+            if shape != want {
+                return Err(SceneError::invalid(
+                    path,
+                    format!("tensor \"{name}\" has shape {shape:?}, expected {want:?}"),
+                ));
+            }
+            Ok(())
+        };
+        let f32s = |b: Vec<u8>| -> Vec<f32> {
+            b.chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect()
+        };
+        let i32s = |b: Vec<u8>| -> Vec<i32> {
+            b.chunks_exact(4)
+                .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect()
+        };
+        let i64s = |b: Vec<u8>| -> Vec<i64> {
+            b.chunks_exact(8)
+                .map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+                .collect()
+        };
+        let (sh, depth) = get("depth", Dtype::F32, 3)?;
+        expect("depth", &sh, &[v, s, s])?;
+        let (sh, instance) = get("instance", Dtype::I32, 3)?;
+        expect("instance", &sh, &[v, s, s])?;
+        let (sh, intrinsics) = get("intrinsics", Dtype::F32, 3)?;
+        expect("intrinsics", &sh, &[v, 3, 3])?;
+        let (sh, extrinsics) = get("extrinsics", Dtype::F32, 3)?;
+        expect("extrinsics", &sh, &[v, 3, 4])?;
+        let (sh, boxes) = get("boxes", Dtype::F32, 2)?;
+        let n = sh[0];
+        expect("boxes", &sh, &[n, 6])?;
+        let (sh, box_class) = get("box_class", Dtype::I64, 1)?;
+        expect("box_class", &sh, &[n])?;
+        let (sh, box_object) = get("box_object", Dtype::I64, 1)?;
+        expect("box_object", &sh, &[n])?;
+        Ok(SceneShard {
+            scene: meta.get("scene").cloned().unwrap_or_default(),
+            view_source: meta.get("view_source").cloned().unwrap_or_default(),
+            views: v,
+            size: s as u32,
+            images,
+            depth: f32s(depth),
+            instance: i32s(instance),
+            intrinsics: f32s(intrinsics),
+            extrinsics: f32s(extrinsics),
+            boxes: f32s(boxes),
+            box_class: i64s(box_class),
+            box_object: i64s(box_object),
+        })
+    }
+}

@@ -1,0 +1,251 @@
+use std::path::Path;
+
+use glam::{Mat4, Vec3, Vec4};
+
+use super::build::{BuildOptions, build};
+use super::shard::SceneShard;
+use super::*;
+use crate::questions::jsonl::read_jsonl;
+use crate::scene::procgen::{GenFormat, generate};
+
+#[test]
+fn splits_are_by_scene_deterministic_and_never_empty() {
+    let names: Vec<String> = (0..25).map(|i| format!("scene{i:04}_00")).collect();
+    let a = assign_splits(&names, 0);
+    assert_eq!(a, assign_splits(&names, 0));
+    let count = |s: Split| a.iter().filter(|x| **x == s).count();
+    assert_eq!(
+        (count(Split::Test), count(Split::Val), count(Split::Train)),
+        (3, 3, 19)
+    );
+    assert_ne!(a, assign_splits(&names, 1));
+    assert_eq!(assign_splits(&names[..2], 0), vec![Split::Train; 2]);
+    let three = assign_splits(&names[..3], 0);
+    assert!(three.contains(&Split::Test) && three.contains(&Split::Val));
+}
+
+#[test]
+fn detection_classes_cover_scannet18_then_small_objects() {
+    use crate::scene::Category;
+    assert_eq!(detection_class(Category::Cabinet), Some(0));
+    assert_eq!(detection_class(Category::GarbageBin), Some(17));
+    assert_eq!(detection_class(Category::Cup), Some(22));
+    assert_eq!(detection_class(Category::Wall), None);
+    for (i, c) in DETECTION_CLASSES.iter().enumerate().skip(18) {
+        assert_eq!(detection_class(Category::from_name(c).unwrap()), Some(i));
+    }
+}
+
+fn write_scenes(dir: &Path, count: u32) {
+    for i in 0..count {
+        generate(11, i).write(dir, GenFormat::ScanNet).unwrap();
+    }
+}
+
+fn small() -> BuildOptions {
+    BuildOptions {
+        views: 2,
+        size: 24,
+        seed: 0,
+        per_category: 4,
+        hfov_deg: 75.0,
+    }
+}
+
+#[test]
+fn gen_data_builds_consistent_shards_and_resumes() {
+    let scenes = tempfile::tempdir().unwrap();
+    write_scenes(scenes.path(), 4);
+    // A broken scene is recorded and skipped, not fatal.
+    std::fs::create_dir(scenes.path().join("broken")).unwrap();
+    std::fs::write(
+        scenes.path().join("broken/broken_vh_clean_2.ply"),
+        b"ply\nformat ascii 1.0\nelement vertex 99\n",
+    )
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut calls = 0;
+    let report = build(scenes.path(), out.path(), &small(), |_, _, _| calls += 1).unwrap();
+    assert_eq!(calls, 5);
+    assert_eq!(report.built, 4);
+    let m = &report.manifest;
+    assert!(m.complete);
+    assert_eq!(m.failed.len(), 1);
+    assert!(
+        m.failed[0].error.contains("broken_vh_clean_2.ply"),
+        "{}",
+        m.failed[0].error
+    );
+    let total: usize = m.splits.values().map(Vec::len).sum();
+    assert_eq!(total, 4);
+    assert_eq!(m.splits.get(&Split::Test).map(Vec::len), Some(1));
+    assert_eq!(m.splits.get(&Split::Val).map(Vec::len), Some(1));
+
+    for (split, keys) in &m.splits {
+        let qs = read_jsonl(&out.path().join(split.name()).join("questions.jsonl")).unwrap();
+        assert!(!qs.is_empty());
+        if *split == Split::Train {
+            assert!(qs.iter().all(|q| !q.held_out), "held-out wording in train");
+        }
+        for key in keys {
+            let shard = SceneShard::read(
+                &out.path()
+                    .join(split.name())
+                    .join(format!("{key}.safetensors")),
+            )
+            .unwrap();
+            assert_eq!(shard.scene, *key);
+            assert_eq!((shard.views, shard.size), (2, 24));
+            assert_eq!(shard.images.len(), 2 * 24 * 24 * 3);
+            assert!(!shard.box_class.is_empty());
+            check_geometry(&shard);
+        }
+    }
+    // Held-out wording appears in val/test.
+    let mut eval_qs = read_jsonl(&out.path().join("val/questions.jsonl")).unwrap();
+    eval_qs.extend(read_jsonl(&out.path().join("test/questions.jsonl")).unwrap());
+    assert!(eval_qs.iter().any(|q| q.held_out));
+
+    // Resume: nothing to do; after losing one shard exactly that one is rebuilt, identically.
+    let again = build(scenes.path(), out.path(), &small(), |_, _, _| {}).unwrap();
+    assert_eq!((again.built, again.resumed), (0, 4));
+    let key = &m.splits[&Split::Train][0];
+    let shard_path = out.path().join("train").join(format!("{key}.safetensors"));
+    let before = SceneShard::read(&shard_path).unwrap();
+    std::fs::remove_file(&shard_path).unwrap();
+    let again = build(scenes.path(), out.path(), &small(), |_, _, _| {}).unwrap();
+    assert_eq!((again.built, again.resumed), (1, 3));
+    // (Compared decoded: safetensors writes its metadata map in no fixed order.)
+    assert!(
+        SceneShard::read(&shard_path).unwrap() == before,
+        "rebuilt shard differs"
+    );
+    // Other options on the same folder: refused, naming the manifest.
+    let err = build(
+        scenes.path(),
+        out.path(),
+        &BuildOptions {
+            views: 3,
+            ..small()
+        },
+        |_, _, _| {},
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("manifest.json") && err.contains("same options"),
+        "{err}"
+    );
+}
+
+/// Pixels back-projected with their depth through the stored intrinsics and extrinsics land
+/// inside the box of the object their instance id names.
+fn check_geometry(shard: &SceneShard) {
+    let s = shard.size as usize;
+    let mut checked = 0;
+    for v in 0..shard.views {
+        let k = &shard.intrinsics[v * 9..v * 9 + 9];
+        let e = &shard.extrinsics[v * 12..v * 12 + 12];
+        let camera_from_world = Mat4::from_cols(
+            Vec4::new(e[0], e[4], e[8], 0.0),
+            Vec4::new(e[1], e[5], e[9], 0.0),
+            Vec4::new(e[2], e[6], e[10], 0.0),
+            Vec4::new(e[3], e[7], e[11], 1.0),
+        );
+        let world_from_camera = camera_from_world.inverse();
+        for y in 0..s {
+            for x in 0..s {
+                let i = v * s * s + y * s + x;
+                let (d, id) = (shard.depth[i], shard.instance[i]);
+                let Some(b) = shard.box_object.iter().position(|&o| o == i64::from(id)) else {
+                    continue;
+                };
+                if d <= 0.0 {
+                    continue;
+                }
+                let p_cam = Vec3::new(
+                    (x as f32 - k[2]) / k[0] * d,
+                    (y as f32 - k[5]) / k[4] * d,
+                    d,
+                );
+                let p = world_from_camera.transform_point3(p_cam);
+                let c = Vec3::from_slice(&shard.boxes[b * 6..b * 6 + 3]);
+                let half = Vec3::from_slice(&shard.boxes[b * 6 + 3..b * 6 + 6]) / 2.0;
+                let outside = ((p - c).abs() - half).max_element();
+                assert!(
+                    outside < 0.02,
+                    "pixel {x},{y} of view {v}: {p} is {outside} m outside box {b}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 20, "only {checked} pixels on boxed objects");
+}
+
+#[test]
+fn broken_shards_name_the_file_and_tensor() {
+    let dir = tempfile::tempdir().unwrap();
+    let shard = SceneShard {
+        scene: "s".into(),
+        view_source: "render".into(),
+        views: 1,
+        size: 2,
+        images: vec![7; 12],
+        depth: vec![1.5; 4],
+        instance: vec![-1, 0, 1, 2],
+        intrinsics: vec![1.0; 9],
+        extrinsics: vec![0.5; 12],
+        boxes: vec![0.25; 6],
+        box_class: vec![3],
+        box_object: vec![1],
+    };
+    let path = dir.path().join("s.safetensors");
+    shard.write(&path).unwrap();
+    assert_eq!(SceneShard::read(&path).unwrap(), shard);
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() - 10]).unwrap();
+    let err = SceneShard::read(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("s.safetensors") && err.contains("not a safetensors"),
+        "{err}"
+    );
+    // Data that does not fill its shape is refused when encoding, naming the tensor.
+    let short = SceneShard {
+        depth: vec![1.0; 3],
+        ..shard.clone()
+    };
+    let err = short.to_bytes(&path).unwrap_err().to_string();
+    assert!(err.contains("tensor depth"), "{err}");
+    // A file whose depth is for two views while the images are for one: refused on reading.
+    use safetensors::tensor::{Dtype, TensorView};
+    let img = vec![0u8; 12];
+    let depth = vec![0u8; 2 * 4 * 4];
+    let tensors = vec![
+        (
+            "images".to_string(),
+            TensorView::new(Dtype::U8, vec![1, 2, 2, 3], &img).unwrap(),
+        ),
+        (
+            "depth".to_string(),
+            TensorView::new(Dtype::F32, vec![2, 2, 2], &depth).unwrap(),
+        ),
+    ];
+    std::fs::write(
+        &path,
+        safetensors::tensor::serialize(tensors, None).unwrap(),
+    )
+    .unwrap();
+    let err = SceneShard::read(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("\"depth\" has shape [2, 2, 2], expected [1, 2, 2]"),
+        "{err}"
+    );
+    std::fs::write(&path, b"").unwrap();
+    assert!(
+        SceneShard::read(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("s.safetensors")
+    );
+}

@@ -1,0 +1,393 @@
+use glam::{Mat4, Vec3};
+
+use super::frames::{find_frames, read_matrix4};
+use super::raster::NO_INSTANCE;
+use super::*;
+use crate::scene::mesh::TriMesh;
+use crate::scene::procgen;
+use crate::test_scenes::scene_from_parts;
+
+fn k(w: u32, h: u32) -> Intrinsics {
+    Intrinsics::from_hfov(w, h, 90.0)
+}
+
+fn wall_scene(x: f32) -> crate::scene::Scene {
+    let mut wall = TriMesh::default();
+    // A 20x20 m wall facing -x at distance x.
+    wall.add_quad_grid(
+        Vec3::new(x, -10.0, -10.0),
+        Vec3::new(0.0, 20.0, 0.0),
+        Vec3::new(0.0, 0.0, 20.0),
+        Vec3::NEG_X,
+        (4, 4),
+        [200, 100, 50],
+    );
+    scene_from_parts("wall", &[("wall", wall)])
+}
+
+#[test]
+fn projection_follows_opencv() {
+    let cam = Camera::look_at(
+        Vec3::new(0.0, 0.0, 1.5),
+        Vec3::new(5.0, 0.0, 1.5),
+        k(64, 48),
+    )
+    .unwrap();
+    let (p, d) = cam.project(Vec3::new(3.0, 0.0, 1.5)).unwrap();
+    assert!((p.x - 31.5).abs() < 1e-4 && (p.y - 23.5).abs() < 1e-4 && (d - 3.0).abs() < 1e-5);
+    // World -y is the camera's right (+u) when looking along +x with z up; world +z is up (-v).
+    let (p, _) = cam.project(Vec3::new(3.0, -1.0, 2.0)).unwrap();
+    let f = cam.intrinsics.fx;
+    assert!((p.x - (31.5 + f / 3.0)).abs() < 1e-3 && (p.y - (23.5 - f * 0.5 / 3.0)).abs() < 1e-3);
+    assert!(cam.project(Vec3::new(-1.0, 0.0, 1.5)).is_none());
+    let back = cam.unproject(p.x, p.y, 3.0);
+    assert!(back.distance(Vec3::new(3.0, -1.0, 2.0)) < 1e-4);
+    // Extrinsics are camera-from-world [R|t]: the eye maps to the origin.
+    let e = cam.extrinsics();
+    let eye = Vec3::new(0.0, 0.0, 1.5);
+    for r in e {
+        assert!((r[0] * eye.x + r[1] * eye.y + r[2] * eye.z + r[3]).abs() < 1e-5);
+    }
+}
+
+#[test]
+fn plane_at_known_distance_has_that_depth_everywhere() {
+    let scene = wall_scene(3.0);
+    let cam = Camera::look_at(
+        Vec3::new(0.0, 0.0, 1.5),
+        Vec3::new(5.0, 0.0, 1.5),
+        k(40, 30),
+    )
+    .unwrap();
+    let view = Rasterizer::new(&scene, RenderOptions::default()).render(&cam);
+    for d in &view.depth_m {
+        assert!((d - 3.0).abs() < 1e-4, "{d}");
+    }
+    assert!(view.instance.iter().all(|&i| i == 1));
+}
+
+#[test]
+fn floor_depth_is_perspective_correct() {
+    let mut floor = TriMesh::default();
+    floor.add_quad_grid(
+        Vec3::new(-20.0, -20.0, 0.0),
+        Vec3::new(40.0, 0.0, 0.0),
+        Vec3::new(0.0, 40.0, 0.0),
+        Vec3::Z,
+        (1, 1),
+        [90; 3],
+    );
+    let scene = scene_from_parts("floor", &[("floor", floor)]);
+    let cam = Camera::look_at(
+        Vec3::new(0.0, 0.0, 1.5),
+        Vec3::new(5.0, 0.0, 1.5),
+        k(64, 64),
+    )
+    .unwrap();
+    let view = Rasterizer::new(&scene, RenderOptions::default()).render(&cam);
+    let (f, cy) = (cam.intrinsics.fy, cam.intrinsics.cy);
+    for v in 40..64u32 {
+        // A ray through row v meets the floor 1.5 m below at depth 1.5 f / (v - cy).
+        let expected = 1.5 * f / (v as f32 - cy);
+        let got = view.depth_m[(v * 64 + 32) as usize];
+        assert!(
+            (got - expected).abs() / expected < 1e-3,
+            "row {v}: {got} vs {expected}"
+        );
+    }
+    // Above the horizon there is nothing.
+    assert_eq!(view.depth_m[(10 * 64 + 32) as usize], 0.0);
+    assert_eq!(view.instance[(10 * 64 + 32) as usize], NO_INSTANCE);
+}
+
+#[test]
+fn box_covers_its_projected_area_and_lands_on_its_pixel() {
+    // A 0.5 m cube whose front face is 2 m from the camera, centred on (2.25, 0.3, 1.7).
+    let mut cube = TriMesh::default();
+    let c = Vec3::new(2.25, 0.3, 1.7);
+    cube.add_box(c - Vec3::splat(0.25), c + Vec3::splat(0.25), [10, 200, 10]);
+    let scene = scene_from_parts("cube", &[("cube", cube)]);
+    let cam = Camera::look_at(
+        Vec3::new(0.0, 0.0, 1.5),
+        Vec3::new(5.0, 0.0, 1.5),
+        k(128, 128),
+    )
+    .unwrap();
+    let view = Rasterizer::new(&scene, RenderOptions::default()).render(&cam);
+    let f = cam.intrinsics.fx;
+    let side_px = 0.5 * f / 2.0;
+    let area = view.pixels_of(1) as f32;
+    assert!(
+        (area - side_px * side_px).abs() <= 4.0 * side_px + 4.0,
+        "{area} vs {}",
+        side_px * side_px
+    );
+    // The centre of the covered pixels is the projection of the front face's centre.
+    let (mut sx, mut sy) = (0.0, 0.0);
+    for (i, &id) in view.instance.iter().enumerate() {
+        if id == 1 {
+            sx += (i % 128) as f32;
+            sy += (i / 128) as f32;
+        }
+    }
+    let (p, _) = cam.project(Vec3::new(2.0, 0.3, 1.7)).unwrap();
+    assert!(
+        (sx / area - p.x).abs() < 0.75 && (sy / area - p.y).abs() < 0.75,
+        "{} {} vs {p}",
+        sx / area,
+        sy / area
+    );
+    let center = view.depth_m[(p.y.round() as usize) * 128 + p.x.round() as usize];
+    assert!((center - 2.0).abs() < 1e-4, "{center}");
+    // Colour is the vertex colour, shaded by at most the ambient floor.
+    let i = (p.y.round() as usize) * 128 + p.x.round() as usize;
+    assert!(view.rgb[i * 3 + 1] > 150 && view.rgb[i * 3] < 20);
+    // Deterministic.
+    assert_eq!(
+        view,
+        Rasterizer::new(&scene, RenderOptions::default()).render(&cam)
+    );
+}
+
+#[test]
+fn near_plane_clipping_keeps_the_visible_part() {
+    // A floor strip starting behind the camera: still drawn in front of it.
+    let scene = wall_scene(0.02);
+    let cam = Camera::look_at(
+        Vec3::new(0.0, 0.0, 1.5),
+        Vec3::new(5.0, 0.0, 1.5),
+        k(16, 16),
+    )
+    .unwrap();
+    let view = Rasterizer::new(&scene, RenderOptions::default()).render(&cam);
+    // The wall is closer than the near plane: nothing drawn.
+    assert!(view.depth_m.iter().all(|&d| d == 0.0));
+    // A floor reaching from behind the camera far ahead, seen looking down at 56°: its two big
+    // triangles cross the near plane and must still fill the whole image.
+    let mut floor = TriMesh::default();
+    floor.add_quad_grid(
+        Vec3::new(-50.0, -50.0, 0.0),
+        Vec3::new(100.0, 0.0, 0.0),
+        Vec3::new(0.0, 100.0, 0.0),
+        Vec3::Z,
+        (1, 1),
+        [90; 3],
+    );
+    let scene = scene_from_parts("floor", &[("floor", floor)]);
+    let cam = Camera::look_at(
+        Vec3::new(0.0, 0.0, 1.5),
+        Vec3::new(1.0, 0.0, 0.0),
+        k(32, 32),
+    )
+    .unwrap();
+    let view = Rasterizer::new(&scene, RenderOptions::default()).render(&cam);
+    assert!(view.depth_m.iter().all(|&d| d > 0.0));
+    // The centre ray hits (1, 0, 0): depth = its distance from the eye, √(1 + 1.5²).
+    let centre = (view.depth_m[15 * 32 + 15] + view.depth_m[16 * 32 + 16]) / 2.0;
+    assert!((centre - 3.25f32.sqrt()).abs() < 0.05, "{centre}");
+}
+
+#[test]
+fn point_clouds_render_as_splats() {
+    // A 4x4 m grid of points every 2 cm on the plane x = 3.
+    let mut scene = wall_scene(3.0);
+    let mut positions = Vec::new();
+    for i in 0..200 {
+        for j in 0..200 {
+            positions.push(Vec3::new(
+                3.0,
+                -2.0 + i as f32 * 0.02,
+                -0.5 + j as f32 * 0.02,
+            ));
+        }
+    }
+    scene.colors = vec![[255, 0, 0]; positions.len()];
+    scene.positions = positions;
+    scene.triangles = None;
+    scene.objects.clear();
+    let cam = Camera::look_at(
+        Vec3::new(0.0, 0.0, 1.5),
+        Vec3::new(5.0, 0.0, 1.5),
+        k(48, 48),
+    )
+    .unwrap();
+    let view = Rasterizer::new(&scene, RenderOptions::default()).render(&cam);
+    let covered: Vec<f32> = view.depth_m.iter().copied().filter(|&d| d > 0.0).collect();
+    // The plane spans ±2 m at 3 m: the middle 2/3 of the width and the rows from z = -0.5 to 3.5.
+    assert!(
+        covered.len() >= 48 * 48 * 4 / 9 * 95 / 100,
+        "{}",
+        covered.len()
+    );
+    assert!(covered.iter().all(|d| (d - 3.0).abs() < 1e-4));
+}
+
+#[test]
+fn cameras_stand_in_the_room_at_eye_height_and_see_their_targets() {
+    for index in [0, 5, 11] {
+        let g = procgen::generate(3, index);
+        let (scene, _) = g.to_scene();
+        let opts = PlacementOptions {
+            views: 6,
+            seed: 1,
+            intrinsics: k(64, 64),
+        };
+        let cams = place_cameras(&scene, &opts);
+        assert_eq!(cams.len(), 6);
+        assert_eq!(cams, place_cameras(&scene, &opts), "deterministic");
+        let floor = scene
+            .objects
+            .iter()
+            .find(|o| o.category == crate::scene::Category::Floor)
+            .unwrap();
+        let raster = Rasterizer::new(&scene, RenderOptions::default());
+        let mut informative = 0;
+        for cam in &cams {
+            let eye = cam.eye();
+            let h = eye.z - floor.aabb.min.z;
+            assert!((1.2..=1.8).contains(&h), "eye height {h}");
+            assert!(eye.x > floor.aabb.min.x && eye.x < floor.aabb.max.x);
+            assert!(eye.y > floor.aabb.min.y && eye.y < floor.aabb.max.y);
+            for o in scene.objects.iter().filter(|o| !o.category.is_structure()) {
+                let inside = eye.cmpge(o.aabb.min).all() && eye.cmple(o.aabb.max).all();
+                assert!(!inside, "eye inside {}", o.raw_label);
+            }
+            let view = raster.render(cam);
+            let mut ids: Vec<i32> = view.instance.iter().copied().filter(|&i| i >= 0).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let furniture = ids
+                .iter()
+                .filter(|&&i| {
+                    scene
+                        .object(i as u32)
+                        .is_some_and(|o| !o.category.is_structure())
+                })
+                .count();
+            if furniture >= 2 {
+                informative += 1;
+            }
+            // Generated rooms have no ceiling: above the walls there is nothing.
+            assert!(view.depth_m.iter().filter(|&&d| d > 0.0).count() > 64 * 64 / 2);
+        }
+        assert!(
+            informative >= 5,
+            "scene {index}: {informative} of 6 views show 2+ objects"
+        );
+        let distinct = cams
+            .windows(2)
+            .all(|w| w[0].eye().distance(w[1].eye()) > 0.05);
+        assert!(distinct);
+    }
+}
+
+#[test]
+fn exported_scannet_frames_load_into_the_aligned_frame() {
+    let g = procgen::generate(3, 2);
+    let (scene, _) = g.to_scene();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for d in ["color", "depth", "pose", "intrinsic"] {
+        std::fs::create_dir(root.join(d)).unwrap();
+    }
+    // The scan frame differs from the aligned one by a rotation about z and a shift.
+    let aligned_from_scan =
+        Mat4::from_translation(Vec3::new(1.0, -2.0, 0.0)) * Mat4::from_rotation_z(0.4);
+    let (w, h) = (80u32, 60u32);
+    let kd = Intrinsics::from_hfov(w, h, 70.0);
+    let cams = place_cameras(
+        &scene,
+        &PlacementOptions {
+            views: 3,
+            seed: 2,
+            intrinsics: kd,
+        },
+    );
+    let raster = Rasterizer::new(&scene, RenderOptions::default());
+    let write_m = |path: std::path::PathBuf, m: Mat4| {
+        let rows: Vec<String> = (0..4)
+            .map(|r| m.row(r).to_array().map(|v| v.to_string()).join(" "))
+            .collect();
+        std::fs::write(path, rows.join("\n")).unwrap();
+    };
+    let kmat = Mat4::from_cols_array_2d(&[
+        [kd.fx, 0.0, 0.0, 0.0],
+        [0.0, kd.fy, 0.0, 0.0],
+        [kd.cx, kd.cy, 1.0, 0.0],
+        [0.0, 0.0, 0.0, 1.0],
+    ]);
+    write_m(root.join("intrinsic/intrinsic_depth.txt"), kmat);
+    write_m(root.join("intrinsic/intrinsic_color.txt"), kmat);
+    let mut views = Vec::new();
+    for (i, cam) in cams.iter().enumerate() {
+        let view = raster.render(cam);
+        let rgb = image::RgbImage::from_raw(w, h, view.rgb.clone()).unwrap();
+        rgb.save(root.join(format!("color/{i}.jpg"))).unwrap();
+        let mm: Vec<u16> = view
+            .depth_m
+            .iter()
+            .map(|d| (d * 1000.0).round() as u16)
+            .collect();
+        image::ImageBuffer::<image::Luma<u16>, _>::from_raw(w, h, mm)
+            .unwrap()
+            .save(root.join(format!("depth/{i}.png")))
+            .unwrap();
+        write_m(
+            root.join(format!("pose/{i}.txt")),
+            aligned_from_scan.inverse() * cam.world_from_camera(),
+        );
+        views.push(view);
+    }
+    // A frame with lost tracking is skipped.
+    std::fs::copy(root.join("color/0.jpg"), root.join("color/9.jpg")).unwrap();
+    std::fs::copy(root.join("depth/0.png"), root.join("depth/9.png")).unwrap();
+    std::fs::write(
+        root.join("pose/9.txt"),
+        "-inf -inf -inf -inf\n-inf -inf -inf -inf\n-inf -inf -inf -inf\n-inf -inf -inf -inf",
+    )
+    .unwrap();
+    let set = find_frames(root).unwrap();
+    assert_eq!(set.ids, vec![0, 1, 2, 9]);
+    assert_eq!(set.pick(10).unwrap(), vec![0, 1, 2]);
+    for (i, cam) in cams.iter().enumerate() {
+        let frame = set.load(i as u32, 40, &aligned_from_scan).unwrap();
+        // The pose comes back in the aligned frame.
+        assert!(frame.camera.eye().distance(cam.eye()) < 1e-4);
+        // Depth at half resolution matches a render with the frame's own camera.
+        let render = raster.render(&frame.camera);
+        let mut diffs: Vec<f32> = frame
+            .depth_m
+            .iter()
+            .zip(&render.depth_m)
+            .map(|(a, b)| (a - b).abs())
+            .collect();
+        diffs.sort_by(f32::total_cmp);
+        assert!(
+            diffs[diffs.len() / 2] < 0.02,
+            "median depth error {}",
+            diffs[diffs.len() / 2]
+        );
+        let mean_rgb_diff: f32 = frame
+            .rgb
+            .iter()
+            .zip(&render.rgb)
+            .map(|(a, b)| (*a as f32 - *b as f32).abs())
+            .sum::<f32>()
+            / frame.rgb.len() as f32;
+        assert!(mean_rgb_diff < 20.0, "{mean_rgb_diff}");
+    }
+    // Broken inputs name the file.
+    std::fs::write(root.join("intrinsic/intrinsic_depth.txt"), "1 2 3").unwrap();
+    let err = set.load(0, 40, &Mat4::IDENTITY).unwrap_err().to_string();
+    assert!(
+        err.contains("intrinsic_depth.txt") && err.contains("16 numbers"),
+        "{err}"
+    );
+    std::fs::write(root.join("depth/1.png"), b"not a png").unwrap();
+    let err = set.load(1, 40, &Mat4::IDENTITY).unwrap_err().to_string();
+    assert!(err.contains("1.png"), "{err}");
+    let err = read_matrix4(&root.join("pose/77.txt"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("77.txt"), "{err}");
+}
