@@ -5,6 +5,9 @@
 //! - [`scene`]: the scene model, loaders and writers for ScanNet / 3D-FRONT / PLY, and the
 //!   procedural scene generator.
 //! - [`spatial`]: relations between objects (distance, contact, support, direction, size).
+//! - [`questions`]: question generation, scoring, question files, SQA3D / ScanQA import.
+//! - [`render`]: cameras, camera placement, the CPU rasteriser, ScanNet RGB-D frames.
+//! - [`data`]: training shards and the `gen-data` build.
 //! - `viewer` (feature `viewer`): the Bevy app.
 #![deny(clippy::unwrap_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]

@@ -170,6 +170,7 @@ fn bad_input_prints_one_line_and_fails() {
     }
 }
 
+#[cfg(feature = "viewer")]
 #[test]
 fn no_arguments_without_a_display_explains_instead_of_crashing() {
     let out = Command::new(env!("CARGO_BIN_EXE_spatia"))
@@ -187,4 +188,113 @@ fn no_arguments_without_a_display_explains_instead_of_crashing() {
         text.contains("info") && text.contains("gen-scenes") && text.contains("view"),
         "{text}"
     );
+}
+
+#[test]
+fn questions_command_prints_jsonl_with_answers() {
+    let out = spatia(&[
+        "questions",
+        bundled_scene().to_str().unwrap(),
+        "--json",
+        "--per-category",
+        "4",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines.len() >= 20, "{}", lines.len());
+    for v in &lines {
+        assert_eq!(v["scene"], "spatia_s0_00038");
+        assert!(!v["question"].as_str().unwrap().is_empty());
+        assert!(!v["answer"].as_str().unwrap().is_empty());
+    }
+    let cats: std::collections::HashSet<&str> = lines
+        .iter()
+        .map(|v| v["category"].as_str().unwrap())
+        .collect();
+    assert_eq!(cats.len(), 8, "{cats:?}");
+}
+
+#[test]
+fn gen_data_command_builds_and_resumes() {
+    let scenes = tempfile::tempdir().unwrap();
+    let made = spatia(&[
+        "gen-scenes",
+        "--out",
+        scenes.path().to_str().unwrap(),
+        "--count",
+        "3",
+        "--seed",
+        "5",
+    ]);
+    assert!(made.status.success(), "{}", stderr(&made));
+    let out = tempfile::tempdir().unwrap();
+    let args = [
+        "gen-data",
+        "--scenes",
+        scenes.path().to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+        "--views",
+        "2",
+        "--res",
+        "16",
+        "--previews",
+        "1",
+    ];
+    let first = spatia(&args);
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(
+        stdout(&first).contains("3 scenes built, 0 resumed, 0 failed"),
+        "{}",
+        stdout(&first)
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["complete"], true);
+    assert_eq!(
+        std::fs::read_dir(out.path().join("previews"))
+            .unwrap()
+            .count(),
+        1
+    );
+    let second = spatia(&args);
+    assert!(
+        stdout(&second).contains("0 scenes built, 3 resumed"),
+        "{}",
+        stdout(&second)
+    );
+    let bad = spatia(&[
+        "gen-data",
+        "--scenes",
+        scenes.path().to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+        "--views",
+        "0",
+    ]);
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("--views must be"), "{}", stderr(&bad));
+}
+
+#[test]
+fn import_questions_needs_a_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("q.jsonl");
+    let o = spatia(&["import-questions", "--out", out.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--scanqa"), "{}", stderr(&o));
+    let missing = dir.path().join("nope.json");
+    let o = spatia(&[
+        "import-questions",
+        "--scanqa",
+        missing.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("nope.json"), "{}", stderr(&o));
 }

@@ -337,21 +337,18 @@ fn scannet_relations_compute_for_every_pair() {
     };
     let scene = load_scene(&dir, &LoadOptions::default()).unwrap();
     let sp = spatia::spatial::SpatialScene::new(&scene);
-    // Relations among the first four non-structure objects (all 780 pairs take minutes in the
-    // dev profile; `spatia relations` does them in release).
-    let ids: Vec<u32> = scene
+    // Every pair of non-structure objects.
+    let pairs = sp.all_pairs(false);
+    let n = scene
         .objects
         .iter()
         .filter(|o| !o.category.is_structure())
-        .take(4)
-        .map(|o| o.id)
-        .collect();
-    for (i, &a) in ids.iter().enumerate() {
-        for &b in &ids[i + 1..] {
-            let p = sp.pair(a, b).unwrap();
-            assert!(p.distance_m.is_finite() && p.distance_m >= 0.0);
-            assert_eq!(p.contact, p.distance_m <= spatia::spatial::CONTACT_M);
-        }
+        .count();
+    assert_eq!(pairs.len(), n * (n - 1) / 2);
+    for p in &pairs {
+        assert!(p.distance_m.is_finite() && p.distance_m >= 0.0);
+        assert_eq!(p.contact, p.distance_m <= spatia::spatial::CONTACT_M);
+        assert_eq!(p.near, p.distance_m <= spatia::spatial::NEAR_M);
     }
     // Pillows lie on the bed in this scan.
     let bed = scene
@@ -387,5 +384,138 @@ fn scannet_relations_compute_for_every_pair() {
     assert!(
         sp.on(chair, floor).unwrap(),
         "the chair is not on the floor"
+    );
+}
+
+#[test]
+fn scannet_questions_generate_and_agree_with_relations() {
+    use spatia::questions::{GenerateOptions, QuestionCategory, generate};
+    let Some(dir) = shared_data("scannet/scene0000_00") else {
+        return;
+    };
+    let scene = load_scene(&dir, &LoadOptions::default()).unwrap();
+    let sp = spatia::spatial::SpatialScene::new(&scene);
+    let qs = generate(
+        &sp,
+        &GenerateOptions {
+            held_out: None,
+            ..Default::default()
+        },
+    );
+    for c in QuestionCategory::ALL {
+        assert!(qs.iter().any(|q| q.category == c), "no {c} question");
+    }
+    for q in &qs {
+        assert_eq!(q.scene, "scene0000_00");
+        if q.category == QuestionCategory::Distance {
+            let d = sp.distance_m(q.objects[0], q.objects[1]).unwrap();
+            let got = spatia::questions::score::parse_number(&q.answer).unwrap();
+            assert!((got - d).abs() < 0.051, "{q:?}: {d}");
+        }
+    }
+    // The scan has several chairs: each chair question names which one.
+    for q in qs
+        .iter()
+        .filter(|q| q.category != QuestionCategory::Counting)
+    {
+        for &id in &q.objects {
+            let o = scene.object(id).unwrap();
+            let same = scene
+                .objects
+                .iter()
+                .filter(|x| x.category == o.category)
+                .count();
+            if same > 1 {
+                assert!(
+                    q.question.contains(" on the ") || q.question.contains(" closest to the "),
+                    "ambiguous {} in {q:?}",
+                    o.category
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn sqa3d_and_scanqa_import_their_spatial_subsets() {
+    use spatia::questions::import::{import_scanqa, import_sqa3d};
+    let (Some(q), Some(a), Some(s)) = (
+        shared_data("sqa3d/v1_balanced_questions_test_scannetv2.json"),
+        shared_data("sqa3d/v1_balanced_sqa_annotations_test_scannetv2.json"),
+        shared_data("scanqa/ScanQA_v1.0_val.json"),
+    ) else {
+        return;
+    };
+    let (qs, report) = import_sqa3d(&q, &a).unwrap();
+    assert_eq!(report.total, 3519);
+    assert_eq!(report.usable, qs.len());
+    assert_eq!(
+        report.usable + report.not_spatial + report.no_answer,
+        report.total
+    );
+    assert!(
+        report.usable > 1000 && report.not_spatial > 100,
+        "{report:?}"
+    );
+    assert!(
+        qs.iter()
+            .all(|q| q.scene.starts_with("scene") && !q.answer.is_empty())
+    );
+    // Situated: the situation is part of the question.
+    let first = qs
+        .iter()
+        .find(|q| q.template.as_deref() == Some("sqa3d:220602000017"))
+        .unwrap();
+    assert!(
+        first.question.starts_with("I am sitting on the toilet"),
+        "{first:?}"
+    );
+    assert_eq!(first.answer, "right");
+    let (qs, report) = import_scanqa(&s).unwrap();
+    assert_eq!(report.total, 4675);
+    assert!(
+        report.usable > 1000 && report.not_spatial > 1000,
+        "{report:?}"
+    );
+    assert!(
+        qs.iter()
+            .all(|q| !q.question.to_lowercase().contains("what colo"))
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("scanqa.jsonl");
+    spatia::questions::jsonl::write_jsonl(&path, &qs).unwrap();
+    assert_eq!(spatia::questions::jsonl::read_jsonl(&path).unwrap(), qs);
+}
+
+#[test]
+fn gen_data_renders_the_real_scan() {
+    use spatia::data::{BuildOptions, SceneShard, Split, build};
+    let Some(scannet) = shared_data("scannet") else {
+        return;
+    };
+    let out = tempfile::tempdir().unwrap();
+    let options = BuildOptions {
+        views: 3,
+        size: 48,
+        ..Default::default()
+    };
+    let report = build(&scannet, out.path(), &options, |_, _, _| {}).unwrap();
+    assert_eq!(report.built, 1, "{:?}", report.manifest.failed);
+    let shard = SceneShard::read(&out.path().join("train/scene0000_00.safetensors")).unwrap();
+    assert_eq!(shard.view_source, "render");
+    assert_eq!(shard.views, 3);
+    // Views inside a real scan see mostly surfaces, and objects with instance ids.
+    let hit = shard.depth.iter().filter(|&&d| d > 0.0).count();
+    assert!(
+        hit > shard.depth.len() / 2,
+        "{hit} of {}",
+        shard.depth.len()
+    );
+    let labelled = shard.instance.iter().filter(|&&i| i >= 0).count();
+    assert!(labelled > shard.instance.len() / 4, "{labelled}");
+    assert!(shard.box_class.len() > 20);
+    assert_eq!(
+        report.manifest.splits.get(&Split::Train).map(Vec::len),
+        Some(1)
     );
 }

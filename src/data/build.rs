@@ -8,12 +8,13 @@ use serde::{Deserialize, Serialize};
 
 use super::shard::SceneShard;
 use super::{Split, assign_splits, detection_class, stable_hash};
-use crate::questions::jsonl::{read_jsonl, write_atomic, write_jsonl};
+use crate::questions::jsonl::{read_jsonl, write_jsonl};
 use crate::questions::{GenerateOptions, Question, generate};
 use crate::render::frames::find_frames;
 use crate::render::{
     Camera, Intrinsics, PlacementOptions, Rasterizer, RenderOptions, place_cameras,
 };
+use crate::scene::write_atomic;
 use crate::scene::{
     DetectedFormat, LoadOptions, Scene, SceneError, detect_format, load_scene, scannet,
 };

@@ -113,7 +113,7 @@ impl SceneShard {
     /// Writes the shard atomically.
     pub fn write(&self, path: &Path) -> Result<(), SceneError> {
         let bytes = self.to_bytes(path)?;
-        crate::questions::jsonl::write_atomic(path, &bytes)
+        crate::scene::write_atomic(path, &bytes)
     }
 
     /// Reads a shard, checking every tensor's presence, dtype and shape; errors name the file

@@ -785,10 +785,8 @@ impl<'a> Ctx<'a> {
     /// The sentence placing `id` (see [`describe_object`]).
     fn describe(&self, id: u32) -> Option<String> {
         let o = self.object(id)?;
+        names_of(o.category)?;
         let name = canonical_name(o.category);
-        if names_of(o.category).is_none() {
-            return None;
-        }
         let support = self.support.get(&id).copied();
         let support_name = support.and_then(|s| self.category(s)).map(canonical_name);
         let support_name = support_name.or_else(|| self.on_wall(id).then_some("wall"));

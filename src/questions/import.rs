@@ -46,14 +46,12 @@ pub fn classify(question: &str) -> Option<QuestionCategory> {
         question.to_lowercase().replace(['?', ',', '.'], " ")
     );
     let has = |words: &[&str]| words.iter().any(|w| q.contains(w));
-    if has(&[
-        " color ",
-        " colour ",
-        " what type ",
-        " what kind ",
-        " what shape ",
-        " made of ",
-    ]) {
+    // Appearance, type and material are not spatial ("colors", "colored", typos like
+    // "colorr" included).
+    let appearance = q
+        .split_whitespace()
+        .any(|w| w.starts_with("colo") || w.starts_with("shape") || w.starts_with("material"));
+    if appearance || has(&[" what type ", " what kind ", " made of ", " what style "]) {
         return None;
     }
     if q.trim_start().starts_with("how many") {

@@ -1,11 +1,10 @@
 //! Question files: JSONL, one `{"scene", "question", "answer", "category"}` object per line
 //! (optional `template`, `held_out`, `objects`).
 
-use std::io::Write;
 use std::path::Path;
 
 use super::Question;
-use crate::scene::{SceneError, read_file_limited};
+use crate::scene::{SceneError, read_file_limited, write_atomic};
 
 /// Largest question file read, bytes.
 pub const MAX_JSONL_BYTES: u64 = 512 << 20;
@@ -49,17 +48,4 @@ pub fn write_jsonl(path: &Path, questions: &[Question]) -> Result<(), SceneError
         buf.push(b'\n');
     }
     write_atomic(path, &buf)
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so a
-/// reader never sees a half-written file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SceneError> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = std::path::PathBuf::from(tmp);
-    let mut f = std::fs::File::create(&tmp).map_err(|e| SceneError::io(&tmp, e))?;
-    f.write_all(bytes).map_err(|e| SceneError::io(&tmp, e))?;
-    f.sync_all().map_err(|e| SceneError::io(&tmp, e))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(|e| SceneError::io(path, e))
 }

@@ -86,3 +86,16 @@ pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
     serde_json::from_slice(&bytes)
         .map_err(|e| SceneError::invalid(path, format!("malformed JSON: {e}")))
 }
+
+/// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so a
+/// reader never sees a half-written file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SceneError> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    let mut f = std::fs::File::create(&tmp).map_err(|e| SceneError::io(&tmp, e))?;
+    std::io::Write::write_all(&mut f, bytes).map_err(|e| SceneError::io(&tmp, e))?;
+    f.sync_all().map_err(|e| SceneError::io(&tmp, e))?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(|e| SceneError::io(path, e))
+}

@@ -16,7 +16,7 @@ pub mod scannet;
 use std::path::{Path, PathBuf};
 
 pub use category::Category;
-pub use error::SceneError;
+pub use error::{SceneError, write_atomic};
 pub(crate) use error::{read_file_limited, read_json};
 use glam::Vec3;
 use serde::Serialize;
