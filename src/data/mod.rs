@@ -7,40 +7,28 @@ pub mod preview;
 pub mod shard;
 
 use crate::scene::Category;
+use crate::scene::category::SCANNET18_CLASSES;
 
 pub use build::{BuildOptions, BuildReport, build, list_scenes};
 pub use shard::SceneShard;
 
-/// Detection classes: the 18 ScanNet benchmark classes in the benchmark's order, then the
-/// small objects Spatia's scenes hold. The detection head adds one "no object" class after them.
-pub const DETECTION_CLASSES: [&str; 26] = [
-    "cabinet",
-    "bed",
-    "chair",
-    "sofa",
-    "table",
-    "door",
-    "window",
-    "bookshelf",
-    "picture",
-    "counter",
-    "desk",
-    "curtain",
-    "refrigerator",
-    "showercurtrain",
-    "toilet",
-    "sink",
-    "bathtub",
-    "garbagebin",
-    "lamp",
-    "pillow",
-    "monitor",
-    "laptop",
-    "cup",
-    "plant",
-    "bottle",
-    "bowl",
+/// Detection classes after the 18 of the ScanNet benchmark (`scene::category::SCANNET18_CLASSES`,
+/// indices 0..18): the small objects Spatia's scenes hold. The detection head adds one
+/// "no object" class after all of them.
+pub const SMALL_OBJECT_CLASSES: [&str; 8] = [
+    "lamp", "pillow", "monitor", "laptop", "cup", "plant", "bottle", "bowl",
 ];
+
+/// Number of detection classes (without "no object").
+pub const NUM_DETECTION_CLASSES: usize = SCANNET18_CLASSES.len() + SMALL_OBJECT_CLASSES.len();
+
+/// The name of detection class `index` (ScanNet spelling for the first 18).
+pub fn detection_class_name(index: usize) -> Option<&'static str> {
+    SCANNET18_CLASSES
+        .get(index)
+        .or_else(|| SMALL_OBJECT_CLASSES.get(index.checked_sub(SCANNET18_CLASSES.len())?))
+        .copied()
+}
 
 /// The detection class of `category`, if it has one.
 pub fn detection_class(category: Category) -> Option<usize> {
@@ -48,10 +36,10 @@ pub fn detection_class(category: Category) -> Option<usize> {
         return Some(i);
     }
     let name = category.name();
-    DETECTION_CLASSES[18..]
+    SMALL_OBJECT_CLASSES
         .iter()
         .position(|c| *c == name)
-        .map(|i| i + 18)
+        .map(|i| i + SCANNET18_CLASSES.len())
 }
 
 /// A dataset split.

@@ -35,7 +35,7 @@ pub struct SceneShard {
     pub extrinsics: Vec<f32>,
     /// `boxes` f32 [N, 6]: centre xyz and size xyz, metres, aligned world frame.
     pub boxes: Vec<f32>,
-    /// `box_class` i64 [N]: detection class index ([`super::DETECTION_CLASSES`]).
+    /// `box_class` i64 [N]: detection class index ([`super::detection_class_name`]).
     pub box_class: Vec<i64>,
     /// `box_object` i64 [N]: the object id in the scene (and in `instance`).
     pub box_object: Vec<i64>,

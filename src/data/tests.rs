@@ -31,9 +31,13 @@ fn detection_classes_cover_scannet18_then_small_objects() {
     assert_eq!(detection_class(Category::GarbageBin), Some(17));
     assert_eq!(detection_class(Category::Cup), Some(22));
     assert_eq!(detection_class(Category::Wall), None);
-    for (i, c) in DETECTION_CLASSES.iter().enumerate().skip(18) {
-        assert_eq!(detection_class(Category::from_name(c).unwrap()), Some(i));
+    assert_eq!(NUM_DETECTION_CLASSES, 26);
+    for i in 18..NUM_DETECTION_CLASSES {
+        let name = detection_class_name(i).unwrap();
+        assert_eq!(detection_class(Category::from_name(name).unwrap()), Some(i));
     }
+    assert_eq!(detection_class_name(13), Some("showercurtrain"));
+    assert_eq!(detection_class_name(26), None);
 }
 
 fn write_scenes(dir: &Path, count: u32) {

@@ -11,6 +11,28 @@ fn k(w: u32, h: u32) -> Intrinsics {
     Intrinsics::from_hfov(w, h, 90.0)
 }
 
+/// From 1.5 m above the origin, looking at `target`: the camera and what it sees.
+fn look(scene: &crate::scene::Scene, target: Vec3, w: u32, h: u32) -> (Camera, RenderedView) {
+    let cam = Camera::look_at(Vec3::new(0.0, 0.0, 1.5), target, k(w, h)).unwrap();
+    let view = Rasterizer::new(scene, RenderOptions::default()).render(&cam);
+    (cam, view)
+}
+
+/// A square floor at z = 0 reaching `half_m` from the origin, as two triangles.
+fn floor_scene(half_m: f32) -> crate::scene::Scene {
+    let mut floor = TriMesh::default();
+    let side = 2.0 * half_m;
+    floor.add_quad_grid(
+        Vec3::new(-half_m, -half_m, 0.0),
+        Vec3::new(side, 0.0, 0.0),
+        Vec3::new(0.0, side, 0.0),
+        Vec3::Z,
+        (1, 1),
+        [90; 3],
+    );
+    scene_from_parts("floor", &[("floor", floor)])
+}
+
 fn wall_scene(x: f32) -> crate::scene::Scene {
     let mut wall = TriMesh::default();
     // A 20x20 m wall facing -x at distance x.
@@ -53,13 +75,7 @@ fn projection_follows_opencv() {
 #[test]
 fn plane_at_known_distance_has_that_depth_everywhere() {
     let scene = wall_scene(3.0);
-    let cam = Camera::look_at(
-        Vec3::new(0.0, 0.0, 1.5),
-        Vec3::new(5.0, 0.0, 1.5),
-        k(40, 30),
-    )
-    .unwrap();
-    let view = Rasterizer::new(&scene, RenderOptions::default()).render(&cam);
+    let (cam, view) = look(&scene, Vec3::new(5.0, 0.0, 1.5), 40, 30);
     for d in &view.depth_m {
         assert!((d - 3.0).abs() < 1e-4, "{d}");
     }
@@ -68,23 +84,8 @@ fn plane_at_known_distance_has_that_depth_everywhere() {
 
 #[test]
 fn floor_depth_is_perspective_correct() {
-    let mut floor = TriMesh::default();
-    floor.add_quad_grid(
-        Vec3::new(-20.0, -20.0, 0.0),
-        Vec3::new(40.0, 0.0, 0.0),
-        Vec3::new(0.0, 40.0, 0.0),
-        Vec3::Z,
-        (1, 1),
-        [90; 3],
-    );
-    let scene = scene_from_parts("floor", &[("floor", floor)]);
-    let cam = Camera::look_at(
-        Vec3::new(0.0, 0.0, 1.5),
-        Vec3::new(5.0, 0.0, 1.5),
-        k(64, 64),
-    )
-    .unwrap();
-    let view = Rasterizer::new(&scene, RenderOptions::default()).render(&cam);
+    let scene = floor_scene(20.0);
+    let (cam, view) = look(&scene, Vec3::new(5.0, 0.0, 1.5), 64, 64);
     let (f, cy) = (cam.intrinsics.fy, cam.intrinsics.cy);
     for v in 40..64u32 {
         // A ray through row v meets the floor 1.5 m below at depth 1.5 f / (v - cy).
@@ -107,13 +108,7 @@ fn box_covers_its_projected_area_and_lands_on_its_pixel() {
     let c = Vec3::new(2.25, 0.3, 1.7);
     cube.add_box(c - Vec3::splat(0.25), c + Vec3::splat(0.25), [10, 200, 10]);
     let scene = scene_from_parts("cube", &[("cube", cube)]);
-    let cam = Camera::look_at(
-        Vec3::new(0.0, 0.0, 1.5),
-        Vec3::new(5.0, 0.0, 1.5),
-        k(128, 128),
-    )
-    .unwrap();
-    let view = Rasterizer::new(&scene, RenderOptions::default()).render(&cam);
+    let (cam, view) = look(&scene, Vec3::new(5.0, 0.0, 1.5), 128, 128);
     let f = cam.intrinsics.fx;
     let side_px = 0.5 * f / 2.0;
     let area = view.pixels_of(1) as f32;
@@ -153,34 +148,13 @@ fn box_covers_its_projected_area_and_lands_on_its_pixel() {
 fn near_plane_clipping_keeps_the_visible_part() {
     // A floor strip starting behind the camera: still drawn in front of it.
     let scene = wall_scene(0.02);
-    let cam = Camera::look_at(
-        Vec3::new(0.0, 0.0, 1.5),
-        Vec3::new(5.0, 0.0, 1.5),
-        k(16, 16),
-    )
-    .unwrap();
-    let view = Rasterizer::new(&scene, RenderOptions::default()).render(&cam);
+    let (cam, view) = look(&scene, Vec3::new(5.0, 0.0, 1.5), 16, 16);
     // The wall is closer than the near plane: nothing drawn.
     assert!(view.depth_m.iter().all(|&d| d == 0.0));
     // A floor reaching from behind the camera far ahead, seen looking down at 56°: its two big
     // triangles cross the near plane and must still fill the whole image.
-    let mut floor = TriMesh::default();
-    floor.add_quad_grid(
-        Vec3::new(-50.0, -50.0, 0.0),
-        Vec3::new(100.0, 0.0, 0.0),
-        Vec3::new(0.0, 100.0, 0.0),
-        Vec3::Z,
-        (1, 1),
-        [90; 3],
-    );
-    let scene = scene_from_parts("floor", &[("floor", floor)]);
-    let cam = Camera::look_at(
-        Vec3::new(0.0, 0.0, 1.5),
-        Vec3::new(1.0, 0.0, 0.0),
-        k(32, 32),
-    )
-    .unwrap();
-    let view = Rasterizer::new(&scene, RenderOptions::default()).render(&cam);
+    let scene = floor_scene(50.0);
+    let (cam, view) = look(&scene, Vec3::new(1.0, 0.0, 0.0), 32, 32);
     assert!(view.depth_m.iter().all(|&d| d > 0.0));
     // The centre ray hits (1, 0, 0): depth = its distance from the eye, √(1 + 1.5²).
     let centre = (view.depth_m[15 * 32 + 15] + view.depth_m[16 * 32 + 16]) / 2.0;
@@ -205,13 +179,7 @@ fn point_clouds_render_as_splats() {
     scene.positions = positions;
     scene.triangles = None;
     scene.objects.clear();
-    let cam = Camera::look_at(
-        Vec3::new(0.0, 0.0, 1.5),
-        Vec3::new(5.0, 0.0, 1.5),
-        k(48, 48),
-    )
-    .unwrap();
-    let view = Rasterizer::new(&scene, RenderOptions::default()).render(&cam);
+    let (cam, view) = look(&scene, Vec3::new(5.0, 0.0, 1.5), 48, 48);
     let covered: Vec<f32> = view.depth_m.iter().copied().filter(|&d| d > 0.0).collect();
     // The plane spans ±2 m at 3 m: the middle 2/3 of the width and the rows from z = -0.5 to 3.5.
     assert!(
