@@ -75,7 +75,7 @@ fn projection_follows_opencv() {
 #[test]
 fn plane_at_known_distance_has_that_depth_everywhere() {
     let scene = wall_scene(3.0);
-    let (cam, view) = look(&scene, Vec3::new(5.0, 0.0, 1.5), 40, 30);
+    let (_, view) = look(&scene, Vec3::new(5.0, 0.0, 1.5), 40, 30);
     for d in &view.depth_m {
         assert!((d - 3.0).abs() < 1e-4, "{d}");
     }
@@ -148,13 +148,13 @@ fn box_covers_its_projected_area_and_lands_on_its_pixel() {
 fn near_plane_clipping_keeps_the_visible_part() {
     // A floor strip starting behind the camera: still drawn in front of it.
     let scene = wall_scene(0.02);
-    let (cam, view) = look(&scene, Vec3::new(5.0, 0.0, 1.5), 16, 16);
+    let (_, view) = look(&scene, Vec3::new(5.0, 0.0, 1.5), 16, 16);
     // The wall is closer than the near plane: nothing drawn.
     assert!(view.depth_m.iter().all(|&d| d == 0.0));
     // A floor reaching from behind the camera far ahead, seen looking down at 56°: its two big
     // triangles cross the near plane and must still fill the whole image.
     let scene = floor_scene(50.0);
-    let (cam, view) = look(&scene, Vec3::new(1.0, 0.0, 0.0), 32, 32);
+    let (_, view) = look(&scene, Vec3::new(1.0, 0.0, 0.0), 32, 32);
     assert!(view.depth_m.iter().all(|&d| d > 0.0));
     // The centre ray hits (1, 0, 0): depth = its distance from the eye, √(1 + 1.5²).
     let centre = (view.depth_m[15 * 32 + 15] + view.depth_m[16 * 32 + 16]) / 2.0;
