@@ -179,7 +179,7 @@ fn point_clouds_render_as_splats() {
     scene.positions = positions;
     scene.triangles = None;
     scene.objects.clear();
-    let (cam, view) = look(&scene, Vec3::new(5.0, 0.0, 1.5), 48, 48);
+    let (_, view) = look(&scene, Vec3::new(5.0, 0.0, 1.5), 48, 48);
     let covered: Vec<f32> = view.depth_m.iter().copied().filter(|&d| d > 0.0).collect();
     // The plane spans ±2 m at 3 m: the middle 2/3 of the width and the rows from z = -0.5 to 3.5.
     assert!(
