@@ -13,6 +13,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod data;
+pub mod model;
 pub mod questions;
 pub mod render;
 pub mod scene;

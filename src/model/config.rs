@@ -1,0 +1,200 @@
+//! Model configurations, deserialised from a model folder's `config.json`.
+
+use serde::{Deserialize, Serialize};
+
+/// The VGGT-style multi-view encoder ("aggregator").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EncoderConfig {
+    /// Input image side, pixels (square views).
+    pub image_size: usize,
+    /// Patch side, pixels (VGGT: 14).
+    pub patch_size: usize,
+    /// Token width C.
+    pub embed_dim: usize,
+    /// Frame + global block pairs.
+    pub depth: usize,
+    /// Attention heads.
+    pub num_heads: usize,
+    /// MLP width as a multiple of C.
+    pub mlp_ratio: f64,
+    /// Register tokens per frame (VGGT: 4).
+    pub num_register_tokens: usize,
+    /// Block indices whose outputs the heads read (VGGT: 4, 11, 17, 23).
+    pub intermediate_layers: Vec<usize>,
+    /// Rotary base frequency of the 2D RoPE.
+    pub rope_theta: f32,
+    /// LayerScale initial value.
+    pub layer_scale_init: f64,
+    /// Teacher only: embed each patch's back-projected 3D position (from depth and pose) with a
+    /// small MLP added to its feature, as LLaVA-3D does.
+    #[serde(default)]
+    pub position_3d: bool,
+}
+
+/// The LLaMA-style decoder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecoderConfig {
+    /// Vocabulary size (the tokenizer's).
+    pub vocab_size: usize,
+    /// Width.
+    pub hidden_size: usize,
+    /// SwiGLU inner width.
+    pub intermediate_size: usize,
+    /// Layers.
+    pub num_layers: usize,
+    /// Attention heads.
+    pub num_heads: usize,
+    /// RMS norm epsilon.
+    pub rms_norm_eps: f64,
+    /// RoPE base frequency.
+    pub rope_theta: f32,
+    /// Longest answer generated, tokens.
+    pub max_answer_tokens: usize,
+}
+
+/// The whole model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    /// `student` or `teacher` (informational).
+    pub name: String,
+    /// Views the model is trained with.
+    pub num_views: usize,
+    /// Encoder.
+    pub encoder: EncoderConfig,
+    /// Decoder.
+    pub decoder: DecoderConfig,
+    /// Hidden CoT latent tokens K after the question (0 disables).
+    pub hidden_cot_tokens: usize,
+    /// Patch tokens are average-pooled this many patches a side before the decoder sees them
+    /// (1: no pooling).
+    pub scene_pool: usize,
+    /// Depth head width.
+    pub depth_head_dim: usize,
+    /// Detection object queries.
+    pub detection_queries: usize,
+    /// Detection decoder layers.
+    pub detection_layers: usize,
+    /// Detection classes, without "no object".
+    pub detection_classes: usize,
+}
+
+impl ModelConfig {
+    /// The student preset: the paper's 2.29B model scaled to a 2-core CPU.
+    pub fn student(vocab_size: usize) -> ModelConfig {
+        ModelConfig {
+            name: "student".into(),
+            num_views: 4,
+            encoder: EncoderConfig {
+                image_size: 112,
+                patch_size: 14,
+                embed_dim: 96,
+                depth: 4,
+                num_heads: 4,
+                mlp_ratio: 2.0,
+                num_register_tokens: 4,
+                intermediate_layers: vec![1, 3],
+                rope_theta: 100.0,
+                layer_scale_init: 0.1,
+                position_3d: false,
+            },
+            decoder: DecoderConfig {
+                vocab_size,
+                hidden_size: 128,
+                intermediate_size: 256,
+                num_layers: 3,
+                num_heads: 4,
+                rms_norm_eps: 1e-5,
+                rope_theta: 10000.0,
+                max_answer_tokens: 32,
+            },
+            hidden_cot_tokens: 8,
+            scene_pool: 2,
+            depth_head_dim: 32,
+            detection_queries: 24,
+            detection_layers: 2,
+            detection_classes: crate::data::NUM_DETECTION_CLASSES,
+        }
+    }
+
+    /// The teacher preset: sees RGB-D and poses (3D patch positions), more tokens (no pooling),
+    /// a wider and deeper encoder and decoder.
+    pub fn teacher(vocab_size: usize) -> ModelConfig {
+        let s = ModelConfig::student(vocab_size);
+        ModelConfig {
+            name: "teacher".into(),
+            encoder: EncoderConfig {
+                embed_dim: 128,
+                depth: 6,
+                num_heads: 4,
+                intermediate_layers: vec![1, 3, 5],
+                position_3d: true,
+                ..s.encoder.clone()
+            },
+            decoder: DecoderConfig {
+                hidden_size: 320,
+                intermediate_size: 864,
+                num_layers: 6,
+                num_heads: 8,
+                ..s.decoder.clone()
+            },
+            scene_pool: 1,
+            depth_head_dim: 48,
+            ..s
+        }
+    }
+
+    /// Patches per side.
+    pub fn grid(&self) -> usize {
+        self.encoder.image_size / self.encoder.patch_size
+    }
+
+    /// Checks the numbers fit together; the message names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        let e = &self.encoder;
+        let d = &self.decoder;
+        let checks: [(bool, &str); 10] = [
+            (
+                e.patch_size > 0 && e.image_size % e.patch_size == 0,
+                "encoder.image_size must be a multiple of encoder.patch_size",
+            ),
+            (
+                e.num_heads > 0 && e.embed_dim % e.num_heads == 0,
+                "encoder.embed_dim must be a multiple of encoder.num_heads",
+            ),
+            (
+                (e.embed_dim / e.num_heads.max(1)) % 4 == 0,
+                "encoder head width must be a multiple of 4 (2D RoPE)",
+            ),
+            (
+                e.intermediate_layers.iter().all(|&l| l < e.depth)
+                    && !e.intermediate_layers.is_empty(),
+                "encoder.intermediate_layers must name blocks below encoder.depth",
+            ),
+            (
+                d.num_heads > 0 && d.hidden_size % d.num_heads == 0,
+                "decoder.hidden_size must be a multiple of decoder.num_heads",
+            ),
+            (
+                (d.hidden_size / d.num_heads.max(1)) % 2 == 0,
+                "decoder head width must be even (RoPE)",
+            ),
+            (d.vocab_size >= 8, "decoder.vocab_size is too small"),
+            (
+                self.scene_pool >= 1 && self.grid() % self.scene_pool == 0,
+                "scene_pool must divide the patch grid",
+            ),
+            (
+                self.num_views >= 1 && self.num_views <= 64,
+                "num_views must be 1..=64",
+            ),
+            (
+                self.detection_queries >= 1 && self.detection_classes >= 1,
+                "detection_queries and detection_classes must be positive",
+            ),
+        ];
+        match checks.iter().find(|(ok, _)| !ok) {
+            Some((_, why)) => Err((*why).to_string()),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,550 @@
+use std::collections::HashMap;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+
+use super::checkpoint::expected_tensors;
+use super::config::{DecoderConfig, EncoderConfig, ModelConfig};
+use super::encoder::Encoder;
+use super::nn::{apply_rope, rope_tables};
+use super::*;
+
+fn tiny(vocab: usize, k: usize, teacher: bool) -> ModelConfig {
+    ModelConfig {
+        name: "tiny".into(),
+        num_views: 2,
+        encoder: EncoderConfig {
+            image_size: 16,
+            patch_size: 8,
+            embed_dim: 16,
+            depth: 2,
+            num_heads: 2,
+            mlp_ratio: 2.0,
+            num_register_tokens: 4,
+            intermediate_layers: vec![0, 1],
+            rope_theta: 100.0,
+            layer_scale_init: 0.5,
+            position_3d: teacher,
+        },
+        decoder: DecoderConfig {
+            vocab_size: vocab,
+            hidden_size: 16,
+            intermediate_size: 32,
+            num_layers: 2,
+            num_heads: 2,
+            rms_norm_eps: 1e-5,
+            rope_theta: 10000.0,
+            max_answer_tokens: 6,
+        },
+        hidden_cot_tokens: k,
+        scene_pool: 1,
+        depth_head_dim: 8,
+        detection_queries: 4,
+        detection_layers: 1,
+        detection_classes: 26,
+    }
+}
+
+fn build(cfg: &ModelConfig) -> (VarMap, SpatialVlm) {
+    let map = VarMap::new();
+    let vb = VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu);
+    let m = SpatialVlm::new(cfg, vb).unwrap();
+    (map, m)
+}
+
+fn views(n: usize, s: usize, seed: u8) -> ViewBatch {
+    let mut images = Vec::new();
+    for i in 0..s * n * n * 3 {
+        images.push(((i * 37 + seed as usize * 11) % 251) as u8);
+    }
+    // Cameras 1 m apart along x, looking along +y (OpenCV: camera z = world y).
+    let mut extrinsics = Vec::new();
+    let mut intrinsics = Vec::new();
+    for v in 0..s {
+        let world_from_cam = glam::Mat4::from_cols(
+            glam::Vec4::new(1.0, 0.0, 0.0, 0.0),
+            glam::Vec4::new(0.0, 0.0, -1.0, 0.0),
+            glam::Vec4::new(0.0, 1.0, 0.0, 0.0),
+            glam::Vec4::new(v as f32, 0.0, 1.5, 1.0),
+        );
+        let m = world_from_cam.inverse();
+        for r in 0..3 {
+            extrinsics.extend(m.row(r).to_array());
+        }
+        intrinsics.extend([10.0, 0.0, 7.5, 0.0, 10.0, 7.5, 0.0, 0.0, 1.0]);
+    }
+    ViewBatch {
+        size: n,
+        views: s,
+        images,
+        depth: Some(vec![2.0; s * n * n]),
+        intrinsics,
+        extrinsics,
+    }
+}
+
+fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}
+
+/// The official VGGT-1B aggregator key names for a 2-layer encoder of width `c`.
+fn vggt_names(cfg: &EncoderConfig) -> Vec<(String, Vec<usize>)> {
+    let (c, p, r) = (cfg.embed_dim, cfg.patch_size, cfg.num_register_tokens);
+    let hd = c / cfg.num_heads;
+    let hidden = (c as f64 * cfg.mlp_ratio) as usize;
+    let mut out = vec![
+        (
+            "aggregator.patch_embed.proj.weight".to_string(),
+            vec![c, 3, p, p],
+        ),
+        ("aggregator.patch_embed.proj.bias".to_string(), vec![c]),
+        ("aggregator.camera_token".to_string(), vec![1, 2, 1, c]),
+        ("aggregator.register_token".to_string(), vec![1, 2, r, c]),
+    ];
+    for kind in ["frame_blocks", "global_blocks"] {
+        for i in 0..cfg.depth {
+            let b = format!("aggregator.{kind}.{i}");
+            for (n, s) in [
+                ("norm1.weight", vec![c]),
+                ("norm1.bias", vec![c]),
+                ("attn.qkv.weight", vec![3 * c, c]),
+                ("attn.qkv.bias", vec![3 * c]),
+                ("attn.q_norm.weight", vec![hd]),
+                ("attn.q_norm.bias", vec![hd]),
+                ("attn.k_norm.weight", vec![hd]),
+                ("attn.k_norm.bias", vec![hd]),
+                ("attn.proj.weight", vec![c, c]),
+                ("attn.proj.bias", vec![c]),
+                ("ls1.gamma", vec![c]),
+                ("norm2.weight", vec![c]),
+                ("norm2.bias", vec![c]),
+                ("mlp.fc1.weight", vec![hidden, c]),
+                ("mlp.fc1.bias", vec![hidden]),
+                ("mlp.fc2.weight", vec![c, hidden]),
+                ("mlp.fc2.bias", vec![c]),
+                ("ls2.gamma", vec![c]),
+            ] {
+                out.push((format!("{b}.{n}"), s));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn encoder_loads_a_checkpoint_with_vggt_key_names_and_uses_them() {
+    let cfg = tiny(40, 0, false).encoder;
+    let names = vggt_names(&cfg);
+    // The model asks for exactly these encoder tensors.
+    let expected = expected_tensors(&tiny(40, 0, false)).unwrap();
+    let mut enc_keys: Vec<&String> = expected
+        .keys()
+        .filter(|k| k.starts_with("aggregator."))
+        .collect();
+    enc_keys.sort();
+    let mut vggt_keys: Vec<&String> = names.iter().map(|(n, _)| n).collect();
+    vggt_keys.sort();
+    assert_eq!(enc_keys, vggt_keys);
+    // Write them to a safetensors file as a converted checkpoint would be.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vggt_tiny.safetensors");
+    let mut tensors: HashMap<String, Tensor> = HashMap::new();
+    for (i, (name, shape)) in names.iter().enumerate() {
+        let n: usize = shape.iter().product();
+        let vals: Vec<f32> = (0..n)
+            .map(|j| (((i * 131 + j * 17) % 97) as f32 / 97.0 - 0.5) * 0.2)
+            .collect();
+        tensors.insert(
+            name.clone(),
+            Tensor::from_vec(vals, shape.as_slice(), &Device::Cpu).unwrap(),
+        );
+    }
+    candle_core::safetensors::save(&tensors, &path).unwrap();
+    let load = |t: HashMap<String, Tensor>| {
+        Encoder::new(&cfg, VarBuilder::from_tensors(t, DType::F32, &Device::Cpu))
+    };
+    let enc = load(candle_core::safetensors::load(&path, &Device::Cpu).unwrap()).unwrap();
+    let v = views(16, 2, 1);
+    let m = build(&tiny(40, 0, false)).1;
+    let (images, _) = m.view_tensors(&v).unwrap();
+    let out = enc.forward(&images, None).unwrap();
+    assert_eq!(out.layers.len(), 2);
+    assert_eq!(out.layers[1].dims(), &[1, 2, 1 + 4 + 4, 32]);
+    // Changing one loaded tensor changes the output: the weights are used.
+    let mut changed = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
+    let key = "aggregator.global_blocks.1.mlp.fc2.weight";
+    let t = changed[key].clone();
+    changed.insert(key.into(), (t * 3.0).unwrap());
+    let out2 = load(changed).unwrap().forward(&images, None).unwrap();
+    assert!(max_diff(&out.layers[1], &out2.layers[1]) > 1e-4);
+    // A missing tensor is named.
+    let mut missing = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
+    missing.remove("aggregator.frame_blocks.1.attn.k_norm.weight");
+    let err = load(missing).unwrap_err().to_string();
+    assert!(err.contains("frame_blocks.1.attn.k_norm.weight"), "{err}");
+}
+
+#[test]
+fn first_frame_has_its_own_tokens_and_other_views_are_interchangeable() {
+    let (_, m) = build(&tiny(40, 0, false));
+    let mut v = views(16, 3, 2);
+    let (images, _) = m.view_tensors(&v).unwrap();
+    let out = m.encode_tensors(&images, None).unwrap().layers[1].clone();
+    // Swap views 1 and 2: their outputs swap, view 0's stays.
+    let n = 16 * 16 * 3;
+    let (a, b) = v.images.split_at_mut(2 * n);
+    a[n..2 * n].swap_with_slice(&mut b[..n]);
+    let (images2, _) = m.view_tensors(&v).unwrap();
+    let out2 = m.encode_tensors(&images2, None).unwrap().layers[1].clone();
+    let view = |t: &Tensor, i: usize| t.get(0).unwrap().get(i).unwrap();
+    assert!(max_diff(&view(&out, 0), &view(&out2, 0)) < 1e-4);
+    assert!(max_diff(&view(&out, 1), &view(&out2, 2)) < 1e-4);
+    assert!(max_diff(&view(&out, 2), &view(&out2, 1)) < 1e-4);
+    // Swapping view 0 with view 1 is not a permutation: the first frame is special.
+    let mut w = views(16, 3, 2);
+    let (a, b) = w.images.split_at_mut(n);
+    a.swap_with_slice(&mut b[..n]);
+    let (images3, _) = m.view_tensors(&w).unwrap();
+    let out3 = m.encode_tensors(&images3, None).unwrap().layers[1].clone();
+    assert!(max_diff(&view(&out, 0), &view(&out3, 1)) > 1e-4);
+}
+
+#[test]
+fn rope_depends_only_on_relative_position() {
+    let dev = Device::Cpu;
+    let q = Tensor::new(&[[[[0.3f32, -1.0, 0.5, 2.0, 0.1, 0.7, -0.2, 1.1]]]], &dev).unwrap();
+    let k = Tensor::new(&[[[[1.0f32, 0.2, -0.4, 0.3, 0.9, -1.2, 0.5, 0.05]]]], &dev).unwrap();
+    let dot = |pq: f32, pk: f32| {
+        let (cq, sq) = rope_tables(&[pq], 8, 100.0, &dev).unwrap();
+        let (ck, sk) = rope_tables(&[pk], 8, 100.0, &dev).unwrap();
+        let a = apply_rope(&q, &cq, &sq).unwrap();
+        let b = apply_rope(&k, &ck, &sk).unwrap();
+        (a * b)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    };
+    assert!((dot(3.0, 1.0) - dot(7.0, 5.0)).abs() < 1e-4);
+    assert!((dot(3.0, 1.0) - dot(3.0, 2.0)).abs() > 1e-3);
+    let norm = |t: &Tensor| {
+        t.sqr()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    };
+    let (c, s) = rope_tables(&[5.0], 8, 100.0, &dev).unwrap();
+    assert!((norm(&apply_rope(&q, &c, &s).unwrap()) - norm(&q)).abs() < 1e-4);
+}
+
+#[test]
+fn cached_decoding_matches_the_full_sequence() {
+    let (_, m) = build(&tiny(40, 3, false));
+    let dev = Device::Cpu;
+    let ids = Tensor::new(&[[2u32, 7, 9, 11, 5, 30, 4]], &dev).unwrap();
+    let x = m.decoder().embed(&ids).unwrap();
+    let (full, _) = m.decoder().forward(&x, None, None, false).unwrap();
+    let mut cache = decoder::KvCache::default();
+    let (first, _) = m
+        .decoder()
+        .forward(&x.narrow(1, 0, 4).unwrap(), Some(&mut cache), None, false)
+        .unwrap();
+    let mut rows = vec![first];
+    for t in 4..7 {
+        let (l, _) = m
+            .decoder()
+            .forward(&x.narrow(1, t, 1).unwrap(), Some(&mut cache), None, false)
+            .unwrap();
+        rows.push(l);
+    }
+    let inc = Tensor::cat(&rows, 1).unwrap();
+    assert!(max_diff(&full, &inc) < 1e-4);
+    // Causal: changing the last token does not change earlier logits.
+    let ids2 = Tensor::new(&[[2u32, 7, 9, 11, 5, 30, 8]], &dev).unwrap();
+    let (full2, _) = m
+        .decoder()
+        .forward(&m.decoder().embed(&ids2).unwrap(), None, None, false)
+        .unwrap();
+    assert!(
+        max_diff(
+            &full.narrow(1, 0, 6).unwrap(),
+            &full2.narrow(1, 0, 6).unwrap()
+        ) < 1e-5
+    );
+    assert!(
+        max_diff(
+            &full.narrow(1, 6, 1).unwrap(),
+            &full2.narrow(1, 6, 1).unwrap()
+        ) > 1e-5
+    );
+}
+
+#[test]
+fn hidden_cot_latents_sit_after_the_question_and_their_attention_is_recorded() {
+    for k in [0usize, 3] {
+        let cfg = tiny(40, k, false);
+        let names = expected_tensors(&cfg).unwrap();
+        assert_eq!(names.contains_key("hidden_cot.latents"), k > 0);
+        let (_, m) = build(&cfg);
+        let scene = m.encode(&views(16, 2, 3)).unwrap();
+        let n = scene.embeds.dim(1).unwrap();
+        assert_eq!(n, 2 * (1 + 4));
+        assert_eq!(scene.layout.len(), n);
+        let (_, layout) = m.prompt(&scene.embeds, &[9, 10, 11], 2, 4).unwrap();
+        assert_eq!((layout.scene, layout.question, layout.latents), (n, 4, k));
+        assert_eq!(layout.len(), n + 4 + k + 1);
+        let (ids, probs, maps) = m.generate(&scene, &[9, 10, 11], (2, 4, 3), true).unwrap();
+        assert_eq!(ids.len(), probs.len());
+        assert!(probs.iter().all(|p| *p > 0.0 && *p <= 1.0));
+        let maps = maps.unwrap();
+        if k == 0 {
+            assert!(maps.latent_to_scene.is_empty());
+            continue;
+        }
+        assert_eq!(maps.latent_to_scene.len(), 2); // layers
+        assert_eq!(maps.latent_to_scene[0].len(), 2); // heads
+        assert_eq!(maps.latent_to_scene[0][0].len(), k);
+        assert_eq!(maps.latent_to_scene[0][0][0].len(), n);
+        for row in &maps.latent_to_scene[1][1] {
+            let s: f32 = row.iter().sum();
+            assert!(s > 0.0 && s <= 1.0 + 1e-5, "{s}");
+        }
+        assert_eq!(maps.answer_to_latent[0][0].len(), ids.len());
+        if let Some(r) = maps.answer_to_latent[1][0].first() {
+            assert_eq!(r.len(), k);
+        }
+    }
+}
+
+#[test]
+fn teacher_forced_logits_agree_with_greedy_generation() {
+    let (_, m) = build(&tiny(40, 2, false));
+    let scene = m.encode(&views(16, 2, 4)).unwrap();
+    let special = (2u32, 4u32, 3u32);
+    let q1 = vec![9u32, 10, 11];
+    let q2 = vec![12u32];
+    let (a1, _, _) = m.generate(&scene, &q1, special, false).unwrap();
+    let (a2, _, _) = m.generate(&scene, &q2, special, false).unwrap();
+    let (logits, targets) = m
+        .answer_logits(
+            &scene.embeds,
+            &[(q1, a1.clone()), (q2, a2.clone())],
+            (2, 4, 3, 0),
+        )
+        .unwrap();
+    assert_eq!(logits.dim(0).unwrap(), a1.len() + a2.len() + 2);
+    let argmax = logits.argmax(1).unwrap().to_vec1::<u32>().unwrap();
+    // Every generated token is the argmax of its teacher-forced row, padding notwithstanding.
+    assert_eq!(&argmax[..a1.len()], a1.as_slice());
+    assert_eq!(
+        &argmax[a1.len() + 1..a1.len() + 1 + a2.len()],
+        a2.as_slice()
+    );
+    let mut want = a1.clone();
+    want.push(3);
+    want.extend(&a2);
+    want.push(3);
+    assert_eq!(targets, want);
+}
+
+#[test]
+fn heads_give_positive_depth_and_boxes() {
+    let (_, m) = build(&tiny(40, 0, false));
+    let scene = m.encode(&views(16, 2, 5)).unwrap();
+    let depth = m.depth(&scene).unwrap();
+    assert_eq!(depth.len(), 2);
+    assert_eq!(depth[0].depth_m.len(), 256);
+    assert!(
+        depth
+            .iter()
+            .all(|d| d.depth_m.iter().all(|&x| x > 0.0) && d.confidence.iter().all(|&c| c > 1.0))
+    );
+    let dets = m.detect(&scene).unwrap();
+    assert_eq!(dets.len(), 4);
+    assert!(dets.windows(2).all(|w| w[0].score >= w[1].score));
+    assert!(
+        dets.iter()
+            .all(|d| d.class < 26 && d.size.iter().all(|&s| s > 0.0) && d.score > 0.0)
+    );
+}
+
+#[test]
+fn the_teacher_sees_depth_and_the_student_does_not() {
+    let (_, teacher) = build(&tiny(40, 0, true));
+    let (_, student) = build(&tiny(40, 0, false));
+    let a = views(16, 2, 6);
+    let mut b = a.clone();
+    b.depth = Some(vec![4.0; 2 * 256]);
+    let enc = |m: &SpatialVlm, v: &ViewBatch| m.encode(v).unwrap().embeds;
+    assert!(max_diff(&enc(&teacher, &a), &enc(&teacher, &b)) > 1e-5);
+    assert!(max_diff(&enc(&student, &a), &enc(&student, &b)) < 1e-6);
+    let mut none = a.clone();
+    none.depth = None;
+    assert!(
+        teacher
+            .encode(&none)
+            .unwrap_err()
+            .to_string()
+            .contains("needs depth")
+    );
+    // Patch points: a flat wall at 2 m seen from the first camera is 2 m ahead of it.
+    let (pts, valid) = vlm::patch_points(&a, a.depth.as_ref().unwrap(), 8);
+    assert!(valid.iter().all(|&v| v == 1.0));
+    assert!(pts.chunks(3).take(4).all(|p| (p[2] - 2.0).abs() < 1e-4));
+}
+
+#[test]
+fn presets_teacher_is_three_times_the_student() {
+    let count = |c: &ModelConfig| -> usize {
+        expected_tensors(c)
+            .unwrap()
+            .values()
+            .map(|s| s.iter().product::<usize>())
+            .sum()
+    };
+    let (s, t) = (
+        count(&ModelConfig::student(600)),
+        count(&ModelConfig::teacher(600)),
+    );
+    assert!(t as f64 >= 3.0 * s as f64, "teacher {t} vs student {s}");
+    assert!(
+        ModelConfig::student(600).validate().is_ok()
+            && ModelConfig::teacher(600).validate().is_ok()
+    );
+}
+
+fn corpus() -> Vec<String> {
+    use crate::questions::{GenerateOptions, generate};
+    let mut out = Vec::new();
+    for i in 0..3 {
+        let (scene, _) = crate::scene::procgen::generate(1, i).to_scene();
+        let sp = crate::spatial::SpatialScene::new(&scene);
+        for q in generate(
+            &sp,
+            &GenerateOptions {
+                held_out: None,
+                ..Default::default()
+            },
+        ) {
+            out.push(q.question);
+            out.push(q.answer);
+        }
+    }
+    out
+}
+
+#[test]
+fn tokenizer_trains_and_round_trips() {
+    let tk = SpatiaTokenizer::train(corpus().into_iter(), 300).unwrap();
+    assert!(tk.vocab_size() <= 300);
+    for text in [
+        "the cup is on the table, near the laptop",
+        "2.35 m",
+        "left",
+        "is the couch near the tv?",
+    ] {
+        let ids = tk.encode(text).unwrap();
+        assert_eq!(tk.decode(&ids).unwrap(), text);
+    }
+    // Lower-cased; digits one token each.
+    assert_eq!(
+        tk.decode(&tk.encode("Is The Sofa").unwrap()).unwrap(),
+        "is the sofa"
+    );
+    assert_eq!(tk.encode("2025").unwrap().len(), 4);
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("tokenizer.json");
+    tk.save(&p).unwrap();
+    let back = SpatiaTokenizer::load(&p).unwrap();
+    assert_eq!(
+        back.encode("where is the lamp?").unwrap(),
+        tk.encode("where is the lamp?").unwrap()
+    );
+    std::fs::write(&p, "{").unwrap();
+    assert!(
+        SpatiaTokenizer::load(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("tokenizer.json")
+    );
+}
+
+#[test]
+fn checkpoints_round_trip_and_bad_ones_are_named() {
+    let tk = SpatiaTokenizer::train(corpus().into_iter(), 200).unwrap();
+    let cfg = tiny(tk.vocab_size(), 2, false);
+    let (map, m) = build(&cfg);
+    let dir = tempfile::tempdir().unwrap();
+    let mdir = dir.path().join("m");
+    save_model(&mdir, &cfg, &map, &tk, DType::F32).unwrap();
+    let loaded = load_model(&mdir, &Device::Cpu).unwrap();
+    let v = views(16, 2, 7);
+    let a = loaded
+        .answer(
+            &loaded.encode(&v).unwrap(),
+            "is the lamp near the bed?",
+            false,
+        )
+        .unwrap();
+    let own = LoadedModel {
+        dir: mdir.clone(),
+        model: m,
+        tokenizer: tk.clone(),
+    };
+    let b = own
+        .answer(&own.encode(&v).unwrap(), "is the lamp near the bed?", false)
+        .unwrap();
+    assert_eq!(a.token_ids, b.token_ids);
+    assert!(a.latency_ms > 0.0);
+    assert_eq!(loaded.params().unwrap(), own.params().unwrap());
+    // f16 checkpoints load too.
+    let half = dir.path().join("half");
+    save_model(&half, &cfg, &map, &tk, DType::F16).unwrap();
+    assert!(load_model(&half, &Device::Cpu).is_ok());
+    // Truncated weights.
+    let w = mdir.join("model.safetensors");
+    let bytes = std::fs::read(&w).unwrap();
+    std::fs::write(&w, &bytes[..bytes.len() / 2]).unwrap();
+    let err = load_model(&mdir, &Device::Cpu).err().unwrap().to_string();
+    assert!(err.contains("model.safetensors"), "{err}");
+    // A tensor of the wrong shape, and one missing.
+    let mut t =
+        candle_core::safetensors::load(half.join("model.safetensors"), &Device::Cpu).unwrap();
+    t.insert(
+        "decoder.norm.weight".into(),
+        Tensor::zeros(7, DType::F32, &Device::Cpu).unwrap(),
+    );
+    candle_core::safetensors::save(&t, &w).unwrap();
+    let err = load_model(&mdir, &Device::Cpu).err().unwrap().to_string();
+    assert!(
+        err.contains("\"decoder.norm.weight\" has shape [7], expected [16]"),
+        "{err}"
+    );
+    t.remove("decoder.norm.weight");
+    candle_core::safetensors::save(&t, &w).unwrap();
+    let err = load_model(&mdir, &Device::Cpu).err().unwrap().to_string();
+    assert!(err.contains("\"decoder.norm.weight\" is missing"), "{err}");
+    // Views of the wrong size.
+    let err = loaded.encode(&views(24, 2, 1)).unwrap_err().to_string();
+    assert!(err.contains("24x24") && err.contains("16x16"), "{err}");
+    let err = load_model(&dir.path().join("nothing"), &Device::Cpu)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("nothing") && err.contains("no such model folder"),
+        "{err}"
+    );
+}

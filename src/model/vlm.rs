@@ -1,0 +1,628 @@
+//! The vision-language model: encoder, heads, projector, decoder with Hidden CoT, and the
+//! inference API (`encode`, `answer`, `depth`, `detect`).
+
+use std::time::Instant;
+
+use candle_core::{D, Device, Result, Tensor};
+use candle_nn::{Init, Module, VarBuilder};
+use glam::{Mat4, Vec3, Vec4};
+
+use super::config::ModelConfig;
+use super::decoder::{Decoder, KvCache, greedy};
+use super::encoder::{Encoder, EncoderOutput};
+use super::heads::{DepthHead, DepthOutput, DetectionHead, DetectionOutput};
+use super::nn::Mlp;
+
+/// Views of one scene as plain data (what `data::SceneShard` holds): S views of H = W = `size`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViewBatch {
+    /// Image side, pixels.
+    pub size: usize,
+    /// Number of views S.
+    pub views: usize,
+    /// RGB [S, H, W, 3].
+    pub images: Vec<u8>,
+    /// Depth [S, H, W], metres, 0 = none. The teacher uses it; the student ignores it.
+    pub depth: Option<Vec<f32>>,
+    /// Intrinsics [S, 3, 3].
+    pub intrinsics: Vec<f32>,
+    /// Camera-from-world [S, 3, 4] (OpenCV).
+    pub extrinsics: Vec<f32>,
+}
+
+impl ViewBatch {
+    /// The views of a dataset shard.
+    pub fn from_shard(shard: &crate::data::SceneShard) -> ViewBatch {
+        ViewBatch {
+            size: shard.size as usize,
+            views: shard.views,
+            images: shard.images.clone(),
+            depth: Some(shard.depth.clone()),
+            intrinsics: shard.intrinsics.clone(),
+            extrinsics: shard.extrinsics.clone(),
+        }
+    }
+
+    /// Checks that every array has the length its shape needs.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        let (s, hw) = (self.views, self.size * self.size);
+        let checks = [
+            ("images", self.images.len(), s * hw * 3),
+            ("intrinsics", self.intrinsics.len(), s * 9),
+            ("extrinsics", self.extrinsics.len(), s * 12),
+            (
+                "depth",
+                self.depth.as_ref().map_or(s * hw, Vec::len),
+                s * hw,
+            ),
+        ];
+        for (name, got, want) in checks {
+            if got != want {
+                return Err(format!(
+                    "{name} has {got} values, expected {want} for {s} views of {}x{}",
+                    self.size, self.size
+                ));
+            }
+        }
+        if s == 0 {
+            return Err("no views".into());
+        }
+        Ok(())
+    }
+
+    /// Camera-from-world of view `v`.
+    pub fn camera_from_world(&self, v: usize) -> Mat4 {
+        let e = &self.extrinsics[v * 12..v * 12 + 12];
+        Mat4::from_cols(
+            Vec4::new(e[0], e[4], e[8], 0.0),
+            Vec4::new(e[1], e[5], e[9], 0.0),
+            Vec4::new(e[2], e[6], e[10], 0.0),
+            Vec4::new(e[3], e[7], e[11], 1.0),
+        )
+    }
+
+    /// Intrinsics of view `v` (fx, fy, cx, cy).
+    pub fn k(&self, v: usize) -> (f32, f32, f32, f32) {
+        let k = &self.intrinsics[v * 9..v * 9 + 9];
+        (k[0], k[4], k[2], k[5])
+    }
+}
+
+/// Where a scene token comes from, for drawing attention on the views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SceneTokenInfo {
+    /// The view.
+    pub view: usize,
+    /// Row and column in the view's pooled patch grid; `None` for the camera token.
+    pub cell: Option<(usize, usize)>,
+    /// Side of the pooled patch grid.
+    pub grid: usize,
+}
+
+/// An encoded scene, reused for every question about it.
+#[derive(Debug, Clone)]
+pub struct SceneTokens {
+    /// Encoder output (for the depth and detection heads).
+    pub encoder: EncoderOutput,
+    /// Scene tokens in the decoder's width [1, N, D].
+    pub embeds: Tensor,
+    /// One entry per scene token.
+    pub layout: Vec<SceneTokenInfo>,
+    /// Time `encode` took, milliseconds.
+    pub encode_ms: f64,
+}
+
+/// Attention recorded while answering, for the diagnostic panel.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AttentionMaps {
+    /// [layer][head][answer token][latent]: each answer token's attention to the K latents.
+    pub answer_to_latent: Vec<Vec<Vec<Vec<f32>>>>,
+    /// [layer][head][latent][scene token]: each latent's attention to the scene tokens.
+    pub latent_to_scene: Vec<Vec<Vec<Vec<f32>>>>,
+}
+
+/// An answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    /// The decoded text.
+    pub text: String,
+    /// Generated token ids (without `<eos>`).
+    pub token_ids: Vec<u32>,
+    /// Probability of each generated token.
+    pub token_probs: Vec<f32>,
+    /// Time `answer` took, milliseconds.
+    pub latency_ms: f64,
+    /// Attention maps, when asked for.
+    pub attention: Option<AttentionMaps>,
+}
+
+/// One detected box.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detection {
+    /// Detection class index (`data::detection_class_name`).
+    pub class: usize,
+    /// Class probability.
+    pub score: f32,
+    /// Centre, metres, first camera's frame.
+    pub centre: [f32; 3],
+    /// Size, metres.
+    pub size: [f32; 3],
+}
+
+/// Depth of one view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViewDepth {
+    /// Depth, metres, row-major [H, W].
+    pub depth_m: Vec<f32>,
+    /// Confidence (≥ 1) [H, W].
+    pub confidence: Vec<f32>,
+}
+
+/// The model.
+#[derive(Debug, Clone)]
+pub struct SpatialVlm {
+    /// Configuration.
+    pub cfg: ModelConfig,
+    encoder: Encoder,
+    depth_head: DepthHead,
+    detection_head: DetectionHead,
+    projector: Mlp,
+    decoder: Decoder,
+    latents: Option<Tensor>,
+    device: Device,
+}
+
+/// A question's prompt layout inside the decoder sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PromptLayout {
+    /// Scene tokens.
+    pub scene: usize,
+    /// Question tokens, `<bos>` included.
+    pub question: usize,
+    /// Hidden CoT latents.
+    pub latents: usize,
+}
+
+impl PromptLayout {
+    /// Index of the first latent.
+    pub fn latent_start(&self) -> usize {
+        self.scene + self.question
+    }
+
+    /// Length of the prompt, `<ans>` included.
+    pub fn len(&self) -> usize {
+        self.scene + self.question + self.latents + 1
+    }
+
+    /// Never empty (`<ans>` is always there).
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+impl SpatialVlm {
+    /// Builds the model from `vb` (checkpoint keys as documented in docs/MODELS.md).
+    pub fn new(cfg: &ModelConfig, vb: VarBuilder) -> Result<Self> {
+        cfg.validate().map_err(candle_core::Error::Msg)?;
+        let token_dim = 2 * cfg.encoder.embed_dim;
+        let latents = if cfg.hidden_cot_tokens > 0 {
+            Some(vb.get_with_hints(
+                (cfg.hidden_cot_tokens, cfg.decoder.hidden_size),
+                "hidden_cot.latents",
+                Init::Randn {
+                    mean: 0.0,
+                    stdev: 0.02,
+                },
+            )?)
+        } else {
+            None
+        };
+        Ok(Self {
+            encoder: Encoder::new(&cfg.encoder, vb.clone())?,
+            depth_head: DepthHead::new(
+                cfg.encoder.intermediate_layers.len(),
+                token_dim,
+                cfg.depth_head_dim,
+                cfg.encoder.image_size,
+                vb.clone(),
+            )?,
+            detection_head: DetectionHead::new(
+                token_dim,
+                cfg.encoder.embed_dim,
+                cfg.detection_queries,
+                cfg.detection_layers,
+                cfg.detection_classes,
+                vb.clone(),
+            )?,
+            projector: Mlp::new(
+                token_dim,
+                cfg.decoder.hidden_size,
+                cfg.decoder.hidden_size,
+                vb.pp("projector"),
+            )?,
+            decoder: Decoder::new(&cfg.decoder, vb.clone())?,
+            latents,
+            device: vb.device().clone(),
+            cfg: cfg.clone(),
+        })
+    }
+
+    /// The device the model runs on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The decoder.
+    pub fn decoder(&self) -> &Decoder {
+        &self.decoder
+    }
+
+    /// Image tensor [1, S, 3, H, W] (0..1) and, for a model with 3D positions, patch points and
+    /// validity.
+    pub fn view_tensors(&self, views: &ViewBatch) -> Result<(Tensor, Option<(Tensor, Tensor)>)> {
+        views.validate().map_err(candle_core::Error::Msg)?;
+        if views.size != self.cfg.encoder.image_size {
+            candle_core::bail!(
+                "views are {}x{} pixels, the model takes {}x{}",
+                views.size,
+                views.size,
+                self.cfg.encoder.image_size,
+                self.cfg.encoder.image_size
+            );
+        }
+        let (s, n) = (views.views, views.size);
+        let images = Tensor::from_vec(
+            views
+                .images
+                .iter()
+                .map(|&b| b as f32 / 255.0)
+                .collect::<Vec<f32>>(),
+            (1, s, n, n, 3),
+            &self.device,
+        )?
+        .permute((0, 1, 4, 2, 3))?
+        .contiguous()?;
+        if !self.cfg.encoder.position_3d {
+            return Ok((images, None));
+        }
+        let depth = views.depth.as_ref().ok_or_else(|| {
+            candle_core::Error::Msg("the teacher needs depth with its views".into())
+        })?;
+        let (pts, valid) = patch_points(views, depth, self.cfg.encoder.patch_size);
+        let g = n / self.cfg.encoder.patch_size;
+        let pts = Tensor::from_vec(pts, (1, s, g * g, 3), &self.device)?;
+        let valid = Tensor::from_vec(valid, (1, s, g * g, 1), &self.device)?;
+        Ok((images, Some((pts, valid))))
+    }
+
+    /// Runs the encoder on `images` [B, S, 3, H, W] (+ 3D points for the teacher).
+    pub fn encode_tensors(
+        &self,
+        images: &Tensor,
+        points: Option<&(Tensor, Tensor)>,
+    ) -> Result<EncoderOutput> {
+        self.encoder.forward(images, points.map(|(p, v)| (p, v)))
+    }
+
+    /// Scene tokens for the decoder from the encoder output: per view the camera token and the
+    /// patch tokens average-pooled `scene_pool` a side, projected: [B, S·(1 + (g/pool)²), D].
+    pub fn scene_embeds(&self, enc: &EncoderOutput) -> Result<Tensor> {
+        let last = enc
+            .layers
+            .last()
+            .ok_or_else(|| candle_core::Error::Msg("no encoder layers".into()))?;
+        let (b, s, t, c2) = last.dims4()?;
+        let g = self.cfg.grid();
+        let pool = self.cfg.scene_pool;
+        let cam = last.narrow(2, 0, 1)?; // [B, S, 1, 2C]
+        let patches = last
+            .narrow(2, enc.patch_start, t - enc.patch_start)?
+            .reshape((b * s, g, g, c2))?
+            .permute((0, 3, 1, 2))?;
+        let pooled = if pool > 1 {
+            patches.avg_pool2d(pool)?
+        } else {
+            patches
+        };
+        let gp = g / pool;
+        let pooled = pooled
+            .flatten_from(2)?
+            .transpose(1, 2)?
+            .reshape((b, s, gp * gp, c2))?;
+        let tokens = Tensor::cat(&[&cam, &pooled], 2)?.reshape((b, s * (1 + gp * gp), c2))?;
+        self.projector.forward(&tokens)
+    }
+
+    /// Where each scene token comes from.
+    pub fn scene_layout(&self, views: usize) -> Vec<SceneTokenInfo> {
+        let gp = self.cfg.grid() / self.cfg.scene_pool;
+        let mut out = Vec::new();
+        for view in 0..views {
+            out.push(SceneTokenInfo {
+                view,
+                cell: None,
+                grid: gp,
+            });
+            for r in 0..gp {
+                for c in 0..gp {
+                    out.push(SceneTokenInfo {
+                        view,
+                        cell: Some((r, c)),
+                        grid: gp,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// Encodes a scene's views once; every question about it reuses the result.
+    pub fn encode(&self, views: &ViewBatch) -> Result<SceneTokens> {
+        let start = Instant::now();
+        let (images, points) = self.view_tensors(views)?;
+        let encoder = self.encode_tensors(&images, points.as_ref())?;
+        let embeds = self.scene_embeds(&encoder)?;
+        Ok(SceneTokens {
+            encoder,
+            embeds,
+            layout: self.scene_layout(views.views),
+            encode_ms: start.elapsed().as_secs_f64() * 1000.0,
+        })
+    }
+
+    /// The prompt embeddings [B, N + 1 + Lq + K + 1, D] for one question (`question_ids`
+    /// without `<bos>`) over scene tokens `scene` [B, N, D]: scene, `<bos>` question, Hidden
+    /// CoT latents, `<ans>`.
+    pub fn prompt(
+        &self,
+        scene: &Tensor,
+        question_ids: &[u32],
+        bos: u32,
+        ans: u32,
+    ) -> Result<(Tensor, PromptLayout)> {
+        let (b, n, d) = scene.dims3()?;
+        let mut ids = vec![bos];
+        ids.extend_from_slice(question_ids);
+        let q = self
+            .decoder
+            .embed(&Tensor::new(ids.as_slice(), &self.device)?.unsqueeze(0)?)?
+            .broadcast_as((b, ids.len(), d))?;
+        let a = self
+            .decoder
+            .embed(&Tensor::new(&[ans], &self.device)?.unsqueeze(0)?)?
+            .broadcast_as((b, 1, d))?;
+        let mut parts = vec![scene.clone(), q.contiguous()?];
+        let k = match &self.latents {
+            Some(l) => {
+                parts.push(
+                    l.unsqueeze(0)?
+                        .broadcast_as((b, l.dim(0)?, d))?
+                        .contiguous()?,
+                );
+                l.dim(0)?
+            }
+            None => 0,
+        };
+        parts.push(a.contiguous()?);
+        let layout = PromptLayout {
+            scene: n,
+            question: ids.len(),
+            latents: k,
+        };
+        Ok((Tensor::cat(&parts, 1)?, layout))
+    }
+
+    /// Answers `question_ids` about `scene` greedily with a KV cache, stopping at `eos` or after
+    /// `max_answer_tokens`. With `want_attention`, records the Hidden CoT attention maps.
+    pub fn generate(
+        &self,
+        scene: &SceneTokens,
+        question_ids: &[u32],
+        special: (u32, u32, u32),
+        want_attention: bool,
+    ) -> Result<(Vec<u32>, Vec<f32>, Option<AttentionMaps>)> {
+        let (bos, ans, eos) = special;
+        let (prompt, layout) = self.prompt(&scene.embeds, question_ids, bos, ans)?;
+        let mut cache = KvCache::default();
+        let (mut logits, attn) =
+            self.decoder
+                .forward(&prompt, Some(&mut cache), None, want_attention)?;
+        let mut maps = want_attention.then(AttentionMaps::default);
+        let lat = layout.latent_start();
+        if let Some(m) = maps.as_mut()
+            && layout.latents > 0
+        {
+            for a in &attn {
+                // [1, H, T, T] → rows of the latents, columns of the scene tokens.
+                let rows = a
+                    .get(0)?
+                    .narrow(1, lat, layout.latents)?
+                    .narrow(2, 0, layout.scene)?;
+                m.latent_to_scene.push(rows.to_vec3::<f32>()?);
+                m.answer_to_latent.push(vec![Vec::new(); rows.dim(0)?]);
+            }
+        }
+        let (mut ids, mut probs) = (Vec::new(), Vec::new());
+        for _ in 0..self.cfg.decoder.max_answer_tokens {
+            let (id, p) = greedy(&logits)?;
+            if id == eos {
+                break;
+            }
+            ids.push(id);
+            probs.push(p);
+            let x = self
+                .decoder
+                .embed(&Tensor::new(&[id], &self.device)?.unsqueeze(0)?)?;
+            let (l, attn) = self
+                .decoder
+                .forward(&x, Some(&mut cache), None, want_attention)?;
+            logits = l;
+            if let Some(m) = maps.as_mut()
+                && layout.latents > 0
+            {
+                for (li, a) in attn.iter().enumerate() {
+                    // [1, H, 1, Tk]: this answer token's attention to the latents.
+                    let row = a
+                        .get(0)?
+                        .squeeze(1)?
+                        .narrow(1, lat, layout.latents)?
+                        .to_vec2::<f32>()?;
+                    for (h, r) in row.into_iter().enumerate() {
+                        m.answer_to_latent[li][h].push(r);
+                    }
+                }
+            }
+        }
+        Ok((ids, probs, maps))
+    }
+
+    /// Teacher-forced logits for a batch of questions about one scene: for each example the
+    /// logits that predict its answer tokens and `<eos>`, stacked [Σ (La + 1), V], with the
+    /// targets. `scene` is [1, N, D]; sequences are right-padded and padding is masked.
+    pub fn answer_logits(
+        &self,
+        scene: &Tensor,
+        examples: &[(Vec<u32>, Vec<u32>)],
+        special: (u32, u32, u32, u32),
+    ) -> Result<(Tensor, Vec<u32>)> {
+        let (bos, ans, eos, pad) = special;
+        let mut seqs = Vec::new();
+        let mut spans = Vec::new();
+        let mut max_len = 0;
+        for (q, a) in examples {
+            let (prompt, layout) = self.prompt(scene, q, bos, ans)?;
+            let mut a_ids = a.clone();
+            a_ids.push(eos);
+            // Inputs: the prompt, then the answer tokens (the last target, <eos>, needs no input).
+            let a_in = &a_ids[..a_ids.len() - 1];
+            let x = if a_in.is_empty() {
+                prompt
+            } else {
+                let e = self
+                    .decoder
+                    .embed(&Tensor::new(a_in, &self.device)?.unsqueeze(0)?)?;
+                Tensor::cat(&[&prompt, &e], 1)?
+            };
+            let len = x.dim(1)?;
+            max_len = max_len.max(len);
+            spans.push((layout.len() - 1, a_ids));
+            seqs.push(x);
+        }
+        let d = self.cfg.decoder.hidden_size;
+        let mut padded = Vec::new();
+        let mut mask = Vec::new();
+        for x in &seqs {
+            let len = x.dim(1)?;
+            let mut m = vec![0f32; len];
+            m.resize(max_len, -1e9);
+            mask.extend(m);
+            if len < max_len {
+                let pad_e = self
+                    .decoder
+                    .embed(&Tensor::new(&[pad], &self.device)?.unsqueeze(0)?)?
+                    .broadcast_as((1, max_len - len, d))?
+                    .contiguous()?;
+                padded.push(Tensor::cat(&[x, &pad_e], 1)?);
+            } else {
+                padded.push(x.clone());
+            }
+        }
+        let x = Tensor::cat(&padded, 0)?;
+        let key_mask = Tensor::from_vec(mask, (examples.len(), max_len), &self.device)?;
+        let (logits, _) = self.decoder.forward(&x, None, Some(&key_mask), false)?;
+        let mut rows = Vec::new();
+        let mut targets = Vec::new();
+        for (i, (start, a_ids)) in spans.iter().enumerate() {
+            rows.push(logits.get(i)?.narrow(0, *start, a_ids.len())?);
+            targets.extend_from_slice(a_ids);
+        }
+        Ok((Tensor::cat(&rows, 0)?, targets))
+    }
+
+    /// Depth and confidence from an encoder output.
+    pub fn depth_tensors(&self, enc: &EncoderOutput) -> Result<DepthOutput> {
+        self.depth_head.forward(enc)
+    }
+
+    /// Detections from an encoder output.
+    pub fn detect_tensors(&self, enc: &EncoderOutput) -> Result<DetectionOutput> {
+        self.detection_head.forward(enc)
+    }
+
+    /// Per-view depth and confidence.
+    pub fn depth(&self, scene: &SceneTokens) -> Result<Vec<ViewDepth>> {
+        let out = self.depth_tensors(&scene.encoder)?;
+        let d = out.depth.get(0)?.flatten_from(1)?.to_vec2::<f32>()?;
+        let c = out.confidence.get(0)?.flatten_from(1)?.to_vec2::<f32>()?;
+        Ok(d.into_iter()
+            .zip(c)
+            .map(|(depth_m, confidence)| ViewDepth {
+                depth_m,
+                confidence,
+            })
+            .collect())
+    }
+
+    /// Boxes with class and score, best first, "no object" queries left out.
+    pub fn detect(&self, scene: &SceneTokens) -> Result<Vec<Detection>> {
+        let out = self.detect_tensors(&scene.encoder)?;
+        let probs = super::nn::softmax(&out.logits)?.get(0)?;
+        let n_classes = self.cfg.detection_classes;
+        let best = probs.narrow(D::Minus1, 0, n_classes)?;
+        let class = best.argmax(D::Minus1)?.to_vec1::<u32>()?;
+        let score = best.max(D::Minus1)?.to_vec1::<f32>()?;
+        let boxes = out.boxes.get(0)?.to_vec2::<f32>()?;
+        let mut dets: Vec<Detection> = class
+            .into_iter()
+            .zip(score)
+            .zip(boxes)
+            .map(|((c, s), b)| Detection {
+                class: c as usize,
+                score: s,
+                centre: [b[0], b[1], b[2]],
+                size: [b[3], b[4], b[5]],
+            })
+            .collect();
+        dets.sort_by(|a, b| b.score.total_cmp(&a.score));
+        Ok(dets)
+    }
+}
+
+/// Each patch's 3D position in the first camera's frame, from the depth at its centre pixel
+/// (the median of its valid pixels), and 1 / 0 validity.
+pub fn patch_points(views: &ViewBatch, depth: &[f32], patch: usize) -> (Vec<f32>, Vec<f32>) {
+    let n = views.size;
+    let g = n / patch;
+    let cam0 = views.camera_from_world(0);
+    let mut pts = Vec::with_capacity(views.views * g * g * 3);
+    let mut valid = Vec::with_capacity(views.views * g * g);
+    for v in 0..views.views {
+        let world_from_cam = views.camera_from_world(v).inverse();
+        let (fx, fy, cx, cy) = views.k(v);
+        for r in 0..g {
+            for c in 0..g {
+                let mut ds: Vec<f32> = (0..patch)
+                    .flat_map(|y| (0..patch).map(move |x| (r * patch + y, c * patch + x)))
+                    .map(|(y, x)| depth[v * n * n + y * n + x])
+                    .filter(|d| *d > 0.0 && d.is_finite())
+                    .collect();
+                if ds.is_empty() {
+                    pts.extend([0.0; 3]);
+                    valid.push(0.0);
+                    continue;
+                }
+                ds.sort_by(f32::total_cmp);
+                let d = ds[ds.len() / 2];
+                let (u, vv) = (
+                    (c * patch) as f32 + (patch as f32 - 1.0) / 2.0,
+                    (r * patch) as f32 + (patch as f32 - 1.0) / 2.0,
+                );
+                let p_cam = Vec3::new((u - cx) / fx * d, (vv - cy) / fy * d, d);
+                let p = cam0.transform_point3(world_from_cam.transform_point3(p_cam));
+                pts.extend(p.to_array());
+                valid.push(1.0);
+            }
+        }
+    }
+    (pts, valid)
+}
