@@ -13,6 +13,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod data;
+pub mod eval;
 pub mod model;
 pub mod questions;
 pub mod render;
@@ -20,5 +21,6 @@ pub mod scene;
 pub mod spatial;
 #[cfg(test)]
 pub(crate) mod test_scenes;
+pub mod train;
 #[cfg(feature = "viewer")]
 pub mod viewer;

@@ -298,3 +298,75 @@ fn import_questions_needs_a_source() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("nope.json"), "{}", stderr(&o));
 }
+
+/// A small untrained model folder (the weights are random: this checks the plumbing, not
+/// the answers).
+fn tiny_model(dir: &Path) {
+    use candle_core::{DType, Device};
+    use candle_nn::{VarBuilder, VarMap};
+    use spatia::model::{ModelConfig, SpatiaTokenizer, SpatialVlm, save_model};
+    let corpus = [
+        "is the lamp near the sofa?",
+        "yes",
+        "no",
+        "0.35 m",
+        "the cup is on the table",
+    ];
+    let tk = SpatiaTokenizer::train(corpus.iter().map(|s| s.to_string()), 120).unwrap();
+    let mut cfg = ModelConfig::student(tk.vocab_size());
+    cfg.num_views = 2;
+    cfg.encoder.image_size = 28;
+    cfg.encoder.embed_dim = 16;
+    cfg.encoder.depth = 2;
+    cfg.encoder.num_heads = 2;
+    cfg.encoder.intermediate_layers = vec![0, 1];
+    cfg.decoder.hidden_size = 16;
+    cfg.decoder.intermediate_size = 32;
+    cfg.decoder.num_layers = 1;
+    cfg.decoder.num_heads = 2;
+    cfg.decoder.max_answer_tokens = 4;
+    cfg.scene_pool = 1;
+    let map = VarMap::new();
+    SpatialVlm::new(
+        &cfg,
+        VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu),
+    )
+    .unwrap();
+    save_model(dir, &cfg, &map, &tk, DType::F32).unwrap();
+}
+
+#[test]
+fn ask_answers_with_a_model_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("tiny");
+    tiny_model(&model);
+    let out = spatia(&[
+        "ask",
+        bundled_scene().to_str().unwrap(),
+        "Is the lamp near the sofa?",
+        "--model",
+        model.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert!(v["answer"].is_string());
+    assert!(v["model"].as_str().unwrap().contains("student"));
+    assert!(v["latency_ms"].as_f64().unwrap() > 0.0);
+    assert!(v["encode_ms"].as_f64().unwrap() > 0.0);
+    // No model there: one clear line.
+    let missing = dir.path().join("absent");
+    let out = spatia(&[
+        "ask",
+        bundled_scene().to_str().unwrap(),
+        "q?",
+        "--model",
+        missing.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("absent") && stderr(&out).contains("no such model folder"),
+        "{}",
+        stderr(&out)
+    );
+}

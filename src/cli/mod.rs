@@ -1,11 +1,13 @@
 //! Argument parsing and dispatch. Library errors (thiserror) become `anyhow` errors here and
 //! are printed as one line by `main`.
 
+mod ask;
 mod gen_data;
 mod gen_scenes;
 mod info;
 mod questions;
 mod relations;
+mod train;
 #[cfg(feature = "viewer")]
 mod view;
 
@@ -30,6 +32,14 @@ enum Command {
     GenScenes(gen_scenes::GenArgs),
     /// Spatial relations (distance, contact, support, proximity) of every object pair.
     Relations(relations::RelationsArgs),
+    /// Train a model (`train teacher`).
+    Train(train::TrainArgs),
+    /// Evaluate a model on a dataset split.
+    Eval(train::EvalArgs),
+    /// Answer a question about a scene with a model (default models/student).
+    Ask(ask::AskArgs),
+    /// Parameters and speed of the student and teacher presets.
+    BenchModels(ask::BenchModelsArgs),
     /// Build a training dataset: views, depth, instances, cameras, boxes and questions.
     GenData(gen_data::GenDataArgs),
     /// Generate a scene's spatial questions with answers and categories.
@@ -76,6 +86,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Relations(a)) => relations::run(&a),
         Some(Command::Questions(a)) => questions::run(&a),
         Some(Command::GenData(a)) => gen_data::run(&a),
+        Some(Command::Ask(a)) => ask::run(&a),
+        Some(Command::Train(a)) => train::run(&a),
+        Some(Command::Eval(a)) => train::eval(&a),
+        Some(Command::BenchModels(a)) => ask::bench(&a),
         Some(Command::ImportQuestions(a)) => questions::import(&a),
         #[cfg(feature = "viewer")]
         Some(Command::View(a)) => view::run(&a),

@@ -53,7 +53,60 @@ fn bytes_i64(v: &[i64]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
+/// A 4x4 transform from a row-major 3x4 [R | t].
+pub fn mat4_from_extrinsics(e: &[f32]) -> glam::Mat4 {
+    glam::Mat4::from_cols(
+        glam::Vec4::new(e[0], e[4], e[8], 0.0),
+        glam::Vec4::new(e[1], e[5], e[9], 0.0),
+        glam::Vec4::new(e[2], e[6], e[10], 0.0),
+        glam::Vec4::new(e[3], e[7], e[11], 1.0),
+    )
+}
+
 impl SceneShard {
+    /// Camera-from-world of view `v` (row-major [R | t] from `extrinsics`).
+    pub fn camera_from_world(&self, v: usize) -> glam::Mat4 {
+        mat4_from_extrinsics(&self.extrinsics[v * 12..v * 12 + 12])
+    }
+
+    /// The ground-truth boxes of a shard in the first camera's frame (the axis-aligned box around
+    /// each world box's corners) with their classes; at most `max` of them, largest first.
+    pub fn boxes_in_first_camera(&self, max: usize) -> (Vec<u32>, Vec<[f32; 6]>) {
+        let cam0 = self.camera_from_world(0);
+        let mut out: Vec<(f32, u32, [f32; 6])> = Vec::new();
+        for (i, &class) in self.box_class.iter().enumerate() {
+            let b = &self.boxes[i * 6..i * 6 + 6];
+            let (c, h) = (
+                glam::Vec3::new(b[0], b[1], b[2]),
+                glam::Vec3::new(b[3], b[4], b[5]) / 2.0,
+            );
+            let mut lo = glam::Vec3::splat(f32::INFINITY);
+            let mut hi = glam::Vec3::splat(f32::NEG_INFINITY);
+            for k in 0..8 {
+                let s = glam::Vec3::new(
+                    if k & 1 == 0 { -1.0 } else { 1.0 },
+                    if k & 2 == 0 { -1.0 } else { 1.0 },
+                    if k & 4 == 0 { -1.0 } else { 1.0 },
+                );
+                let p = cam0.transform_point3(c + h * s);
+                lo = lo.min(p);
+                hi = hi.max(p);
+            }
+            let (cc, sz) = ((lo + hi) / 2.0, hi - lo);
+            out.push((
+                sz.x * sz.y * sz.z,
+                class as u32,
+                [cc.x, cc.y, cc.z, sz.x, sz.y, sz.z],
+            ));
+        }
+        out.sort_by(|a, b| b.0.total_cmp(&a.0));
+        out.truncate(max);
+        (
+            out.iter().map(|x| x.1).collect(),
+            out.iter().map(|x| x.2).collect(),
+        )
+    }
+
     fn n_boxes(&self) -> usize {
         self.box_class.len()
     }

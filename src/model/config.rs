@@ -154,15 +154,15 @@ impl ModelConfig {
         let d = &self.decoder;
         let checks: [(bool, &str); 10] = [
             (
-                e.patch_size > 0 && e.image_size % e.patch_size == 0,
+                e.patch_size > 0 && e.image_size.is_multiple_of(e.patch_size),
                 "encoder.image_size must be a multiple of encoder.patch_size",
             ),
             (
-                e.num_heads > 0 && e.embed_dim % e.num_heads == 0,
+                e.num_heads > 0 && e.embed_dim.is_multiple_of(e.num_heads),
                 "encoder.embed_dim must be a multiple of encoder.num_heads",
             ),
             (
-                (e.embed_dim / e.num_heads.max(1)) % 4 == 0,
+                (e.embed_dim / e.num_heads.max(1)).is_multiple_of(4),
                 "encoder head width must be a multiple of 4 (2D RoPE)",
             ),
             (
@@ -171,16 +171,16 @@ impl ModelConfig {
                 "encoder.intermediate_layers must name blocks below encoder.depth",
             ),
             (
-                d.num_heads > 0 && d.hidden_size % d.num_heads == 0,
+                d.num_heads > 0 && d.hidden_size.is_multiple_of(d.num_heads),
                 "decoder.hidden_size must be a multiple of decoder.num_heads",
             ),
             (
-                (d.hidden_size / d.num_heads.max(1)) % 2 == 0,
+                (d.hidden_size / d.num_heads.max(1)).is_multiple_of(2),
                 "decoder head width must be even (RoPE)",
             ),
             (d.vocab_size >= 8, "decoder.vocab_size is too small"),
             (
-                self.scene_pool >= 1 && self.grid() % self.scene_pool == 0,
+                self.scene_pool >= 1 && self.grid().is_multiple_of(self.scene_pool),
                 "scene_pool must divide the patch grid",
             ),
             (

@@ -126,8 +126,17 @@ impl Decoder {
             let mut v = split(l.v_proj.forward(&n)?)?;
             if let Some(c) = cache.as_deref_mut() {
                 if let Some((pk, pv)) = &c.layers[i] {
-                    k = Tensor::cat(&[pk, &k], 2)?;
-                    v = Tensor::cat(&[pv, &v], 2)?;
+                    // A prefix cached for one sequence serves a whole batch.
+                    let widen = |p: &Tensor| -> Result<Tensor> {
+                        if p.dim(0)? == 1 && b > 1 {
+                            let (_, h2, tp, d2) = p.dims4()?;
+                            p.broadcast_as((b, h2, tp, d2))?.contiguous()
+                        } else {
+                            Ok(p.clone())
+                        }
+                    };
+                    k = Tensor::cat(&[&widen(pk)?, &k], 2)?;
+                    v = Tensor::cat(&[&widen(pv)?, &v], 2)?;
                 }
                 c.layers[i] = Some((k.clone(), v.clone()));
             }

@@ -114,14 +114,23 @@ impl DepthHead {
         }
         let mut x =
             fused.ok_or_else(|| candle_core::Error::Msg("depth head: no encoder layers".into()))?;
-        let mut side = g;
+        // Upsampling by integer factors (candle's nearest upsampling has a backward pass only
+        // for those): convolutions up to half the input size, then ×2 to the input size.
+        let full = self.image_size;
+        let half = if full.is_multiple_of(2 * g) {
+            full / 2
+        } else {
+            full
+        };
+        x = x.upsample_nearest2d(half, half)?;
         for conv in &self.up {
-            side *= 2;
-            x = conv.forward(&x.upsample_nearest2d(side, side)?)?.relu()?;
+            x = conv.forward(&x)?.relu()?;
         }
-        x = x.upsample_nearest2d(self.image_size, self.image_size)?;
         let x = self.out[0].forward(&x)?.relu()?;
-        let x = self.out[1].forward(&x)?; // [B*S, 2, H, W]
+        let mut x = self.out[1].forward(&x)?; // [B*S, 2, 2g, 2g]
+        if half != full {
+            x = x.upsample_nearest2d(full, full)?;
+        }
         let hw = (b, s, self.image_size, self.image_size);
         let depth = x.narrow(1, 0, 1)?.clamp(-8.0, 8.0)?.exp()?.reshape(hw)?;
         let confidence = (x.narrow(1, 1, 1)?.clamp(-8.0, 8.0)?.exp()? + 1.0)?.reshape(hw)?;

@@ -2,6 +2,7 @@
 //! DETR-style 3D detection heads, a projector and a LLaMA-style decoder with Hidden CoT latent
 //! tokens; the student and teacher presets; checkpoints; the tokenizer; the inference API.
 
+pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod decoder;
@@ -44,6 +45,11 @@ pub enum ModelError {
     /// A scene or data file error.
     #[error(transparent)]
     Scene(#[from] crate::scene::SceneError),
+}
+
+/// The bundled model folder `models/<name>` (see [`crate::scene::bundled_path`]).
+pub fn default_model_dir(name: &str) -> PathBuf {
+    crate::scene::bundled_path(&std::path::Path::new("models").join(name))
 }
 
 /// The device to run on: a GPU when built with `cuda` or `metal` and one is present, else the

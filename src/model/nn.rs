@@ -194,3 +194,125 @@ impl Module for Mlp {
 
 /// f32 on the device, the dtype every model computes in.
 pub const DTYPE: DType = DType::F32;
+
+/// A variable map whose random initialisation depends only on a seed and each variable's name
+/// (candle's CPU random initialisation cannot be seeded).
+struct SeededVarMap {
+    map: candle_nn::VarMap,
+    seed: u64,
+}
+
+impl SeededVarMap {
+    fn init(
+        &self,
+        shape: &candle_core::Shape,
+        name: &str,
+        init: Init,
+        device: &Device,
+    ) -> Result<Tensor> {
+        use candle_nn::init::{Init as I, NormalOrUniform};
+        use rand::{RngExt, SeedableRng};
+        let n = shape.elem_count();
+        let mut rng =
+            rand_chacha::ChaCha8Rng::seed_from_u64(self.seed ^ crate::data::stable_hash(name));
+        let mut normal = |mean: f64, std: f64| -> Vec<f32> {
+            (0..n)
+                .map(|_| {
+                    let (u1, u2): (f64, f64) =
+                        (rng.random::<f64>().max(1e-300), rng.random::<f64>());
+                    (mean + std * (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos())
+                        as f32
+                })
+                .collect()
+        };
+        let vals: Vec<f32> = match init {
+            I::Const(v) => vec![v as f32; n],
+            I::Randn { mean, stdev } => normal(mean, stdev),
+            I::Uniform { lo, up } => {
+                let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(
+                    self.seed ^ crate::data::stable_hash(name),
+                );
+                (0..n)
+                    .map(|_| (lo + (up - lo) * r.random::<f64>()) as f32)
+                    .collect()
+            }
+            I::Kaiming {
+                dist,
+                fan,
+                non_linearity,
+            } => {
+                let std = non_linearity.gain() / (fan.for_shape(shape) as f64).sqrt();
+                match dist {
+                    NormalOrUniform::Normal => normal(0.0, std),
+                    NormalOrUniform::Uniform => {
+                        let b = 3f64.sqrt() * std;
+                        let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(
+                            self.seed ^ crate::data::stable_hash(name),
+                        );
+                        (0..n)
+                            .map(|_| (-b + 2.0 * b * r.random::<f64>()) as f32)
+                            .collect()
+                    }
+                }
+            }
+        };
+        Tensor::from_vec(vals, shape.clone(), device)
+    }
+}
+
+impl candle_nn::var_builder::SimpleBackend for SeededVarMap {
+    fn get(
+        &self,
+        s: candle_core::Shape,
+        name: &str,
+        h: Init,
+        dtype: DType,
+        dev: &Device,
+    ) -> Result<Tensor> {
+        let mut data = self
+            .map
+            .data()
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("variable map poisoned".into()))?;
+        if let Some(v) = data.get(name) {
+            if v.shape() != &s {
+                candle_core::bail!("shape mismatch on {name}: {s:?} <> {:?}", v.shape());
+            }
+            return Ok(v.as_tensor().clone());
+        }
+        let t = self.init(&s, name, h, dev)?.to_dtype(dtype)?;
+        let var = candle_core::Var::from_tensor(&t)?;
+        let out = var.as_tensor().clone();
+        data.insert(name.to_string(), var);
+        Ok(out)
+    }
+
+    fn get_unchecked(&self, name: &str, _dtype: DType, _dev: &Device) -> Result<Tensor> {
+        candle_core::bail!("{name}: a seeded variable map needs a shape")
+    }
+
+    fn contains_tensor(&self, name: &str) -> bool {
+        self.map
+            .data()
+            .lock()
+            .map(|d| d.contains_key(name))
+            .unwrap_or(false)
+    }
+}
+
+/// A VarBuilder that creates trainable variables in `map`, initialised from `seed`
+/// deterministically (same seed, same names → same values on every machine).
+pub fn seeded_var_builder(
+    map: &candle_nn::VarMap,
+    seed: u64,
+    device: &Device,
+) -> VarBuilder<'static> {
+    VarBuilder::from_backend(
+        Box::new(SeededVarMap {
+            map: map.clone(),
+            seed,
+        }),
+        DTYPE,
+        device.clone(),
+    )
+}

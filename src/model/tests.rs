@@ -548,3 +548,56 @@ fn checkpoints_round_trip_and_bad_ones_are_named() {
         "{err}"
     );
 }
+
+#[test]
+fn every_parameter_gets_a_gradient() {
+    // Answer cross-entropy + depth + detection reach every weight (the fused candle-nn kernels
+    // without a backward pass are not used).
+    for teacher in [false, true] {
+        let cfg = tiny(40, 2, teacher);
+        let (map, m) = build(&cfg);
+        let v = views(16, 2, 8);
+        let (images, points) = m.view_tensors(&v).unwrap();
+        let enc = m.encode_tensors(&images, points.as_ref()).unwrap();
+        let scene = m.scene_embeds(&enc).unwrap();
+        let (logits, targets) = m
+            .answer_logits(
+                &scene,
+                &[(vec![9, 10], vec![12, 13]), (vec![11], vec![14])],
+                (2, 4, 3, 0),
+            )
+            .unwrap();
+        let targets = Tensor::new(targets.as_slice(), &Device::Cpu).unwrap();
+        let ce = candle_nn::loss::cross_entropy(&logits, &targets).unwrap();
+        let depth = m.depth_tensors(&enc).unwrap();
+        let det = m.detect_tensors(&enc).unwrap();
+        let loss = (ce
+            + depth.depth.log().unwrap().mean_all().unwrap()
+            + depth.confidence.mean_all().unwrap()
+            + det.logits.sqr().unwrap().mean_all().unwrap()
+            + det.boxes.mean_all().unwrap())
+        .unwrap();
+        let grads = loss.backward().unwrap();
+        let data = map.data().lock().unwrap();
+        let mut missing = Vec::new();
+        for (name, var) in data.iter() {
+            let g = grads.get(var.as_tensor());
+            let norm = g.map(|g| {
+                g.sqr()
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .to_scalar::<f32>()
+                    .unwrap()
+            });
+            if norm.is_none_or(|n| n == 0.0 || !n.is_finite()) {
+                missing.push(name.clone());
+            }
+        }
+        missing.sort();
+        assert!(
+            missing.is_empty(),
+            "teacher={teacher}: no gradient for {missing:?}"
+        );
+    }
+}

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use candle_core::{D, Device, Result, Tensor};
 use candle_nn::{Init, Module, VarBuilder};
-use glam::{Mat4, Vec3, Vec4};
+use glam::{Mat4, Vec3};
 
 use super::config::ModelConfig;
 use super::decoder::{Decoder, KvCache, greedy};
@@ -72,13 +72,7 @@ impl ViewBatch {
 
     /// Camera-from-world of view `v`.
     pub fn camera_from_world(&self, v: usize) -> Mat4 {
-        let e = &self.extrinsics[v * 12..v * 12 + 12];
-        Mat4::from_cols(
-            Vec4::new(e[0], e[4], e[8], 0.0),
-            Vec4::new(e[1], e[5], e[9], 0.0),
-            Vec4::new(e[2], e[6], e[10], 0.0),
-            Vec4::new(e[3], e[7], e[11], 1.0),
-        )
+        crate::data::shard::mat4_from_extrinsics(&self.extrinsics[v * 12..v * 12 + 12])
     }
 
     /// Intrinsics of view `v` (fx, fy, cx, cy).
@@ -380,7 +374,22 @@ impl SpatialVlm {
         bos: u32,
         ans: u32,
     ) -> Result<(Tensor, PromptLayout)> {
-        let (b, n, d) = scene.dims3()?;
+        let (b, n, _) = scene.dims3()?;
+        let (tail, layout) = self.question_part(b, n, question_ids, bos, ans)?;
+        Ok((Tensor::cat(&[scene, &tail], 1)?, layout))
+    }
+
+    /// The part of the prompt after the scene tokens: `<bos>` question, latents, `<ans>`
+    /// [B, 1 + Lq + K + 1, D], for a scene of `n` tokens.
+    pub fn question_part(
+        &self,
+        b: usize,
+        n: usize,
+        question_ids: &[u32],
+        bos: u32,
+        ans: u32,
+    ) -> Result<(Tensor, PromptLayout)> {
+        let d = self.cfg.decoder.hidden_size;
         let mut ids = vec![bos];
         ids.extend_from_slice(question_ids);
         let q = self
@@ -391,7 +400,7 @@ impl SpatialVlm {
             .decoder
             .embed(&Tensor::new(&[ans], &self.device)?.unsqueeze(0)?)?
             .broadcast_as((b, 1, d))?;
-        let mut parts = vec![scene.clone(), q.contiguous()?];
+        let mut parts = vec![q.contiguous()?];
         let k = match &self.latents {
             Some(l) => {
                 parts.push(
@@ -478,7 +487,8 @@ impl SpatialVlm {
 
     /// Teacher-forced logits for a batch of questions about one scene: for each example the
     /// logits that predict its answer tokens and `<eos>`, stacked [Σ (La + 1), V], with the
-    /// targets. `scene` is [1, N, D]; sequences are right-padded and padding is masked.
+    /// targets. `scene` is [1, N, D]. The scene tokens go through the decoder once; the batch
+    /// of right-padded question/answer sequences attends to their cached keys and values.
     pub fn answer_logits(
         &self,
         scene: &Tensor,
@@ -486,26 +496,26 @@ impl SpatialVlm {
         special: (u32, u32, u32, u32),
     ) -> Result<(Tensor, Vec<u32>)> {
         let (bos, ans, eos, pad) = special;
+        let n = scene.dim(1)?;
         let mut seqs = Vec::new();
         let mut spans = Vec::new();
         let mut max_len = 0;
         for (q, a) in examples {
-            let (prompt, layout) = self.prompt(scene, q, bos, ans)?;
+            let (tail, layout) = self.question_part(1, n, q, bos, ans)?;
             let mut a_ids = a.clone();
             a_ids.push(eos);
             // Inputs: the prompt, then the answer tokens (the last target, <eos>, needs no input).
             let a_in = &a_ids[..a_ids.len() - 1];
             let x = if a_in.is_empty() {
-                prompt
+                tail
             } else {
                 let e = self
                     .decoder
                     .embed(&Tensor::new(a_in, &self.device)?.unsqueeze(0)?)?;
-                Tensor::cat(&[&prompt, &e], 1)?
+                Tensor::cat(&[&tail, &e], 1)?
             };
-            let len = x.dim(1)?;
-            max_len = max_len.max(len);
-            spans.push((layout.len() - 1, a_ids));
+            max_len = max_len.max(x.dim(1)?);
+            spans.push((layout.len() - 1 - n, a_ids));
             seqs.push(x);
         }
         let d = self.cfg.decoder.hidden_size;
@@ -513,8 +523,8 @@ impl SpatialVlm {
         let mut mask = Vec::new();
         for x in &seqs {
             let len = x.dim(1)?;
-            let mut m = vec![0f32; len];
-            m.resize(max_len, -1e9);
+            let mut m = vec![0f32; n + len];
+            m.resize(n + max_len, -1e9);
             mask.extend(m);
             if len < max_len {
                 let pad_e = self
@@ -527,9 +537,13 @@ impl SpatialVlm {
                 padded.push(x.clone());
             }
         }
+        let mut cache = KvCache::default();
+        self.decoder.forward(scene, Some(&mut cache), None, false)?;
         let x = Tensor::cat(&padded, 0)?;
-        let key_mask = Tensor::from_vec(mask, (examples.len(), max_len), &self.device)?;
-        let (logits, _) = self.decoder.forward(&x, None, Some(&key_mask), false)?;
+        let key_mask = Tensor::from_vec(mask, (examples.len(), n + max_len), &self.device)?;
+        let (logits, _) = self
+            .decoder
+            .forward(&x, Some(&mut cache), Some(&key_mask), false)?;
         let mut rows = Vec::new();
         let mut targets = Vec::new();
         for (i, (start, a_ids)) in spans.iter().enumerate() {

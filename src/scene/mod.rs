@@ -253,6 +253,25 @@ impl Scene {
     }
 }
 
+/// A file shipped with Spatia (`assets/…`, `models/…`): relative to the working directory if it
+/// is there, else to the source tree the binary was built from, else beside the executable.
+pub fn bundled_path(rel: &Path) -> PathBuf {
+    let mut candidates = vec![
+        rel.to_path_buf(),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(rel),
+    ];
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(dir) = exe.parent()
+    {
+        candidates.push(dir.join(rel));
+    }
+    candidates
+        .iter()
+        .find(|p| p.exists())
+        .cloned()
+        .unwrap_or_else(|| rel.to_path_buf())
+}
+
 /// Options for [`load_scene`].
 #[derive(Debug, Clone, Default)]
 pub struct LoadOptions {

@@ -88,21 +88,7 @@ impl ExitReason {
 /// The bundled default scene: `assets/scenes/default`, looked up in the working directory,
 /// the source tree this binary was built from, and beside the executable.
 pub fn default_scene_path() -> PathBuf {
-    let rel = Path::new("assets/scenes/default");
-    let mut candidates = vec![
-        rel.to_path_buf(),
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(rel),
-    ];
-    if let Ok(exe) = std::env::current_exe()
-        && let Some(dir) = exe.parent()
-    {
-        candidates.push(dir.join(rel));
-    }
-    candidates
-        .iter()
-        .find(|p| p.is_dir())
-        .cloned()
-        .unwrap_or_else(|| rel.to_path_buf())
+    crate::scene::bundled_path(Path::new("assets/scenes/default"))
 }
 
 /// Runs the viewer until its window is closed (or the screenshot / benchmark is done).

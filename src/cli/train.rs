@@ -1,0 +1,232 @@
+//! `spatia train teacher …` and `spatia eval …`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use spatia::data::Split;
+use spatia::eval::evaluate;
+use spatia::model::{ModelConfig, SpatiaTokenizer, load_model, pick_device};
+use spatia::questions::jsonl::read_jsonl;
+use spatia::train::{Dataset, TrainConfig, TrainEvent, Trainer, checkpoint_dir};
+
+#[derive(clap::Args, Debug)]
+pub struct TrainArgs {
+    #[command(subcommand)]
+    which: TrainWhich,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum TrainWhich {
+    /// Train the teacher on ground truth (answers, depth, boxes).
+    Teacher(TrainOptions),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct TrainOptions {
+    /// A `spatia gen-data` folder.
+    #[arg(long)]
+    data: PathBuf,
+    /// Output folder: `checkpoint/` (a loadable model folder), `train_log.jsonl`.
+    #[arg(long)]
+    out: PathBuf,
+    /// Optimiser steps (one scene each).
+    #[arg(long, default_value_t = 2000)]
+    steps: usize,
+    /// Continue from `OUT/checkpoint` exactly where it stopped.
+    #[arg(long)]
+    resume: bool,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Questions per step.
+    #[arg(long, default_value_t = 16)]
+    questions_per_step: usize,
+    /// Evaluate on the validation split every N steps (0: never).
+    #[arg(long, default_value_t = 250)]
+    eval_every: usize,
+    /// Checkpoint every N steps.
+    #[arg(long, default_value_t = 50)]
+    checkpoint_every: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Tokenizer vocabulary size (new runs).
+    #[arg(long, default_value_t = 600)]
+    vocab: usize,
+}
+
+pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
+    let TrainWhich::Teacher(o) = &args.which;
+    let device = pick_device();
+    let dataset = Dataset::open(&o.data)?;
+    let tokenizer = match (o.resume, checkpoint_dir(&o.out)) {
+        (true, Some(dir)) => SpatiaTokenizer::load(&dir.join("tokenizer.json"))?,
+        _ => {
+            let qs = dataset.questions(Split::Train)?;
+            anyhow::ensure!(
+                !qs.is_empty(),
+                "{}: no training questions",
+                o.data.display()
+            );
+            SpatiaTokenizer::train(
+                qs.iter()
+                    .flat_map(|q| [q.question.clone(), q.answer.clone()]),
+                o.vocab,
+            )?
+        }
+    };
+    let mut model_cfg = ModelConfig::teacher(o.vocab.max(tokenizer.vocab_size()));
+    model_cfg.num_views = dataset.manifest.options.views;
+    model_cfg.encoder.image_size = dataset.manifest.options.size as usize;
+    let config = TrainConfig {
+        steps: o.steps,
+        lr: o.lr,
+        questions_per_step: o.questions_per_step,
+        eval_every: o.eval_every,
+        checkpoint_every: o.checkpoint_every,
+        seed: o.seed,
+        ..Default::default()
+    };
+    let mut trainer = Trainer::new(
+        model_cfg, tokenizer, config, dataset, &o.out, o.resume, &device,
+    )?;
+    let (tx, rx) = crossbeam_channel::bounded(1024);
+    let cancel = Arc::new(AtomicBool::new(false));
+    let total = o.steps as u64;
+    let start_step = trainer.step as u64;
+    let handle = std::thread::Builder::new()
+        .name("train-progress".into())
+        .spawn(move || {
+            let bar = ProgressBar::new(total);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{bar:40} {pos}/{len} steps  {elapsed_precise} eta {eta}  {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar.set_position(start_step);
+            for e in rx {
+                match e {
+                    TrainEvent::Step { step, losses, .. } => {
+                        bar.set_position(step as u64);
+                        bar.set_message(format!(
+                            "loss {:.3} answer {:.3}",
+                            losses.get("total").copied().unwrap_or(0.0),
+                            losses.get("answer_ce").copied().unwrap_or(0.0)
+                        ));
+                    }
+                    TrainEvent::Eval { step, metrics } => {
+                        bar.println(format!("eval at step {step}: {metrics:?}"));
+                    }
+                    TrainEvent::Finished { .. }
+                    | TrainEvent::Cancelled { .. }
+                    | TrainEvent::Failed { .. } => break,
+                    _ => {}
+                }
+            }
+            bar.finish_and_clear();
+        })?;
+    let result = trainer.run(&tx, &cancel);
+    if let Err(e) = &result {
+        let _ = tx.send(TrainEvent::Failed {
+            error: e.to_string(),
+        });
+    }
+    drop(tx);
+    let _ = handle.join();
+    result?;
+    println!(
+        "trained to step {} -> {}",
+        trainer.step,
+        o.out.join("checkpoint").display()
+    );
+    Ok(())
+}
+
+#[derive(clap::Args, Debug)]
+pub struct EvalArgs {
+    /// Model folder.
+    #[arg(long)]
+    model: PathBuf,
+    /// A `spatia gen-data` folder.
+    #[arg(long)]
+    data: PathBuf,
+    /// Which split.
+    #[arg(long, default_value = "test")]
+    split: String,
+    /// Use these questions (JSONL) instead of the dataset's.
+    #[arg(long)]
+    questions: Option<PathBuf>,
+    /// At most this many scenes.
+    #[arg(long)]
+    max_scenes: Option<usize>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
+    let split = match args.split.as_str() {
+        "train" => Split::Train,
+        "val" => Split::Val,
+        "test" => Split::Test,
+        other => anyhow::bail!("--split must be train, val or test, not {other}"),
+    };
+    let device = pick_device();
+    let model = load_model(&args.model, &device)?;
+    let dataset = Dataset::open(&args.data)?;
+    let external = match &args.questions {
+        Some(p) => Some(read_jsonl(p)?),
+        None => None,
+    };
+    let report = evaluate(
+        &model,
+        &dataset,
+        split,
+        args.max_scenes,
+        external.as_deref(),
+    )
+    .with_context(|| format!("evaluating {}", args.model.display()))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!(
+        "{}: {} parameters, {} scenes, answer {:.1} ms, encode {:.1} ms",
+        report.model, report.params, report.scenes, report.latency_ms, report.encode_ms
+    );
+    println!(
+        "{:<12} {:>9} {:>6} {:>9}",
+        "category", "accuracy", "n", "held-out"
+    );
+    for (k, v) in &report.categories {
+        let h = report
+            .held_out
+            .get(k)
+            .map_or("-".to_string(), |h| format!("{:.1}%", h.accuracy * 100.0));
+        let extra = match (v.mra, v.within_25) {
+            (Some(m), Some(w)) => format!("  MRA {m:.3}, within 25% {:.1}%", w * 100.0),
+            _ => String::new(),
+        };
+        println!(
+            "{k:<12} {:>8.1}% {:>6} {:>9}{extra}",
+            v.accuracy * 100.0,
+            v.n,
+            h
+        );
+    }
+    println!(
+        "depth: AbsRel {:.3}, δ<1.25 {:.1}% ({} views)",
+        report.depth.abs_rel,
+        report.depth.delta1 * 100.0,
+        report.depth.views
+    );
+    println!(
+        "detection: mAP@0.25 {:.3} over {} classes",
+        report.detection.map25, report.detection.classes
+    );
+    Ok(())
+}

@@ -1,0 +1,181 @@
+//! Loss terms, each returned under its logged name: answer cross-entropy, answer distillation
+//! (KL at temperature T), depth (confidence-weighted log-depth L1), detection (Hungarian-matched
+//! class + box L1 + 3D IoU), feature matching, and Kendall et al.'s uncertainty weighting.
+
+use candle_core::{D, Result, Tensor};
+use pathfinding::matrix::Matrix;
+
+use crate::model::nn::softmax;
+
+/// Cross-entropy of `logits` [N, V] against `targets` [N].
+pub fn answer_ce(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    candle_nn::loss::cross_entropy(logits, targets)
+}
+
+/// Hinton's distillation term: T² · mean over rows of KL(softmax(teacher / T) ‖ softmax(student
+/// / T)). `student` and `teacher` are [N, V] logits over the same vocabulary.
+pub fn distill_kl(student: &Tensor, teacher: &Tensor, temperature: f64) -> Result<Tensor> {
+    let log_ps = candle_nn::ops::log_softmax(&(student / temperature)?, D::Minus1)?;
+    let log_pt = candle_nn::ops::log_softmax(&(teacher / temperature)?, D::Minus1)?;
+    let pt = log_pt.exp()?;
+    let kl = (pt * (log_pt - log_ps)?)?.sum(D::Minus1)?.mean_all()?;
+    kl * (temperature * temperature)
+}
+
+/// Depth loss over pixels with ground truth (> 0): mean of c · |log d̂ − log d| − α · log c,
+/// c the predicted confidence (≥ 1). `pred`, `conf`, `gt` share a shape.
+pub fn depth_loss(pred: &Tensor, conf: &Tensor, gt: &Tensor, alpha: f64) -> Result<Tensor> {
+    let valid = gt.gt(0.0)?.to_dtype(pred.dtype())?;
+    let n = valid.sum_all()?.to_scalar::<f32>()?.max(1.0) as f64;
+    let safe_gt = (gt + (1.0 - &valid)?)?; // 1 where invalid, so the log is finite
+    let err = (pred.log()? - safe_gt.log()?)?.abs()?;
+    let per_pixel = ((conf * err)? - (conf.log()? * alpha)?)?;
+    (per_pixel * valid)?.sum_all()? / n
+}
+
+/// Axis-aligned 3D IoU between boxes `a` [N, 6] and `b` [N, 6] (centre, size), row by row.
+pub fn iou_3d(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let corners = |t: &Tensor| -> Result<(Tensor, Tensor)> {
+        let c = t.narrow(D::Minus1, 0, 3)?;
+        let h = (t.narrow(D::Minus1, 3, 3)? * 0.5)?;
+        Ok(((&c - &h)?, (&c + &h)?))
+    };
+    let (amin, amax) = corners(a)?;
+    let (bmin, bmax) = corners(b)?;
+    let inter = (amax.minimum(&bmax)? - amin.maximum(&bmin)?)?.relu()?;
+    let vol = |t: &Tensor| {
+        t.narrow(D::Minus1, 0, 1)? * t.narrow(D::Minus1, 1, 1)? * t.narrow(D::Minus1, 2, 1)?
+    };
+    let inter_v = vol(&inter)?;
+    let va = vol(&a.narrow(D::Minus1, 3, 3)?)?;
+    let vb = vol(&b.narrow(D::Minus1, 3, 3)?)?;
+    let union = ((va + vb)? - &inter_v)?;
+    (inter_v / (union + 1e-9)?)?.squeeze(D::Minus1)
+}
+
+/// Axis-aligned 3D IoU of two boxes given as centre + size.
+pub fn iou_3d_plain(a: &[f32; 6], b: &[f32; 6]) -> f32 {
+    let mut inter = 1.0;
+    for k in 0..3 {
+        let lo = (a[k] - a[k + 3] / 2.0).max(b[k] - b[k + 3] / 2.0);
+        let hi = (a[k] + a[k + 3] / 2.0).min(b[k] + b[k + 3] / 2.0);
+        inter *= (hi - lo).max(0.0);
+    }
+    let va = a[3] * a[4] * a[5];
+    let vb = b[3] * b[4] * b[5];
+    let union = va + vb - inter;
+    if union > 0.0 { inter / union } else { 0.0 }
+}
+
+/// Weights of the matching cost and the detection loss.
+#[derive(Debug, Clone, Copy)]
+pub struct DetectionWeights {
+    /// Class probability in the matching cost and cross-entropy weight.
+    pub class: f64,
+    /// Box L1.
+    pub l1: f64,
+    /// 1 − IoU.
+    pub iou: f64,
+    /// Cross-entropy weight of queries matched to nothing.
+    pub no_object: f64,
+}
+
+impl Default for DetectionWeights {
+    fn default() -> Self {
+        Self {
+            class: 1.0,
+            l1: 2.0,
+            iou: 2.0,
+            no_object: 0.1,
+        }
+    }
+}
+
+/// Hungarian assignment of ground-truth boxes (rows) to queries (columns) minimising `cost`
+/// [G][Q]; returns the query of each ground truth. Needs G ≤ Q.
+pub fn hungarian(cost: &[Vec<f32>]) -> Vec<usize> {
+    let g = cost.len();
+    if g == 0 {
+        return Vec::new();
+    }
+    let q = cost[0].len();
+    let scaled: Vec<i64> = cost
+        .iter()
+        .flat_map(|row| row.iter().map(|c| (c * 1e4).round() as i64))
+        .collect();
+    match Matrix::from_vec(g, q, scaled) {
+        Ok(m) => pathfinding::kuhn_munkres::kuhn_munkres_min(&m).1,
+        Err(_) => Vec::new(),
+    }
+}
+
+/// DETR's set loss for one scene: `logits` [Q, C + 1] (last = no object), `boxes` [Q, 6];
+/// ground truth `gt_class` (indices < C) and `gt_boxes` [G][6] (at most Q of them). Returns
+/// (class term, L1 term, IoU term).
+pub fn detection_loss(
+    logits: &Tensor,
+    boxes: &Tensor,
+    gt_class: &[u32],
+    gt_boxes: &[[f32; 6]],
+    w: &DetectionWeights,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    let (q, c1) = logits.dims2()?;
+    let dev = logits.device();
+    let probs = softmax(logits)?.to_vec2::<f32>()?;
+    let pred = boxes.to_vec2::<f32>()?;
+    let g = gt_class.len().min(q);
+    let mut cost = vec![vec![0f32; q]; g];
+    for i in 0..g {
+        for j in 0..q {
+            let pb: [f32; 6] = [
+                pred[j][0], pred[j][1], pred[j][2], pred[j][3], pred[j][4], pred[j][5],
+            ];
+            let l1: f32 = (0..6).map(|k| (pb[k] - gt_boxes[i][k]).abs()).sum();
+            cost[i][j] = -(w.class as f32) * probs[j][gt_class[i] as usize]
+                + w.l1 as f32 * l1
+                + w.iou as f32 * (1.0 - iou_3d_plain(&pb, &gt_boxes[i]));
+        }
+    }
+    let assign = hungarian(&cost);
+    let mut targets = vec![(c1 - 1) as u32; q];
+    let mut weights = vec![w.no_object as f32; q];
+    for (i, &j) in assign.iter().enumerate() {
+        targets[j] = gt_class[i];
+        weights[j] = 1.0;
+    }
+    let log_p = candle_nn::ops::log_softmax(logits, D::Minus1)?;
+    let t = Tensor::new(targets.as_slice(), dev)?.unsqueeze(1)?;
+    let nll = log_p.gather(&t, 1)?.squeeze(1)?.neg()?;
+    let wt = Tensor::new(weights.as_slice(), dev)?;
+    let class = ((nll * &wt)?.sum_all()? / weights.iter().sum::<f32>().max(1e-6) as f64)?;
+    if assign.is_empty() {
+        let zero = Tensor::zeros((), logits.dtype(), dev)?;
+        return Ok((class, zero.clone(), zero));
+    }
+    let idx: Vec<u32> = assign.iter().map(|&j| j as u32).collect();
+    let matched = boxes.index_select(&Tensor::new(idx.as_slice(), dev)?, 0)?;
+    let flat: Vec<f32> = gt_boxes[..assign.len()].iter().flatten().copied().collect();
+    let gt = Tensor::from_vec(flat, (assign.len(), 6), dev)?;
+    let l1 = (&matched - &gt)?.abs()?.sum(D::Minus1)?.mean_all()?;
+    let iou = (1.0 - iou_3d(&matched, &gt)?)?.mean_all()?;
+    Ok((class, l1, iou))
+}
+
+/// Mean squared error between `a` and `b`.
+pub fn mse(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    (a - b)?.sqr()?.mean_all()
+}
+
+/// Kendall et al. (2018): Σ exp(−s_i) L_i + s_i over tasks, `log_vars` [T] learned.
+pub fn kendall_total(losses: &[Tensor], log_vars: &Tensor) -> Result<Tensor> {
+    let mut total: Option<Tensor> = None;
+    for (i, l) in losses.iter().enumerate() {
+        let s = log_vars.get(i)?;
+        let term = ((s.neg()?.exp()? * l)? + &s)?;
+        total = Some(match total {
+            Some(t) => (t + term)?,
+            None => term,
+        });
+    }
+    total.ok_or_else(|| candle_core::Error::Msg("no loss terms".into()))
+}

@@ -1,0 +1,321 @@
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use candle_core::{Device, Tensor};
+
+use super::losses::*;
+use super::optim::learning_rate;
+use super::*;
+use crate::data::build::{BuildOptions, build};
+use crate::eval::average_precision;
+use crate::model::{ModelConfig, SpatiaTokenizer};
+
+fn t1(v: &[f32]) -> Tensor {
+    Tensor::new(v, &Device::Cpu).unwrap()
+}
+
+fn scalar(t: &Tensor) -> f32 {
+    t.to_scalar::<f32>().unwrap()
+}
+
+#[test]
+fn kl_at_temperature_matches_hand_computation() {
+    let s = Tensor::new(&[[0f32, 0.0]], &Device::Cpu).unwrap();
+    let t = Tensor::new(&[[1f32, 0.0]], &Device::Cpu).unwrap();
+    // T = 2: p_t = softmax([0.5, 0]) = [0.62246, 0.37754], p_s = [0.5, 0.5];
+    // KL = 0.62246 ln(1.24492) + 0.37754 ln(0.75508) = 0.030310; × T² = 0.121241.
+    let kl = scalar(&distill_kl(&s, &t, 2.0).unwrap());
+    assert!((kl - 0.121241).abs() < 1e-4, "{kl}");
+    assert!(scalar(&distill_kl(&t, &t, 2.0).unwrap()).abs() < 1e-6);
+}
+
+#[test]
+fn kendall_total_matches_hand_computation() {
+    // exp(0)·2 + 0 + exp(−ln 2)·3 + ln 2 = 2 + 1.5 + 0.693147.
+    let total = kendall_total(
+        &[
+            t1(&[2.0]).squeeze(0).unwrap(),
+            t1(&[3.0]).squeeze(0).unwrap(),
+        ],
+        &t1(&[0.0, 2f32.ln()]),
+    )
+    .unwrap();
+    assert!((scalar(&total) - 4.193147).abs() < 1e-5);
+}
+
+#[test]
+fn hungarian_finds_the_cheapest_assignment() {
+    // Of the six assignments, (row0→1, row1→0, row2→2) costs 5, the least.
+    let cost = vec![
+        vec![4.0, 1.0, 3.0],
+        vec![2.0, 0.0, 5.0],
+        vec![3.0, 2.0, 2.0],
+    ];
+    assert_eq!(hungarian(&cost), vec![1, 0, 2]);
+    // Fewer ground truths than queries.
+    assert_eq!(hungarian(&[vec![5.0, 0.5, 9.0]]), vec![1]);
+}
+
+#[test]
+fn iou_and_detection_loss() {
+    let a = Tensor::new(
+        &[
+            [0f32, 0.0, 0.0, 1.0, 1.0, 1.0],
+            [0.0, 0.0, 0.0, 1.0, 1.0, 1.0],
+        ],
+        &Device::Cpu,
+    )
+    .unwrap();
+    let b = Tensor::new(
+        &[
+            [0f32, 0.0, 0.0, 1.0, 1.0, 1.0],
+            [0.5, 0.0, 0.0, 1.0, 1.0, 1.0],
+        ],
+        &Device::Cpu,
+    )
+    .unwrap();
+    let iou = iou_3d(&a, &b).unwrap().to_vec1::<f32>().unwrap();
+    assert!(
+        (iou[0] - 1.0).abs() < 1e-6 && (iou[1] - 1.0 / 3.0).abs() < 1e-6,
+        "{iou:?}"
+    );
+    assert!(
+        (iou_3d_plain(
+            &[0.0, 0.0, 0.0, 1.0, 1.0, 1.0],
+            &[0.5, 0.0, 0.0, 1.0, 1.0, 1.0]
+        ) - 1.0 / 3.0)
+            .abs()
+            < 1e-6
+    );
+    // Query 1 predicts the ground-truth box exactly: it is matched, L1 0, IoU term 0.
+    let logits = Tensor::new(&[[0f32, 0.0, 0.0], [0.0, 5.0, 0.0]], &Device::Cpu).unwrap();
+    let boxes = Tensor::new(
+        &[
+            [3f32, 3.0, 3.0, 0.1, 0.1, 0.1],
+            [1.0, 2.0, 3.0, 0.5, 0.5, 0.5],
+        ],
+        &Device::Cpu,
+    )
+    .unwrap();
+    let (cls, l1, iou) = detection_loss(
+        &logits,
+        &boxes,
+        &[1],
+        &[[1.0, 2.0, 3.0, 0.5, 0.5, 0.5]],
+        &DetectionWeights::default(),
+    )
+    .unwrap();
+    assert!(scalar(&l1).abs() < 1e-6 && scalar(&iou).abs() < 1e-6);
+    assert!(scalar(&cls) > 0.0 && scalar(&cls).is_finite());
+}
+
+#[test]
+fn depth_loss_and_schedule() {
+    let gt = Tensor::new(&[[1f32, 2.0, 0.0]], &Device::Cpu).unwrap();
+    let conf = Tensor::new(&[[1f32, 1.0, 1.0]], &Device::Cpu).unwrap();
+    assert!(
+        scalar(&depth_loss(&gt.clamp(0.5, 10.0).unwrap(), &conf, &gt, 0.1).unwrap()).abs() < 1e-6
+    );
+    let double = Tensor::new(&[[2f32, 4.0, 7.0]], &Device::Cpu).unwrap();
+    let l = scalar(&depth_loss(&double, &conf, &gt, 0.1).unwrap());
+    assert!((l - 2f32.ln()).abs() < 1e-5, "{l}");
+    assert!((learning_rate(0, 100, 10, 1.0, 0.1) - 0.1).abs() < 1e-9);
+    assert!((learning_rate(9, 100, 10, 1.0, 0.1) - 1.0).abs() < 1e-9);
+    assert!((learning_rate(100, 100, 10, 1.0, 0.1) - 0.1).abs() < 1e-9);
+    assert!((learning_rate(55, 100, 10, 1.0, 0.0) - 0.5).abs() < 1e-9);
+}
+
+#[test]
+fn average_precision_matches_hand_computation() {
+    // Recall/precision points (0.5, 1), (0.5, 0.5), (1, 2/3): AP = 0.5·1 + 0.5·2/3.
+    let ap = average_precision(vec![(0.9, true), (0.8, false), (0.7, true)], 2);
+    assert!((ap - 0.833_333).abs() < 1e-5, "{ap}");
+    assert_eq!(average_precision(vec![], 3), 0.0);
+}
+
+fn tiny_dataset(dir: &std::path::Path) -> Dataset {
+    let scenes = dir.join("scenes");
+    for i in 0..4 {
+        crate::scene::procgen::generate(21, i)
+            .write(&scenes, crate::scene::procgen::GenFormat::ScanNet)
+            .unwrap();
+    }
+    let out = dir.join("data");
+    build(
+        &scenes,
+        &out,
+        &BuildOptions {
+            views: 2,
+            size: 16,
+            per_category: 3,
+            ..Default::default()
+        },
+        |_, _, _| {},
+    )
+    .unwrap();
+    Dataset::open(&out).unwrap()
+}
+
+fn tiny_cfg(vocab: usize) -> ModelConfig {
+    let mut c = ModelConfig::student(vocab);
+    c.num_views = 2;
+    c.encoder.image_size = 16;
+    c.encoder.patch_size = 8;
+    c.encoder.embed_dim = 16;
+    c.encoder.depth = 2;
+    c.encoder.num_heads = 2;
+    c.encoder.intermediate_layers = vec![0, 1];
+    c.decoder.hidden_size = 32;
+    c.decoder.intermediate_size = 64;
+    c.decoder.num_layers = 2;
+    c.decoder.num_heads = 2;
+    c.decoder.max_answer_tokens = 8;
+    c.hidden_cot_tokens = 2;
+    c.scene_pool = 1;
+    c.depth_head_dim = 8;
+    c.detection_queries = 8;
+    c.detection_layers = 1;
+    c
+}
+
+fn tokenizer(ds: &Dataset) -> SpatiaTokenizer {
+    let qs = ds.questions(crate::data::Split::Train).unwrap();
+    SpatiaTokenizer::train(
+        qs.iter()
+            .flat_map(|q| [q.question.clone(), q.answer.clone()]),
+        200,
+    )
+    .unwrap()
+}
+
+fn trainer(
+    ds: &Dataset,
+    tk: &SpatiaTokenizer,
+    out: &std::path::Path,
+    steps: usize,
+    resume: bool,
+) -> Trainer {
+    let tk = tk.clone();
+    let cfg = TrainConfig {
+        steps,
+        lr: 3e-3,
+        warmup: 2,
+        questions_per_step: 6,
+        eval_every: 0,
+        checkpoint_every: 3,
+        log_every: 1,
+        ..Default::default()
+    };
+    Trainer::new(
+        tiny_cfg(tk.vocab_size()),
+        tk,
+        cfg,
+        ds.clone(),
+        out,
+        resume,
+        &Device::Cpu,
+    )
+    .unwrap()
+}
+
+fn weights(t: &Trainer) -> Vec<f32> {
+    let dir = t.checkpoint().unwrap();
+    let w = candle_core::safetensors::load(dir.join("model.safetensors"), &Device::Cpu).unwrap();
+    let mut names: Vec<&String> = w.keys().collect();
+    names.sort();
+    names
+        .iter()
+        .flat_map(|n| w[*n].flatten_all().unwrap().to_vec1::<f32>().unwrap())
+        .collect()
+}
+
+#[test]
+fn training_lowers_the_loss_and_resume_equals_an_uninterrupted_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = tiny_dataset(dir.path());
+    let (tx, rx) = crossbeam_channel::bounded(1000);
+    let cancel = Arc::new(AtomicBool::new(false));
+    // Loss drops over 40 steps on one repeated batch.
+    let tk = tokenizer(&ds);
+    let mut t = trainer(&ds, &tk, &dir.path().join("fit"), 40, false);
+    let (shard, qs) = t.batch_for(0).unwrap();
+    let before = scalar(&t.losses(&shard, &qs).unwrap().1["answer_ce"]);
+    t.run(&tx, &cancel).unwrap();
+    let after = scalar(&t.losses(&shard, &qs).unwrap().1["answer_ce"]);
+    assert!(after < 0.7 * before, "answer loss {before} -> {after}");
+    let events: Vec<TrainEvent> = rx.try_iter().collect();
+    assert!(matches!(
+        events.first(),
+        Some(TrainEvent::Started { step: 0, total: 40 })
+    ));
+    assert!(matches!(
+        events.last(),
+        Some(TrainEvent::Finished { step: 40 })
+    ));
+    let steps = events
+        .iter()
+        .filter(|e| matches!(e, TrainEvent::Step { .. }))
+        .count();
+    assert_eq!(steps, 40);
+    if let Some(TrainEvent::Step {
+        losses, weights, ..
+    }) = events.iter().find(|e| matches!(e, TrainEvent::Step { .. }))
+    {
+        for k in [
+            "answer_ce",
+            "depth",
+            "det_class",
+            "det_l1",
+            "det_iou",
+            "total",
+        ] {
+            assert!(losses.contains_key(k), "{k}");
+        }
+        assert_eq!(weights.len(), 3);
+    }
+    let log = std::fs::read_to_string(dir.path().join("fit/train_log.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), 40);
+
+    // 6 steps straight vs 3 steps, a "kill", and --resume to 6.
+    let mut straight = trainer(&ds, &tk, &dir.path().join("a"), 6, false);
+    straight.run(&tx, &cancel).unwrap();
+    // Initialisation depends only on the seed.
+    let init = |name: &str| weights(&trainer(&ds, &tk, &dir.path().join(name), 6, false));
+    assert!(init("i1") == init("i2"));
+    let mut first = trainer(&ds, &tk, &dir.path().join("b"), 6, false);
+    first.run_until(4, &tx, &cancel).unwrap(); // checkpoint at 3, killed during step 4
+    drop(first);
+    let mut resumed = trainer(&ds, &tk, &dir.path().join("b"), 6, true);
+    assert_eq!(resumed.step, 3);
+    resumed.run(&tx, &cancel).unwrap();
+    let (a, b) = (weights(&straight), weights(&resumed));
+    let diff = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max);
+    assert!(diff < 1e-5, "resumed run differs by {diff}");
+    // A truncated optimiser state is a clear error naming the file.
+    let opt = dir.path().join("b/checkpoint/optimizer.safetensors");
+    let bytes = std::fs::read(&opt).unwrap();
+    std::fs::write(&opt, &bytes[..bytes.len() / 3]).unwrap();
+    let err = Trainer::new(
+        tiny_cfg(tk.vocab_size()),
+        tk.clone(),
+        TrainConfig::default(),
+        ds.clone(),
+        &dir.path().join("b"),
+        true,
+        &Device::Cpu,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(err.contains("optimizer.safetensors"), "{err}");
+    // Cancelling stops at once with a checkpoint.
+    let cancel = Arc::new(AtomicBool::new(true));
+    let mut c = trainer(&ds, &tk, &dir.path().join("c"), 10, false);
+    c.run(&tx, &cancel).unwrap();
+    assert_eq!(c.step, 0);
+    assert!(checkpoint_dir(&dir.path().join("c")).is_some());
+}

@@ -1,0 +1,512 @@
+//! The training loop shared by `spatia train teacher`, `spatia distill` and the viewer's
+//! training tab: AdamW with warmup + cosine, gradient clipping, fixed seeds, named loss terms
+//! with Kendall task weights, periodic evaluation, atomic checkpoints with optimiser state,
+//! exact `--resume`, `train_log.jsonl`, an events channel and cancellation.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::VarMap;
+use crossbeam_channel::Sender;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::dataset::Dataset;
+use super::losses::{DetectionWeights, answer_ce, depth_loss, detection_loss, kendall_total};
+use super::optim::{AdamW, clip_factor, learning_rate};
+use crate::data::{SceneShard, Split};
+use crate::model::checkpoint::save_model;
+use crate::model::{ModelConfig, ModelError, SpatiaTokenizer, SpatialVlm, ViewBatch};
+use crate::questions::Question;
+
+/// Training settings (saved with every checkpoint).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Optimiser steps (one scene each).
+    pub steps: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Warmup steps.
+    pub warmup: usize,
+    /// Final learning rate as a share of the peak.
+    pub min_lr_ratio: f64,
+    /// AdamW weight decay.
+    pub weight_decay: f64,
+    /// Gradient-norm clip.
+    pub grad_clip: f64,
+    /// Questions per step (drawn from the step's scene).
+    pub questions_per_step: usize,
+    /// Evaluate on the validation split every this many steps (0: never).
+    pub eval_every: usize,
+    /// Validation scenes used per evaluation.
+    pub eval_scenes: usize,
+    /// Write a checkpoint every this many steps.
+    pub checkpoint_every: usize,
+    /// Log every this many steps.
+    pub log_every: usize,
+    /// Seed for initialisation and data order.
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            steps: 1000,
+            lr: 1e-3,
+            warmup: 50,
+            min_lr_ratio: 0.05,
+            weight_decay: 0.01,
+            grad_clip: 1.0,
+            questions_per_step: 16,
+            eval_every: 200,
+            eval_scenes: 8,
+            checkpoint_every: 50,
+            log_every: 10,
+            seed: 0,
+        }
+    }
+}
+
+/// What the trainer reports while it runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrainEvent {
+    /// Training began (or resumed) at `step` of `total`.
+    Started {
+        /// First step of this run.
+        step: usize,
+        /// Steps in all.
+        total: usize,
+    },
+    /// One optimiser step.
+    Step {
+        /// Step number (1-based, after the update).
+        step: usize,
+        /// Each named loss term.
+        losses: BTreeMap<String, f32>,
+        /// Kendall task weights exp(−s_i), by task.
+        weights: BTreeMap<String, f32>,
+        /// Learning rate used.
+        lr: f64,
+        /// Steps per second, recent.
+        steps_per_s: f64,
+    },
+    /// Validation metrics.
+    Eval {
+        /// Step.
+        step: usize,
+        /// Metric name → value.
+        metrics: BTreeMap<String, f32>,
+    },
+    /// A checkpoint was written.
+    Checkpoint {
+        /// Step.
+        step: usize,
+        /// The checkpoint folder (a loadable model folder).
+        path: PathBuf,
+    },
+    /// All steps done.
+    Finished {
+        /// Last step.
+        step: usize,
+    },
+    /// Stopped on request, after checkpointing.
+    Cancelled {
+        /// Last step.
+        step: usize,
+    },
+    /// Failed.
+    Failed {
+        /// The error.
+        error: String,
+    },
+}
+
+/// Names of the Kendall-weighted tasks, in order.
+pub const TASKS: [&str; 3] = ["answer", "depth", "detection"];
+
+/// The trainer's state saved with a checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct TrainerState {
+    step: usize,
+    config: TrainConfig,
+    model: ModelConfig,
+}
+
+/// A model being trained on a dataset.
+pub struct Trainer {
+    /// Settings.
+    pub config: TrainConfig,
+    /// The model's configuration.
+    pub model_cfg: ModelConfig,
+    varmap: VarMap,
+    model: SpatialVlm,
+    /// Its tokenizer.
+    pub tokenizer: SpatiaTokenizer,
+    opt: AdamW,
+    log_vars: Var,
+    dataset: Dataset,
+    out: PathBuf,
+    /// Steps done.
+    pub step: usize,
+    device: Device,
+}
+
+fn io_err(path: &Path, e: impl std::fmt::Display) -> ModelError {
+    ModelError::Checkpoint {
+        path: path.to_path_buf(),
+        problem: e.to_string(),
+    }
+}
+
+impl Trainer {
+    /// A new model of `model_cfg` (its vocabulary set from `tokenizer`), initialised from
+    /// `config.seed`, or the state in `out/checkpoint` when `resume` and it exists.
+    pub fn new(
+        model_cfg: ModelConfig,
+        tokenizer: SpatiaTokenizer,
+        config: TrainConfig,
+        dataset: Dataset,
+        out: &Path,
+        resume: bool,
+        device: &Device,
+    ) -> Result<Trainer, ModelError> {
+        std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;
+        let ckpt = checkpoint_dir(out);
+        let varmap = VarMap::new();
+        let vb = crate::model::nn::seeded_var_builder(&varmap, config.seed, device);
+        let model = SpatialVlm::new(&model_cfg, vb)?;
+        let log_vars = Var::zeros(TASKS.len(), DType::F32, device)?;
+        let mut named: Vec<(String, Var)> = varmap
+            .data()
+            .lock()
+            .map_err(|_| ModelError::Invalid("variable map poisoned".into()))?
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        named.push(("kendall.log_vars".into(), log_vars.clone()));
+        let opt = AdamW::new(named, config.weight_decay)?;
+        let mut t = Trainer {
+            config,
+            model_cfg,
+            varmap,
+            model,
+            tokenizer,
+            opt,
+            log_vars,
+            dataset,
+            out: out.to_path_buf(),
+            step: 0,
+            device: device.clone(),
+        };
+        if resume && let Some(dir) = ckpt {
+            t.restore(&dir)?;
+        }
+        Ok(t)
+    }
+
+    fn restore(&mut self, dir: &Path) -> Result<(), ModelError> {
+        let state_path = dir.join("trainer_state.json");
+        let text = std::fs::read_to_string(&state_path).map_err(|e| io_err(&state_path, e))?;
+        let state: TrainerState = serde_json::from_str(&text)
+            .map_err(|e| io_err(&state_path, format!("malformed trainer state: {e}")))?;
+        if state.model != self.model_cfg {
+            return Err(io_err(
+                &state_path,
+                "the checkpoint is of another model configuration",
+            ));
+        }
+        let weights = crate::model::checkpoint::load_weights(
+            &dir.join("model.safetensors"),
+            &self.model_cfg,
+            &self.device,
+        )?;
+        let data = self
+            .varmap
+            .data()
+            .lock()
+            .map_err(|_| ModelError::Invalid("variable map poisoned".into()))?;
+        for (name, var) in data.iter() {
+            if let Some(t) = weights.get(name) {
+                var.set(t)?;
+            }
+        }
+        drop(data);
+        self.opt
+            .load(&dir.join("optimizer.safetensors"), &self.device)?;
+        let extra = candle_core::safetensors::load(dir.join("kendall.safetensors"), &self.device)
+            .map_err(|e| io_err(&dir.join("kendall.safetensors"), e))?;
+        if let Some(lv) = extra.get("log_vars") {
+            self.log_vars.set(lv)?;
+        }
+        self.step = state.step;
+        // The run's total may be extended on resume; everything else stays.
+        let steps = self.config.steps;
+        self.config = TrainConfig {
+            steps,
+            ..state.config
+        };
+        Ok(())
+    }
+
+    /// The model being trained.
+    pub fn model(&self) -> &SpatialVlm {
+        &self.model
+    }
+
+    /// The scene and questions of step `step` (0-based): scenes in a seeded order that is
+    /// reshuffled every epoch; questions drawn from the scene with a per-step seed.
+    pub fn batch_for(&self, step: usize) -> Result<(SceneShard, Vec<Question>), ModelError> {
+        let scenes = self.dataset.scenes(Split::Train);
+        if scenes.is_empty() {
+            return Err(ModelError::Invalid(
+                "the dataset has no training scenes".into(),
+            ));
+        }
+        let epoch = step / scenes.len();
+        let mut order: Vec<usize> = (0..scenes.len()).collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(
+            self.config.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9),
+        ));
+        let key = &scenes[order[step % scenes.len()]];
+        let (shard, mut qs) = self.dataset.load(Split::Train, key)?;
+        let mut rng = ChaCha8Rng::seed_from_u64(self.config.seed.wrapping_add(step as u64 * 7919));
+        qs.shuffle(&mut rng);
+        qs.truncate(self.config.questions_per_step);
+        Ok((shard, qs))
+    }
+
+    /// The named loss terms of one example, and the Kendall-weighted total.
+    pub fn losses(
+        &self,
+        shard: &SceneShard,
+        questions: &[Question],
+    ) -> Result<(Tensor, BTreeMap<String, Tensor>), ModelError> {
+        let views = ViewBatch::from_shard(shard);
+        let (images, points) = self.model.view_tensors(&views)?;
+        let enc = self.model.encode_tensors(&images, points.as_ref())?;
+        let scene = self.model.scene_embeds(&enc)?;
+        let mut terms = BTreeMap::new();
+        let t = &self.tokenizer;
+        let examples = questions
+            .iter()
+            .map(|q| Ok((t.encode(&q.question)?, t.encode(&q.answer)?)))
+            .collect::<Result<Vec<_>, ModelError>>()?;
+        let answer = if examples.is_empty() {
+            Tensor::zeros((), DType::F32, &self.device)?
+        } else {
+            let (logits, targets) =
+                self.model
+                    .answer_logits(&scene, &examples, (t.bos, t.ans, t.eos, t.pad))?;
+            answer_ce(&logits, &Tensor::new(targets.as_slice(), &self.device)?)?
+        };
+        terms.insert("answer_ce".to_string(), answer.clone());
+        let depth_out = self.model.depth_tensors(&enc)?;
+        let s = shard.size as usize;
+        let gt = Tensor::from_vec(shard.depth.clone(), (1, shard.views, s, s), &self.device)?;
+        let depth = depth_loss(&depth_out.depth, &depth_out.confidence, &gt, 0.05)?;
+        terms.insert("depth".to_string(), depth.clone());
+        let det = self.model.detect_tensors(&enc)?;
+        let (classes, boxes) = shard.boxes_in_first_camera(self.model_cfg.detection_queries);
+        let (cls, l1, iou) = detection_loss(
+            &det.logits.get(0)?,
+            &det.boxes.get(0)?,
+            &classes,
+            &boxes,
+            &DetectionWeights::default(),
+        )?;
+        let w = DetectionWeights::default();
+        let detection = ((&cls * w.class)? + (&l1 * w.l1)? + (&iou * w.iou)?)?;
+        terms.insert("det_class".to_string(), cls);
+        terms.insert("det_l1".to_string(), l1);
+        terms.insert("det_iou".to_string(), iou);
+        let total = kendall_total(&[answer, depth, detection], self.log_vars.as_tensor())?;
+        Ok((total, terms))
+    }
+
+    /// Runs until `config.steps`, a cancel request, or an error. Events go to `events` (a full
+    /// channel drops them rather than blocking training).
+    pub fn run(
+        &mut self,
+        events: &Sender<TrainEvent>,
+        cancel: &Arc<AtomicBool>,
+    ) -> Result<(), ModelError> {
+        self.run_until(self.config.steps, events, cancel)
+    }
+
+    /// [`Trainer::run`], stopping after step `limit` (at most `config.steps`) as if killed
+    /// there; the learning-rate schedule still spans `config.steps`.
+    pub fn run_until(
+        &mut self,
+        limit: usize,
+        events: &Sender<TrainEvent>,
+        cancel: &Arc<AtomicBool>,
+    ) -> Result<(), ModelError> {
+        let send = |e: TrainEvent| {
+            let _ = events.try_send(e);
+        };
+        send(TrainEvent::Started {
+            step: self.step,
+            total: self.config.steps,
+        });
+        let mut log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.out.join("train_log.jsonl"))
+            .map_err(|e| io_err(&self.out.join("train_log.jsonl"), e))?;
+        let mut window = Instant::now();
+        let mut window_steps = 0usize;
+        while self.step < self.config.steps.min(limit) {
+            if cancel.load(Ordering::Relaxed) {
+                self.checkpoint()?;
+                send(TrainEvent::Cancelled { step: self.step });
+                return Ok(());
+            }
+            let (shard, questions) = self.batch_for(self.step)?;
+            let (total, terms) = self.losses(&shard, &questions)?;
+            let grads = total.backward()?;
+            let (norm, factor) = clip_factor(&grads, &self.opt_vars(), self.config.grad_clip)?;
+            let c = &self.config;
+            let lr = learning_rate(self.step, c.steps, c.warmup, c.lr, c.min_lr_ratio);
+            self.opt.update(&grads, lr, factor)?;
+            self.step += 1;
+            window_steps += 1;
+            let mut losses: BTreeMap<String, f32> = BTreeMap::new();
+            for (k, v) in &terms {
+                losses.insert(k.clone(), v.to_scalar::<f32>()?);
+            }
+            losses.insert("total".into(), total.to_scalar::<f32>()?);
+            losses.insert("grad_norm".into(), norm as f32);
+            let lv = self.log_vars.as_tensor().to_vec1::<f32>()?;
+            let weights: BTreeMap<String, f32> = TASKS
+                .iter()
+                .zip(&lv)
+                .map(|(k, s)| (k.to_string(), (-s).exp()))
+                .collect();
+            let sps = window_steps as f64 / window.elapsed().as_secs_f64().max(1e-9);
+            if self.step % self.config.log_every.max(1) == 0 || self.step == self.config.steps {
+                let line = serde_json::json!({"step": self.step, "lr": lr, "losses": losses, "weights": weights, "steps_per_s": sps});
+                writeln!(log, "{line}")
+                    .map_err(|e| io_err(&self.out.join("train_log.jsonl"), e))?;
+                window = Instant::now();
+                window_steps = 0;
+            }
+            send(TrainEvent::Step {
+                step: self.step,
+                losses,
+                weights,
+                lr,
+                steps_per_s: sps,
+            });
+            if self.config.eval_every > 0 && self.step % self.config.eval_every == 0 {
+                let metrics = self.evaluate()?;
+                let line = serde_json::json!({"step": self.step, "eval": metrics});
+                writeln!(log, "{line}")
+                    .map_err(|e| io_err(&self.out.join("train_log.jsonl"), e))?;
+                send(TrainEvent::Eval {
+                    step: self.step,
+                    metrics,
+                });
+            }
+            if self.step % self.config.checkpoint_every.max(1) == 0
+                || self.step == self.config.steps
+            {
+                let path = self.checkpoint()?;
+                send(TrainEvent::Checkpoint {
+                    step: self.step,
+                    path,
+                });
+            }
+        }
+        if self.step == self.config.steps {
+            send(TrainEvent::Finished { step: self.step });
+        }
+        Ok(())
+    }
+
+    fn opt_vars(&self) -> Vec<(String, Var)> {
+        let mut v: Vec<(String, Var)> = self
+            .varmap
+            .data()
+            .lock()
+            .map(|d| d.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        v.push(("kendall.log_vars".into(), self.log_vars.clone()));
+        v
+    }
+
+    /// Validation accuracy per category on `eval_scenes` validation scenes.
+    pub fn evaluate(&self) -> Result<BTreeMap<String, f32>, ModelError> {
+        let loaded = crate::model::LoadedModel {
+            dir: self.out.clone(),
+            model: self.model.clone(),
+            tokenizer: self.tokenizer.clone(),
+        };
+        let report = crate::eval::evaluate(
+            &loaded,
+            &self.dataset,
+            Split::Val,
+            Some(self.config.eval_scenes),
+            None,
+        )?;
+        Ok(report.flat_metrics())
+    }
+
+    /// Writes `out/checkpoint` atomically (a temporary folder renamed into place): a loadable
+    /// model folder plus `optimizer.safetensors`, `kendall.safetensors`, `trainer_state.json`.
+    pub fn checkpoint(&self) -> Result<PathBuf, ModelError> {
+        let tmp = self.out.join("checkpoint.tmp");
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(|e| io_err(&tmp, e))?;
+        }
+        save_model(
+            &tmp,
+            &self.model_cfg,
+            &self.varmap,
+            &self.tokenizer,
+            DType::F32,
+        )?;
+        self.opt.save(&tmp.join("optimizer.safetensors"))?;
+        let lv = std::collections::HashMap::from([(
+            "log_vars".to_string(),
+            self.log_vars.as_tensor().clone(),
+        )]);
+        candle_core::safetensors::save(&lv, tmp.join("kendall.safetensors"))?;
+        let state = TrainerState {
+            step: self.step,
+            config: self.config.clone(),
+            model: self.model_cfg.clone(),
+        };
+        let json =
+            serde_json::to_vec_pretty(&state).map_err(|e| ModelError::Invalid(e.to_string()))?;
+        crate::scene::write_atomic(&tmp.join("trainer_state.json"), &json)?;
+        let dst = self.out.join("checkpoint");
+        let old = self.out.join("checkpoint.old");
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(|e| io_err(&old, e))?;
+        }
+        if dst.exists() {
+            std::fs::rename(&dst, &old).map_err(|e| io_err(&dst, e))?;
+        }
+        std::fs::rename(&tmp, &dst).map_err(|e| io_err(&dst, e))?;
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(|e| io_err(&old, e))?;
+        }
+        Ok(dst)
+    }
+}
+
+/// The newest complete checkpoint in `out`: `checkpoint/`, or `checkpoint.old/` when a crash
+/// came between the two renames.
+pub fn checkpoint_dir(out: &Path) -> Option<PathBuf> {
+    ["checkpoint", "checkpoint.old"]
+        .iter()
+        .map(|n| out.join(n))
+        .find(|p| p.join("trainer_state.json").is_file())
+}
