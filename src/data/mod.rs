@@ -3,6 +3,7 @@
 //! `spatia gen-data`; the layout is documented in docs/DATA.md.
 
 pub mod build;
+pub mod dataset;
 pub mod preview;
 pub mod shard;
 
@@ -10,6 +11,7 @@ use crate::scene::Category;
 use crate::scene::category::SCANNET18_CLASSES;
 
 pub use build::{BuildOptions, BuildReport, build, list_scenes};
+pub use dataset::Dataset;
 pub use shard::SceneShard;
 
 /// Detection classes after the 18 of the ScanNet benchmark (`scene::category::SCANNET18_CLASSES`,
@@ -104,6 +106,20 @@ pub fn assign_splits(names: &[String], seed: u64) -> Vec<Split> {
         };
     }
     out
+}
+
+/// Axis-aligned 3D IoU of two boxes given as centre + size.
+pub fn iou_3d_plain(a: &[f32; 6], b: &[f32; 6]) -> f32 {
+    let mut inter = 1.0;
+    for k in 0..3 {
+        let lo = (a[k] - a[k + 3] / 2.0).max(b[k] - b[k + 3] / 2.0);
+        let hi = (a[k] + a[k + 3] / 2.0).min(b[k] + b[k + 3] / 2.0);
+        inter *= (hi - lo).max(0.0);
+    }
+    let va = a[3] * a[4] * a[5];
+    let vb = b[3] * b[4] * b[5];
+    let union = va + vb - inter;
+    if union > 0.0 { inter / union } else { 0.0 }
 }
 
 #[cfg(test)]

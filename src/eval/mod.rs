@@ -9,11 +9,10 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::data::Split;
+use crate::data::{Dataset, iou_3d_plain};
 use crate::model::{LoadedModel, ModelError, ViewBatch};
 use crate::questions::score::score;
 use crate::questions::{Question, QuestionCategory};
-use crate::train::dataset::Dataset;
-use crate::train::losses::iou_3d_plain;
 
 /// One category's result.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

@@ -601,3 +601,33 @@ fn every_parameter_gets_a_gradient() {
         );
     }
 }
+
+#[test]
+fn depth_head_trains_at_the_preset_geometry() {
+    // 112-pixel views in 14-pixel patches: every upsampling factor must be an integer, or
+    // candle has no backward pass (a regression the tiny configurations above cannot catch).
+    let mut cfg = tiny(40, 0, false);
+    cfg.encoder.image_size = 112;
+    cfg.encoder.patch_size = 14;
+    cfg.encoder.embed_dim = 8;
+    cfg.encoder.depth = 1;
+    cfg.encoder.intermediate_layers = vec![0];
+    cfg.num_views = 1;
+    let (map, m) = build(&cfg);
+    let v = views(112, 1, 9);
+    let (images, _) = m.view_tensors(&v).unwrap();
+    let enc = m.encode_tensors(&images, None).unwrap();
+    let d = m.depth_tensors(&enc).unwrap();
+    assert_eq!(d.depth.dims(), &[1, 1, 112, 112]);
+    let grads = d
+        .depth
+        .log()
+        .unwrap()
+        .mean_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    let data = map.data().lock().unwrap();
+    let w = &data["depth_head.out.1.weight"];
+    assert!(grads.get(w.as_tensor()).is_some());
+}

@@ -5,6 +5,7 @@
 use candle_core::{D, Result, Tensor};
 use pathfinding::matrix::Matrix;
 
+use crate::data::iou_3d_plain;
 use crate::model::nn::softmax;
 
 /// Cross-entropy of `logits` [N, V] against `targets` [N].
@@ -51,20 +52,6 @@ pub fn iou_3d(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let vb = vol(&b.narrow(D::Minus1, 3, 3)?)?;
     let union = ((va + vb)? - &inter_v)?;
     (inter_v / (union + 1e-9)?)?.squeeze(D::Minus1)
-}
-
-/// Axis-aligned 3D IoU of two boxes given as centre + size.
-pub fn iou_3d_plain(a: &[f32; 6], b: &[f32; 6]) -> f32 {
-    let mut inter = 1.0;
-    for k in 0..3 {
-        let lo = (a[k] - a[k + 3] / 2.0).max(b[k] - b[k + 3] / 2.0);
-        let hi = (a[k] + a[k + 3] / 2.0).min(b[k] + b[k + 3] / 2.0);
-        inter *= (hi - lo).max(0.0);
-    }
-    let va = a[3] * a[4] * a[5];
-    let vb = b[3] * b[4] * b[5];
-    let union = va + vb - inter;
-    if union > 0.0 { inter / union } else { 0.0 }
 }
 
 /// Weights of the matching cost and the detection loss.

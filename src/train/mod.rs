@@ -1,12 +1,12 @@
-//! Training (docs/TRAINING.md): the dataset reader, loss terms, AdamW and its schedule, and the
+//! Training (docs/TRAINING.md): loss terms, AdamW and its schedule, and the
 //! trainer shared by the CLI and the viewer's training tab. Validation uses [`crate::eval`].
 
-pub mod dataset;
+pub mod geometry;
 pub mod losses;
 pub mod optim;
 pub mod trainer;
 
-pub use dataset::Dataset;
+pub use crate::data::Dataset;
 pub use trainer::{TASKS, TrainConfig, TrainEvent, Trainer, checkpoint_dir};
 
 #[cfg(test)]

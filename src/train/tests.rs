@@ -80,7 +80,7 @@ fn iou_and_detection_loss() {
         "{iou:?}"
     );
     assert!(
-        (iou_3d_plain(
+        (crate::data::iou_3d_plain(
             &[0.0, 0.0, 0.0, 1.0, 1.0, 1.0],
             &[0.5, 0.0, 0.0, 1.0, 1.0, 1.0]
         ) - 1.0 / 3.0)
@@ -318,4 +318,62 @@ fn training_lowers_the_loss_and_resume_equals_an_uninterrupted_run() {
     c.run(&tx, &cancel).unwrap();
     assert_eq!(c.step, 0);
     assert!(checkpoint_dir(&dir.path().join("c")).is_some());
+}
+
+#[test]
+fn correspondences_see_the_same_point_and_depth_pairs_are_ordered() {
+    use super::geometry::{correspondences, depth_order_pairs};
+    let (scene, _) = crate::scene::procgen::generate(4, 3).to_scene();
+    let opts = BuildOptions {
+        views: 4,
+        size: 48,
+        ..Default::default()
+    };
+    let shard =
+        crate::data::build::render_shard(std::path::Path::new("generated"), &scene, &opts, 3)
+            .unwrap();
+    let s = 48usize;
+    let world = |v: usize, x: usize, y: usize| {
+        let k = &shard.intrinsics[v * 9..v * 9 + 9];
+        let d = shard.depth[v * s * s + y * s + x];
+        let p = glam::Vec3::new(
+            (x as f32 - k[2]) / k[0] * d,
+            (y as f32 - k[5]) / k[4] * d,
+            d,
+        );
+        (shard.camera_from_world(v).inverse().transform_point3(p), d)
+    };
+    // A view with itself: every pixel with depth maps to itself.
+    let same = correspondences(&shard, 0, 0, 4);
+    let with_depth = (0..s)
+        .step_by(4)
+        .flat_map(|y| (0..s).step_by(4).map(move |x| (x, y)))
+        .filter(|&(x, y)| shard.depth[y * s + x] > 0.0)
+        .count();
+    assert_eq!(same.len(), with_depth);
+    assert!(same.iter().all(|(a, b)| a == b));
+    // Other views: corresponding pixels see the same 3D point (within a pixel's footprint).
+    let mut found = 0;
+    for a in 0..4 {
+        for b in 0..4 {
+            if a == b {
+                continue;
+            }
+            for ((xa, ya), (xb, yb)) in correspondences(&shard, a, b, 2) {
+                let (pa, d) = world(a, xa, ya);
+                let (pb, _) = world(b, xb, yb);
+                // Rounding to b's pixel grid moves a point by up to a pixel footprint, more on
+                // surfaces seen at a grazing angle.
+                assert!(pa.distance(pb) < 0.15 * d.max(1.0), "{pa} vs {pb}");
+                found += 1;
+            }
+        }
+    }
+    assert!(found > 50, "{found} correspondences");
+    let order = depth_order_pairs(&shard, 1, 50, 7);
+    assert_eq!(order.len(), 50);
+    for (i, j, sign) in order {
+        let (di, dj) = (shard.depth[s * s + i], shard.depth[s * s + j]);
+        assert_eq!(sign > 0.0, di > dj);
+    }
 }

@@ -18,9 +18,9 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::dataset::Dataset;
 use super::losses::{DetectionWeights, answer_ce, depth_loss, detection_loss, kendall_total};
 use super::optim::{AdamW, clip_factor, learning_rate};
+use crate::data::Dataset;
 use crate::data::{SceneShard, Split};
 use crate::model::checkpoint::save_model;
 use crate::model::{ModelConfig, ModelError, SpatiaTokenizer, SpatialVlm, ViewBatch};
@@ -390,7 +390,9 @@ impl Trainer {
                 .map(|(k, s)| (k.to_string(), (-s).exp()))
                 .collect();
             let sps = window_steps as f64 / window.elapsed().as_secs_f64().max(1e-9);
-            if self.step % self.config.log_every.max(1) == 0 || self.step == self.config.steps {
+            if self.step.is_multiple_of(self.config.log_every.max(1))
+                || self.step == self.config.steps
+            {
                 let line = serde_json::json!({"step": self.step, "lr": lr, "losses": losses, "weights": weights, "steps_per_s": sps});
                 writeln!(log, "{line}")
                     .map_err(|e| io_err(&self.out.join("train_log.jsonl"), e))?;
@@ -404,7 +406,7 @@ impl Trainer {
                 lr,
                 steps_per_s: sps,
             });
-            if self.config.eval_every > 0 && self.step % self.config.eval_every == 0 {
+            if self.config.eval_every > 0 && self.step.is_multiple_of(self.config.eval_every) {
                 let metrics = self.evaluate()?;
                 let line = serde_json::json!({"step": self.step, "eval": metrics});
                 writeln!(log, "{line}")
@@ -414,7 +416,9 @@ impl Trainer {
                     metrics,
                 });
             }
-            if self.step % self.config.checkpoint_every.max(1) == 0
+            if self
+                .step
+                .is_multiple_of(self.config.checkpoint_every.max(1))
                 || self.step == self.config.steps
             {
                 let path = self.checkpoint()?;

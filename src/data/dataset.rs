@@ -2,8 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::data::build::Manifest;
-use crate::data::{SceneShard, Split};
+use super::build::Manifest;
+use super::{SceneShard, Split};
 use crate::questions::Question;
 use crate::questions::jsonl::read_jsonl;
 use crate::scene::SceneError;
