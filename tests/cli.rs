@@ -313,19 +313,9 @@ fn tiny_model(dir: &Path) {
         "the cup is on the table",
     ];
     let tk = SpatiaTokenizer::train(corpus.iter().map(|s| s.to_string()), 120).unwrap();
-    let mut cfg = ModelConfig::student(tk.vocab_size());
-    cfg.num_views = 2;
-    cfg.encoder.image_size = 28;
-    cfg.encoder.embed_dim = 16;
-    cfg.encoder.depth = 2;
-    cfg.encoder.num_heads = 2;
-    cfg.encoder.intermediate_layers = vec![0, 1];
-    cfg.decoder.hidden_size = 16;
-    cfg.decoder.intermediate_size = 32;
-    cfg.decoder.num_layers = 1;
-    cfg.decoder.num_heads = 2;
+    let mut cfg = ModelConfig::tiny(tk.vocab_size(), 28, 14);
+    cfg.name = "student".into();
     cfg.decoder.max_answer_tokens = 4;
-    cfg.scene_pool = 1;
     let map = VarMap::new();
     SpatialVlm::new(
         &cfg,

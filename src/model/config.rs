@@ -143,6 +143,39 @@ impl ModelConfig {
         }
     }
 
+    /// A model small enough for tests and smoke runs: two views of `image_size`² in
+    /// `patch_size` patches, 16-wide encoder, 32-wide decoder, K = 2.
+    pub fn tiny(vocab_size: usize, image_size: usize, patch_size: usize) -> ModelConfig {
+        let s = ModelConfig::student(vocab_size);
+        ModelConfig {
+            name: "tiny".into(),
+            num_views: 2,
+            encoder: EncoderConfig {
+                image_size,
+                patch_size,
+                embed_dim: 16,
+                depth: 2,
+                num_heads: 2,
+                intermediate_layers: vec![0, 1],
+                ..s.encoder.clone()
+            },
+            decoder: DecoderConfig {
+                hidden_size: 32,
+                intermediate_size: 64,
+                num_layers: 2,
+                num_heads: 2,
+                max_answer_tokens: 8,
+                ..s.decoder.clone()
+            },
+            hidden_cot_tokens: 2,
+            scene_pool: 1,
+            depth_head_dim: 8,
+            detection_queries: 8,
+            detection_layers: 1,
+            ..s
+        }
+    }
+
     /// Patches per side.
     pub fn grid(&self) -> usize {
         self.encoder.image_size / self.encoder.patch_size

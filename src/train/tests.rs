@@ -157,25 +157,7 @@ fn tiny_dataset(dir: &std::path::Path) -> Dataset {
 }
 
 fn tiny_cfg(vocab: usize) -> ModelConfig {
-    let mut c = ModelConfig::student(vocab);
-    c.num_views = 2;
-    c.encoder.image_size = 16;
-    c.encoder.patch_size = 8;
-    c.encoder.embed_dim = 16;
-    c.encoder.depth = 2;
-    c.encoder.num_heads = 2;
-    c.encoder.intermediate_layers = vec![0, 1];
-    c.decoder.hidden_size = 32;
-    c.decoder.intermediate_size = 64;
-    c.decoder.num_layers = 2;
-    c.decoder.num_heads = 2;
-    c.decoder.max_answer_tokens = 8;
-    c.hidden_cot_tokens = 2;
-    c.scene_pool = 1;
-    c.depth_head_dim = 8;
-    c.detection_queries = 8;
-    c.detection_layers = 1;
-    c
+    ModelConfig::tiny(vocab, 16, 8)
 }
 
 fn tokenizer(ds: &Dataset) -> SpatiaTokenizer {
