@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use spatia::data::Split;
-use spatia::eval::evaluate;
+use spatia::eval::{EvalReport, compare, evaluate};
 use spatia::model::{ModelConfig, SpatiaTokenizer, load_model, pick_device};
 use spatia::questions::jsonl::read_jsonl;
 use spatia::train::{Dataset, TrainConfig, TrainEvent, Trainer, checkpoint_dir};
@@ -149,8 +149,12 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
 #[derive(clap::Args, Debug)]
 pub struct EvalArgs {
     /// Model folder.
-    #[arg(long)]
-    model: PathBuf,
+    #[arg(long, required_unless_present = "compare")]
+    model: Option<PathBuf>,
+    /// Evaluate a teacher and a student and print the paper's table: accuracy per category,
+    /// retention (student / teacher), size and latency ratios.
+    #[arg(long, num_args = 2, value_names = ["TEACHER", "STUDENT"], conflicts_with = "model")]
+    compare: Option<Vec<PathBuf>>,
     /// A `spatia gen-data` folder.
     #[arg(long)]
     data: PathBuf,
@@ -176,20 +180,62 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
         other => anyhow::bail!("--split must be train, val or test, not {other}"),
     };
     let device = pick_device();
-    let model = load_model(&args.model, &device)?;
     let dataset = Dataset::open(&args.data)?;
     let external = match &args.questions {
         Some(p) => Some(read_jsonl(p)?),
         None => None,
     };
-    let report = evaluate(
-        &model,
-        &dataset,
-        split,
-        args.max_scenes,
-        external.as_deref(),
-    )
-    .with_context(|| format!("evaluating {}", args.model.display()))?;
+    let run = |dir: &PathBuf| -> anyhow::Result<EvalReport> {
+        let model = load_model(dir, &device)?;
+        evaluate(
+            &model,
+            &dataset,
+            split,
+            args.max_scenes,
+            external.as_deref(),
+        )
+        .with_context(|| format!("evaluating {}", dir.display()))
+    };
+    if let Some(pair) = &args.compare {
+        let (teacher, student) = (run(&pair[0])?, run(&pair[1])?);
+        let c = compare(&teacher, &student);
+        if args.json {
+            let v = serde_json::json!({"teacher": teacher, "student": student, "comparison": c});
+            println!("{}", serde_json::to_string_pretty(&v)?);
+            return Ok(());
+        }
+        println!(
+            "{:<12} {:>9} {:>9} {:>10}",
+            "category", "teacher", "student", "retention"
+        );
+        for (k, t) in &teacher.categories {
+            let s = student.categories.get(k).map_or(0.0, |s| s.accuracy);
+            let r = c
+                .retention
+                .get(k)
+                .map_or("-".to_string(), |r| format!("{:.1}%", r * 100.0));
+            println!(
+                "{k:<12} {:>8.1}% {:>8.1}% {r:>10}",
+                t.accuracy * 100.0,
+                s * 100.0
+            );
+        }
+        println!("mean retention {:.1}%", c.mean_retention * 100.0);
+        println!(
+            "parameters {} / {} = {:.2}x",
+            teacher.params, student.params, c.params_ratio
+        );
+        println!(
+            "per-answer latency {:.1} ms / {:.1} ms = {:.2}x",
+            teacher.latency_ms, student.latency_ms, c.latency_ratio
+        );
+        return Ok(());
+    }
+    let model_dir = args
+        .model
+        .clone()
+        .context("--model or --compare is needed")?;
+    let report = run(&model_dir)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());

@@ -269,3 +269,78 @@ pub fn evaluate(
         scenes: scenes.len(),
     })
 }
+
+/// The paper's comparison of a student with its teacher.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Comparison {
+    /// Student accuracy / teacher accuracy, per category both report.
+    pub retention: BTreeMap<String, f32>,
+    /// Mean of the per-category retentions.
+    pub mean_retention: f32,
+    /// Teacher parameters / student parameters.
+    pub params_ratio: f32,
+    /// Teacher per-answer latency / student per-answer latency.
+    pub latency_ratio: f32,
+}
+
+/// Retention, size ratio and latency ratio of `student` against `teacher`.
+pub fn compare(teacher: &EvalReport, student: &EvalReport) -> Comparison {
+    let retention: BTreeMap<String, f32> = teacher
+        .categories
+        .iter()
+        .filter_map(|(k, t)| {
+            let s = student.categories.get(k)?;
+            (t.accuracy > 0.0).then(|| (k.clone(), s.accuracy / t.accuracy))
+        })
+        .collect();
+    let mean_retention = if retention.is_empty() {
+        0.0
+    } else {
+        retention.values().sum::<f32>() / retention.len() as f32
+    };
+    Comparison {
+        mean_retention,
+        retention,
+        params_ratio: teacher.params as f32 / student.params.max(1) as f32,
+        latency_ratio: teacher.latency_ms / student.latency_ms.max(1e-6),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comparison_is_student_over_teacher() {
+        let cat = |a: f32| CategoryScore {
+            accuracy: a,
+            n: 10,
+            ..Default::default()
+        };
+        let teacher = EvalReport {
+            params: 3000,
+            latency_ms: 87.0,
+            categories: BTreeMap::from([
+                ("proximity".into(), cat(0.9)),
+                ("contact".into(), cat(0.8)),
+                ("size".into(), cat(0.0)),
+            ]),
+            ..Default::default()
+        };
+        let student = EvalReport {
+            params: 1000,
+            latency_ms: 10.0,
+            categories: BTreeMap::from([
+                ("proximity".into(), cat(0.72)),
+                ("contact".into(), cat(0.8)),
+            ]),
+            ..Default::default()
+        };
+        let c = compare(&teacher, &student);
+        assert!((c.retention["proximity"] - 0.8).abs() < 1e-6);
+        assert!((c.retention["contact"] - 1.0).abs() < 1e-6);
+        assert!(!c.retention.contains_key("size"));
+        assert!((c.mean_retention - 0.9).abs() < 1e-6);
+        assert!((c.params_ratio - 3.0).abs() < 1e-6 && (c.latency_ratio - 8.7).abs() < 1e-5);
+    }
+}

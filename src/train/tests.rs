@@ -255,6 +255,27 @@ fn training_lowers_the_loss_and_resume_equals_an_uninterrupted_run() {
         }
         assert_eq!(weights.len(), 3);
     }
+    // The trained model evaluates on the validation scene: every question scored, depth and
+    // detection measured.
+    let report = t.evaluate().unwrap();
+    for k in ["depth_abs_rel", "depth_delta1", "map25"] {
+        assert!(report.get(k).is_some_and(|v| v.is_finite()), "{k}");
+    }
+    let loaded =
+        crate::model::load_model(&dir.path().join("fit/checkpoint"), &Device::Cpu).unwrap();
+    let full = crate::eval::evaluate(&loaded, &ds, crate::data::Split::Val, None, None).unwrap();
+    let n: usize = full.categories.values().map(|c| c.n).sum();
+    let val_questions = ds
+        .scenes(crate::data::Split::Val)
+        .iter()
+        .map(|k| ds.load(crate::data::Split::Val, k).unwrap().1.len())
+        .sum::<usize>();
+    assert_eq!(n, val_questions);
+    assert_eq!(
+        full.depth.views,
+        2 * ds.scenes(crate::data::Split::Val).len()
+    );
+    assert!(full.depth.abs_rel > 0.0 && full.latency_ms > 0.0 && full.params > 0);
     let log = std::fs::read_to_string(dir.path().join("fit/train_log.jsonl")).unwrap();
     assert_eq!(log.lines().count(), 40);
 
