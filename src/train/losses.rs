@@ -36,6 +36,16 @@ pub fn depth_loss(pred: &Tensor, conf: &Tensor, gt: &Tensor, alpha: f64) -> Resu
 
 /// Axis-aligned 3D IoU between boxes `a` [N, 6] and `b` [N, 6] (centre, size), row by row.
 pub fn iou_3d(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    Ok(iou_and_giou_3d(a, b)?.0)
+}
+
+/// Axis-aligned 3D generalised IoU (Rezatofighi et al. 2019): IoU − (C − U) / C with C the
+/// enclosing box's volume; unlike IoU it still has a gradient when the boxes do not overlap.
+pub fn giou_3d(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    Ok(iou_and_giou_3d(a, b)?.1)
+}
+
+fn iou_and_giou_3d(a: &Tensor, b: &Tensor) -> Result<(Tensor, Tensor)> {
     let corners = |t: &Tensor| -> Result<(Tensor, Tensor)> {
         let c = t.narrow(D::Minus1, 0, 3)?;
         let h = (t.narrow(D::Minus1, 3, 3)? * 0.5)?;
@@ -44,6 +54,7 @@ pub fn iou_3d(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let (amin, amax) = corners(a)?;
     let (bmin, bmax) = corners(b)?;
     let inter = (amax.minimum(&bmax)? - amin.maximum(&bmin)?)?.relu()?;
+    let hull = (amax.maximum(&bmax)? - amin.minimum(&bmin)?)?;
     let vol = |t: &Tensor| {
         t.narrow(D::Minus1, 0, 1)? * t.narrow(D::Minus1, 1, 1)? * t.narrow(D::Minus1, 2, 1)?
     };
@@ -51,7 +62,10 @@ pub fn iou_3d(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let va = vol(&a.narrow(D::Minus1, 3, 3)?)?;
     let vb = vol(&b.narrow(D::Minus1, 3, 3)?)?;
     let union = ((va + vb)? - &inter_v)?;
-    (inter_v / (union + 1e-9)?)?.squeeze(D::Minus1)
+    let hull_v = (vol(&hull)? + 1e-9)?;
+    let iou = (inter_v / (&union + 1e-9)?)?;
+    let giou = (&iou - ((&hull_v - &union)? / &hull_v)?)?;
+    Ok((iou.squeeze(D::Minus1)?, giou.squeeze(D::Minus1)?))
 }
 
 /// Weights of the matching cost and the detection loss.
@@ -61,7 +75,7 @@ pub struct DetectionWeights {
     pub class: f64,
     /// Box L1.
     pub l1: f64,
-    /// 1 − IoU.
+    /// 1 − GIoU.
     pub iou: f64,
     /// Cross-entropy weight of queries matched to nothing.
     pub no_object: f64,
@@ -98,7 +112,7 @@ pub fn hungarian(cost: &[Vec<f32>]) -> Vec<usize> {
 
 /// DETR's set loss for one scene: `logits` [Q, C + 1] (last = no object), `boxes` [Q, 6];
 /// ground truth `gt_class` (indices < C) and `gt_boxes` [G][6] (at most Q of them). Returns
-/// (class term, L1 term, IoU term).
+/// (class term, L1 term, 1 − GIoU term).
 pub fn detection_loss(
     logits: &Tensor,
     boxes: &Tensor,
@@ -144,7 +158,7 @@ pub fn detection_loss(
     let flat: Vec<f32> = gt_boxes[..assign.len()].iter().flatten().copied().collect();
     let gt = Tensor::from_vec(flat, (assign.len(), 6), dev)?;
     let l1 = (&matched - &gt)?.abs()?.sum(D::Minus1)?.mean_all()?;
-    let iou = (1.0 - iou_3d(&matched, &gt)?)?.mean_all()?;
+    let iou = (1.0 - giou_3d(&matched, &gt)?)?.mean_all()?;
     Ok((class, l1, iou))
 }
 

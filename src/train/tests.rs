@@ -87,6 +87,25 @@ fn iou_and_detection_loss() {
             .abs()
             < 1e-6
     );
+    // GIoU: equal boxes 1; unit cubes 1 m apart along x: IoU 0, hull 3 x 1 x 1, union 2, so
+    // GIoU = 0 − (3 − 2) / 3 = −1/3 — and it has a gradient.
+    let far = Tensor::new(&[[2f32, 0.0, 0.0, 1.0, 1.0, 1.0]], &Device::Cpu).unwrap();
+    let unit = Tensor::new(&[[0f32, 0.0, 0.0, 1.0, 1.0, 1.0]], &Device::Cpu).unwrap();
+    let g = giou_3d(&far, &unit).unwrap().to_vec1::<f32>().unwrap();
+    assert!((g[0] + 1.0 / 3.0).abs() < 1e-5, "{g:?}");
+    assert!((giou_3d(&unit, &unit).unwrap().to_vec1::<f32>().unwrap()[0] - 1.0).abs() < 1e-5);
+    let v = candle_core::Var::from_tensor(&far).unwrap();
+    let grads = giou_3d(v.as_tensor(), &unit)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    let gx = grads.get(v.as_tensor()).unwrap().to_vec2::<f32>().unwrap()[0][0];
+    assert!(
+        gx < 0.0,
+        "moving the far box toward the other raises GIoU: {gx}"
+    );
     // Query 1 predicts the ground-truth box exactly: it is matched, L1 0, IoU term 0.
     let logits = Tensor::new(&[[0f32, 0.0, 0.0], [0.0, 5.0, 0.0]], &Device::Cpu).unwrap();
     let boxes = Tensor::new(
