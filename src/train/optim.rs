@@ -62,14 +62,16 @@ impl AdamW {
             let Some(g) = grads.get(var.as_tensor()) else {
                 continue;
             };
-            let g = (g * grad_scale)?;
+            // Detached: a gradient (and anything computed from it) can carry the whole backward
+            // graph, which the moments would otherwise keep alive from step to step.
+            let g = (g.detach() * grad_scale)?;
             let m = ((&self.m[i] * self.beta1)? + (&g * (1.0 - self.beta1))?)?;
             let v = ((&self.v[i] * self.beta2)? + (g.sqr()? * (1.0 - self.beta2))?)?;
             let update = ((&m / bc1)? / ((&v / bc2)?.sqrt()? + self.eps)?)?;
-            let decayed = (var.as_tensor() * (1.0 - lr * self.weight_decay))?;
+            let decayed = (var.as_tensor().detach() * (1.0 - lr * self.weight_decay))?;
             var.set(&(decayed - (update * lr)?)?)?;
-            self.m[i] = m;
-            self.v[i] = v;
+            self.m[i] = m.detach();
+            self.v[i] = v.detach();
         }
         Ok(())
     }
