@@ -72,12 +72,7 @@ impl Split {
     }
 }
 
-/// FNV-1a, stable across platforms and Rust versions.
-pub fn stable_hash(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
+pub use crate::scene::stable_hash;
 
 /// Splits scenes by name, never by question: ranked by a stable hash of the name (mixed with
 /// `seed`), the first tenth (at least one) is test, the next tenth val, the rest train. Fewer

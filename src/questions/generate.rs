@@ -100,12 +100,6 @@ pub fn describe_object(spatial: &SpatialScene<'_>, id: u32) -> Option<String> {
     ctx.describe(id)
 }
 
-fn fnv1a(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
-
 fn yes_no(b: bool) -> String {
     if b { "yes" } else { "no" }.to_string()
 }
@@ -183,7 +177,7 @@ impl<'a> Ctx<'a> {
         for o in &objects {
             *counts.entry(o.category).or_insert(0) += 1;
         }
-        let rng = ChaCha8Rng::seed_from_u64(options.seed ^ fnv1a(&scene.name));
+        let rng = ChaCha8Rng::seed_from_u64(options.seed ^ crate::scene::stable_hash(&scene.name));
         let mut ctx = Ctx {
             spatial,
             objects,

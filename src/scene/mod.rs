@@ -253,6 +253,14 @@ impl Scene {
     }
 }
 
+/// FNV-1a of a string: a hash stable across platforms and Rust versions (for seeds and
+/// splits derived from names).
+pub fn stable_hash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
 /// A file shipped with Spatia (`assets/…`, `models/…`): relative to the working directory if it
 /// is there, else to the source tree the binary was built from, else beside the executable.
 pub fn bundled_path(rel: &Path) -> PathBuf {

@@ -47,6 +47,11 @@ impl AdamW {
         })
     }
 
+    /// The optimised variables with their names, sorted by name.
+    pub fn vars(&self) -> &[(String, Var)] {
+        &self.vars
+    }
+
     /// One update at learning rate `lr`, gradients scaled by `grad_scale` (clipping).
     pub fn update(
         &mut self,

@@ -371,7 +371,7 @@ impl Trainer {
             let (shard, questions) = self.batch_for(self.step)?;
             let (total, terms) = self.losses(&shard, &questions)?;
             let grads = total.backward()?;
-            let (norm, factor) = clip_factor(&grads, &self.opt_vars(), self.config.grad_clip)?;
+            let (norm, factor) = clip_factor(&grads, self.opt.vars(), self.config.grad_clip)?;
             let c = &self.config;
             let lr = learning_rate(self.step, c.steps, c.warmup, c.lr, c.min_lr_ratio);
             self.opt.update(&grads, lr, factor)?;
@@ -432,17 +432,6 @@ impl Trainer {
             send(TrainEvent::Finished { step: self.step });
         }
         Ok(())
-    }
-
-    fn opt_vars(&self) -> Vec<(String, Var)> {
-        let mut v: Vec<(String, Var)> = self
-            .varmap
-            .data()
-            .lock()
-            .map(|d| d.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default();
-        v.push(("kendall.log_vars".into(), self.log_vars.clone()));
-        v
     }
 
     /// Validation accuracy per category on `eval_scenes` validation scenes.
