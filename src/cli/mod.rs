@@ -36,6 +36,8 @@ enum Command {
     Train(train::TrainArgs),
     /// Evaluate a model on a dataset split.
     Eval(train::EvalArgs),
+    /// Distil a student from a teacher (`distill --teacher DIR --data DIR --out DIR`).
+    Distill(train::DistillArgs),
     /// Answer a question about a scene with a model (default models/student).
     Ask(ask::AskArgs),
     /// Parameters and speed of the student and teacher presets.
@@ -89,6 +91,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Ask(a)) => ask::run(&a),
         Some(Command::Train(a)) => train::run(&a),
         Some(Command::Eval(a)) => train::eval(&a),
+        Some(Command::Distill(a)) => train::distill(&a),
         Some(Command::BenchModels(a)) => ask::bench(&a),
         Some(Command::ImportQuestions(a)) => questions::import(&a),
         #[cfg(feature = "viewer")]

@@ -1,6 +1,6 @@
 //! `spatia train teacher …` and `spatia eval …`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -10,7 +10,9 @@ use spatia::data::Split;
 use spatia::eval::{EvalReport, compare, evaluate};
 use spatia::model::{ModelConfig, SpatiaTokenizer, load_model, pick_device};
 use spatia::questions::jsonl::read_jsonl;
-use spatia::train::{Dataset, TrainConfig, TrainEvent, Trainer, checkpoint_dir};
+use spatia::train::{
+    Dataset, DistillSettings, Distiller, TrainConfig, TrainEvent, Trainer, checkpoint_dir,
+};
 
 #[derive(clap::Args, Debug)]
 pub struct TrainArgs {
@@ -58,6 +60,20 @@ pub struct TrainOptions {
     vocab: usize,
 }
 
+impl TrainOptions {
+    fn config(&self) -> TrainConfig {
+        TrainConfig {
+            steps: self.steps,
+            lr: self.lr,
+            questions_per_step: self.questions_per_step,
+            eval_every: self.eval_every,
+            checkpoint_every: self.checkpoint_every,
+            seed: self.seed,
+            ..Default::default()
+        }
+    }
+}
+
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let TrainWhich::Teacher(o) = &args.which;
     let device = pick_device();
@@ -81,21 +97,18 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let mut model_cfg = ModelConfig::teacher(o.vocab.max(tokenizer.vocab_size()));
     model_cfg.num_views = dataset.manifest.options.views;
     model_cfg.encoder.image_size = dataset.manifest.options.size as usize;
-    let config = TrainConfig {
-        steps: o.steps,
-        lr: o.lr,
-        questions_per_step: o.questions_per_step,
-        eval_every: o.eval_every,
-        checkpoint_every: o.checkpoint_every,
-        seed: o.seed,
-        ..Default::default()
-    };
+    let config = o.config();
     let mut trainer = Trainer::new(
         model_cfg, tokenizer, config, dataset, &o.out, o.resume, &device,
     )?;
+    run_with_progress(&mut trainer, o.steps, &o.out)
+}
+
+/// Runs a trainer to its last step with a progress bar (a named thread reading its events).
+fn run_with_progress(trainer: &mut Trainer, steps: usize, out: &Path) -> anyhow::Result<()> {
     let (tx, rx) = crossbeam_channel::bounded(1024);
     let cancel = Arc::new(AtomicBool::new(false));
-    let total = o.steps as u64;
+    let total = steps as u64;
     let start_step = trainer.step as u64;
     let handle = std::thread::Builder::new()
         .name("train-progress".into())
@@ -141,9 +154,60 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     println!(
         "trained to step {} -> {}",
         trainer.step,
-        o.out.join("checkpoint").display()
+        out.join("checkpoint").display()
     );
     Ok(())
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DistillArgs {
+    /// The teacher's model folder (its tokenizer is the student's).
+    #[arg(long)]
+    teacher: PathBuf,
+    /// Teacher answers produced elsewhere: JSONL `{"scene", "question", "answer", "logits"?}`;
+    /// they replace the teacher's own answer distribution for the questions they cover.
+    #[arg(long)]
+    teacher_answers: Option<PathBuf>,
+    #[command(flatten)]
+    train: TrainOptions,
+    /// Hidden CoT latent tokens of the student (0 removes them).
+    #[arg(long, default_value_t = 8)]
+    cot: usize,
+    /// Temperature of the answer KL.
+    #[arg(long, default_value_t = 2.0)]
+    temperature: f64,
+}
+
+pub fn distill(a: &DistillArgs) -> anyhow::Result<()> {
+    let o = &a.train;
+    let device = pick_device();
+    let dataset = Dataset::open(&o.data)?;
+    let teacher = load_model(&a.teacher, &device)?;
+    let mut model_cfg = ModelConfig::student(teacher.model.cfg.decoder.vocab_size);
+    model_cfg.num_views = dataset.manifest.options.views;
+    model_cfg.encoder.image_size = dataset.manifest.options.size as usize;
+    model_cfg.hidden_cot_tokens = a.cot;
+    let mut settings = DistillSettings::new(a.teacher.clone());
+    settings.teacher_answers = a.teacher_answers.clone();
+    settings.temperature = a.temperature;
+    let distiller = Distiller::new(
+        settings,
+        teacher,
+        &model_cfg,
+        &o.out.join("teacher_cache"),
+        o.seed,
+        &device,
+    )?;
+    let mut trainer = Trainer::new_distill(
+        model_cfg,
+        o.config(),
+        dataset,
+        &o.out,
+        o.resume,
+        &device,
+        distiller,
+    )?;
+    run_with_progress(&mut trainer, o.steps, &o.out)
 }
 
 #[derive(clap::Args, Debug)]

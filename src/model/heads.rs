@@ -199,6 +199,7 @@ pub struct DetectionHead {
     input_proj: Linear,
     query_embed: Tensor,
     layers: Vec<DetectionLayer>,
+    norm: LayerNorm,
     class_embed: Linear,
     bbox_embed: Mlp,
 }
@@ -239,6 +240,7 @@ impl DetectionHead {
                 },
             )?,
             layers,
+            norm: LayerNorm::new(dim, 1e-5, vb.pp("norm"))?,
             class_embed: linear(dim, classes + 1, vb.pp("class_embed"))?,
             bbox_embed: Mlp::new(dim, dim, 6, vb.pp("bbox_embed"))?,
         })
@@ -265,6 +267,8 @@ impl DetectionHead {
             x = (&x + l.cross_attn.forward(&h, &mem)?)?;
             x = (&x + l.mlp.forward(&l.norm3.forward(&x)?)?)?;
         }
+        // DETR's decoder norm: the class and box heads read normalised queries.
+        let x = self.norm.forward(&x)?;
         let logits = self.class_embed.forward(&x)?;
         let raw = self.bbox_embed.forward(&x)?;
         let centre = raw.narrow(D::Minus1, 0, 3)?;

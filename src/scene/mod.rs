@@ -256,7 +256,12 @@ impl Scene {
 /// FNV-1a of a string: a hash stable across platforms and Rust versions (for seeds and
 /// splits derived from names).
 pub fn stable_hash(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+    stable_hash_bytes(s.as_bytes())
+}
+
+/// FNV-1a of bytes (see [`stable_hash`]).
+pub fn stable_hash_bytes(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })
 }

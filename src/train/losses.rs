@@ -180,3 +180,74 @@ pub fn kendall_total(losses: &[Tensor], log_vars: &Tensor) -> Result<Tensor> {
     }
     total.ok_or_else(|| candle_core::Error::Msg("no loss terms".into()))
 }
+
+/// Rows of `x` [N, C] scaled to unit length.
+fn unit_rows(x: &Tensor) -> Result<Tensor> {
+    let norm = (x.sqr()?.sum_keepdim(D::Minus1)? + 1e-12)?.sqrt()?;
+    x.broadcast_div(&norm)
+}
+
+/// Feature distillation: mean over rows of 1 − cos(student_i, teacher_i); `student` (already
+/// projected to the teacher's width) and `teacher` are [N, C].
+pub fn feature_cosine(student: &Tensor, teacher: &Tensor) -> Result<Tensor> {
+    let cos = (unit_rows(student)? * unit_rows(teacher)?)?.sum(D::Minus1)?;
+    (1.0 - cos)?.mean_all()
+}
+
+/// A cross-view cost volume: for each token of view a (`a` [P, C]), the softmax over the tokens
+/// of view b (`b` [P', C]) of their cosine similarity / `tau`; [P, P'] log-probabilities.
+pub fn cost_volume(a: &Tensor, b: &Tensor, tau: f64) -> Result<Tensor> {
+    let sim = unit_rows(a)?.matmul(&unit_rows(b)?.t()?)?;
+    candle_nn::ops::log_softmax(&(sim / tau)?, D::Minus1)
+}
+
+/// KL(teacher ‖ student) between two cost volumes given as log-probabilities [P, P'], mean
+/// over rows.
+pub fn cost_volume_kl(student_log: &Tensor, teacher_log: &Tensor) -> Result<Tensor> {
+    let pt = teacher_log.exp()?;
+    (pt * (teacher_log - student_log)?)?
+        .sum(D::Minus1)?
+        .mean_all()
+}
+
+/// Cross-view matching (InfoNCE): for each correspondence (token i of view a, token j of view
+/// b), cross-entropy of the softmax over view b's tokens of cos(a_i, b_·) / `tau` against j.
+/// `a` [P, C], `b` [P', C]. Zero without correspondences.
+pub fn correspondence_nce(
+    a: &Tensor,
+    b: &Tensor,
+    pairs: &[(u32, u32)],
+    tau: f64,
+) -> Result<Tensor> {
+    if pairs.is_empty() {
+        return Tensor::zeros((), a.dtype(), a.device());
+    }
+    let dev = a.device();
+    let rows: Vec<u32> = pairs.iter().map(|p| p.0).collect();
+    let cols: Vec<u32> = pairs.iter().map(|p| p.1).collect();
+    let fa = unit_rows(&a.index_select(&Tensor::new(rows.as_slice(), dev)?, 0)?)?;
+    let logits = (fa.matmul(&unit_rows(b)?.t()?)? / tau)?;
+    candle_nn::loss::cross_entropy(&logits, &Tensor::new(cols.as_slice(), dev)?)
+}
+
+/// Relative depth order (ranking loss): mean of log(1 + exp(−s · (log d_i − log d_j))) over
+/// pairs (i, j, s) of flat indices into `depth` (s = +1 when i is farther, −1 when nearer).
+pub fn depth_rank(depth: &Tensor, pairs: &[(usize, usize, f32)]) -> Result<Tensor> {
+    if pairs.is_empty() {
+        return Tensor::zeros((), depth.dtype(), depth.device());
+    }
+    let dev = depth.device();
+    let flat = depth.flatten_all()?.log()?;
+    let idx = |f: fn(&(usize, usize, f32)) -> u32| -> Result<Tensor> {
+        let v: Vec<u32> = pairs.iter().map(f).collect();
+        Tensor::new(v.as_slice(), dev)
+    };
+    let di = flat.index_select(&idx(|p| p.0 as u32)?, 0)?;
+    let dj = flat.index_select(&idx(|p| p.1 as u32)?, 0)?;
+    let s: Vec<f32> = pairs.iter().map(|p| p.2).collect();
+    let margin = ((di - dj)? * Tensor::new(s.as_slice(), dev)?)?;
+    // softplus(−m), with −m clamped so exp stays finite.
+    (margin.neg()?.clamp(-30.0, 30.0)?.exp()? + 1.0)?
+        .log()?
+        .mean_all()
+}

@@ -1,13 +1,15 @@
 //! Training (docs/TRAINING.md): loss terms, AdamW and its schedule, and the
 //! trainer shared by the CLI and the viewer's training tab. Validation uses [`crate::eval`].
 
+pub mod distill;
 pub mod geometry;
 pub mod losses;
 pub mod optim;
 pub mod trainer;
 
 pub use crate::data::Dataset;
-pub use trainer::{TASKS, TrainConfig, TrainEvent, Trainer, checkpoint_dir};
+pub use distill::{DISTILL_TASKS, DistillSettings, Distiller, TeacherAnswers};
+pub use trainer::{Batch, TASKS, TrainConfig, TrainEvent, Trainer, checkpoint_dir};
 
 #[cfg(test)]
 mod tests;

@@ -239,10 +239,10 @@ fn training_lowers_the_loss_and_resume_equals_an_uninterrupted_run() {
     // Loss drops over 40 steps on one repeated batch.
     let tk = tokenizer(&ds);
     let mut t = trainer(&ds, &tk, &dir.path().join("fit"), 40, false);
-    let (shard, qs) = t.batch_for(0).unwrap();
-    let before = scalar(&t.losses(&shard, &qs).unwrap().1["answer_ce"]);
+    let batch = t.batch_for(0).unwrap();
+    let before = scalar(&t.losses(&batch).unwrap().1["answer_ce"]);
     t.run(&tx, &cancel).unwrap();
-    let after = scalar(&t.losses(&shard, &qs).unwrap().1["answer_ce"]);
+    let after = scalar(&t.losses(&batch).unwrap().1["answer_ce"]);
     assert!(after < 0.7 * before, "answer loss {before} -> {after}");
     let events: Vec<TrainEvent> = rx.try_iter().collect();
     assert!(matches!(
@@ -398,4 +398,366 @@ fn correspondences_see_the_same_point_and_depth_pairs_are_ordered() {
         let (di, dj) = (shard.depth[s * s + i], shard.depth[s * s + j]);
         assert_eq!(sign > 0.0, di > dj);
     }
+}
+
+#[test]
+fn feature_and_geometric_losses_match_hand_computations() {
+    let dev = Device::Cpu;
+    let a = Tensor::new(&[[1f32, 0.0], [0.0, 2.0]], &dev).unwrap();
+    let b = Tensor::new(&[[3f32, 0.0], [1.0, 0.0]], &dev).unwrap();
+    // Row 0: cos = 1 → 0; row 1: cos = 0 → 1; mean 0.5.
+    assert!((scalar(&feature_cosine(&a, &b).unwrap()) - 0.5).abs() < 1e-6);
+    // Cost volume of a against b at tau 1: row 0 sims [1, 1] → ln 0.5 both; row 1 sims [0, 0].
+    let cv = cost_volume(&a, &b, 1.0).unwrap().to_vec2::<f32>().unwrap();
+    for row in &cv {
+        for v in row {
+            assert!((v - 0.5f32.ln()).abs() < 1e-6, "{cv:?}");
+        }
+    }
+    // Against itself at tau 0.5: row 0 sims [1, 0] / 0.5 = [2, 0]: log-softmax [-0.126928, -2.126928].
+    let own = cost_volume(&a, &a, 0.5).unwrap().to_vec2::<f32>().unwrap();
+    assert!((own[0][0] + 0.126_928).abs() < 1e-5 && (own[0][1] + 2.126_928).abs() < 1e-5);
+    let s = cost_volume(&a, &b, 1.0).unwrap();
+    let t = cost_volume(&a, &a, 0.5).unwrap();
+    assert!(scalar(&cost_volume_kl(&t, &t).unwrap()).abs() < 1e-6);
+    // KL(t ‖ s) row 0 = p·(log p − ln 0.5) with p = [0.880797, 0.119203]; both rows alike.
+    let p = [0.880_797f32, 0.119_203];
+    let kl0: f32 = p.iter().map(|&q| q * (q.ln() - 0.5f32.ln())).sum();
+    assert!((scalar(&cost_volume_kl(&s, &t).unwrap()) - kl0).abs() < 1e-5);
+    // Matching: pair (0 → 0) at tau 0.5 has logits [2, 2] against b → CE ln 2.
+    let nce = scalar(&correspondence_nce(&a, &b, &[(0, 0)], 0.5).unwrap());
+    assert!((nce - 2f32.ln()).abs() < 1e-5, "{nce}");
+    // Pair (0 → 0) of a with itself: logits [2, 0] → CE = ln(1 + e^-2) = 0.126928.
+    let nce = scalar(&correspondence_nce(&a, &a, &[(0, 0)], 0.5).unwrap());
+    assert!((nce - 0.126_928).abs() < 1e-5, "{nce}");
+    assert_eq!(scalar(&correspondence_nce(&a, &a, &[], 0.5).unwrap()), 0.0);
+    // Depth order: depths [1, e]; pair (1, 0, +1) has margin 1 → ln(1 + e^-1) = 0.313262;
+    // the wrong order (0, 1, +1) → ln(1 + e) = 1.313262.
+    let d = t1(&[1.0, std::f32::consts::E]);
+    assert!((scalar(&depth_rank(&d, &[(1, 0, 1.0)]).unwrap()) - 0.313_262).abs() < 1e-5);
+    assert!((scalar(&depth_rank(&d, &[(0, 1, 1.0)]).unwrap()) - 1.313_262).abs() < 1e-5);
+}
+
+/// A tiny teacher folder (wider than the tiny student), trained a few steps.
+fn tiny_teacher(ds: &Dataset, tk: &SpatiaTokenizer, out: &std::path::Path) -> std::path::PathBuf {
+    let mut cfg = tiny_cfg(tk.vocab_size());
+    cfg.encoder.embed_dim = 24;
+    cfg.encoder.num_heads = 2;
+    cfg.decoder.hidden_size = 48;
+    let tc = TrainConfig {
+        steps: 4,
+        lr: 3e-3,
+        warmup: 1,
+        questions_per_step: 6,
+        eval_every: 0,
+        checkpoint_every: 4,
+        ..Default::default()
+    };
+    let mut t = Trainer::new(cfg, tk.clone(), tc, ds.clone(), out, false, &Device::Cpu).unwrap();
+    let (tx, _rx) = crossbeam_channel::bounded(100);
+    t.run(&tx, &Arc::new(AtomicBool::new(false))).unwrap();
+    out.join("checkpoint")
+}
+
+fn distiller(
+    teacher: &std::path::Path,
+    cache: &std::path::Path,
+    answers: Option<&std::path::Path>,
+) -> Result<Distiller, crate::model::ModelError> {
+    let loaded = crate::model::load_model(teacher, &Device::Cpu)?;
+    let mut settings = DistillSettings::new(teacher.to_path_buf());
+    settings.teacher_answers = answers.map(|p| p.to_path_buf());
+    // 16-pixel views: a denser correspondence grid than the default's 8-pixel stride.
+    settings.correspondence_stride = 2;
+    let student = tiny_cfg(loaded.tokenizer.vocab_size());
+    Distiller::new(settings, loaded, &student, cache, 0, &Device::Cpu)
+}
+
+fn distill_trainer(
+    ds: &Dataset,
+    d: Distiller,
+    out: &std::path::Path,
+    steps: usize,
+    resume: bool,
+) -> Trainer {
+    let student = tiny_cfg(d.teacher.tokenizer.vocab_size());
+    let cfg = TrainConfig {
+        steps,
+        lr: 3e-3,
+        warmup: 2,
+        questions_per_step: 6,
+        eval_every: 0,
+        checkpoint_every: 3,
+        log_every: 1,
+        ..Default::default()
+    };
+    Trainer::new_distill(student, cfg, ds.clone(), out, resume, &Device::Cpu, d).unwrap()
+}
+
+#[test]
+fn distillation_caches_the_teacher_learns_from_it_and_resumes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = tiny_dataset(dir.path());
+    let tk = tokenizer(&ds);
+    let teacher = tiny_teacher(&ds, &tk, &dir.path().join("teacher"));
+    let out = dir.path().join("student");
+    let cache = out.join("teacher_cache");
+    let mut t = distill_trainer(
+        &ds,
+        distiller(&teacher, &cache, None).unwrap(),
+        &out,
+        40,
+        false,
+    );
+    assert_eq!(t.tasks(), DISTILL_TASKS);
+    let batch = t.batch_for(0).unwrap();
+    let before = t.losses(&batch).unwrap().1;
+    for name in [
+        "answer_ce",
+        "answer_kl",
+        "depth",
+        "depth_distill",
+        "box_distill",
+        "feature",
+        "geo_match",
+        "geo_cost_volume",
+        "geo_depth_order",
+        "det_class",
+    ] {
+        let v = scalar(&before[name]);
+        assert!(v.is_finite() && v >= 0.0, "{name} = {v}");
+    }
+    assert!(
+        scalar(&before["answer_kl"]) > 0.0 && scalar(&before["geo_match"]) > 0.0,
+        "{before:?}"
+    );
+    // The first step's scene is cached once; reading it back equals computing it.
+    let files = |ext: &str| {
+        std::fs::read_dir(&cache)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == ext)
+            })
+            .count()
+    };
+    assert_eq!(files("json"), 2, "teacher.json + one scene index");
+    let d = distiller(&teacher, &cache, None).unwrap();
+    let read = d.targets(&batch.key, &batch.shard, &batch.all).unwrap();
+    let fresh = d.compute(&batch.shard, &batch.all).unwrap();
+    let diff = |a: &Tensor, b: &Tensor| scalar(&(a - b).unwrap().abs().unwrap().max_all().unwrap());
+    assert!(diff(&read.patch_tokens, &fresh.patch_tokens) < 1e-2);
+    assert!(diff(&read.answer_logits, &fresh.answer_logits) < 2e-2);
+    assert_eq!(diff(&read.depth, &fresh.depth), 0.0);
+    assert_eq!(read.answers, fresh.answers);
+
+    let (tx, rx) = crossbeam_channel::bounded(1000);
+    t.run(&tx, &Arc::new(AtomicBool::new(false))).unwrap();
+    let after = t.losses(&batch).unwrap().1;
+    for name in ["answer_kl", "feature", "answer_ce"] {
+        let (b, a) = (scalar(&before[name]), scalar(&after[name]));
+        assert!(a < 0.8 * b, "{name}: {b} -> {a}");
+    }
+    // Every training scene was cached once, and the weights of all five tasks were reported.
+    let train_scenes = ds.scenes(crate::data::Split::Train).len();
+    assert_eq!(files("json"), 1 + train_scenes);
+    let step = rx
+        .try_iter()
+        .find_map(|e| match e {
+            TrainEvent::Step { weights, .. } => Some(weights),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(step.len(), 5);
+
+    // Resume: 3 steps + kill + resume to 6 equals 6 uninterrupted steps.
+    let straight_dir = dir.path().join("straight");
+    let mut straight = distill_trainer(
+        &ds,
+        distiller(&teacher, &cache, None).unwrap(),
+        &straight_dir,
+        6,
+        false,
+    );
+    let cancel = Arc::new(AtomicBool::new(false));
+    straight.run(&tx, &cancel).unwrap();
+    let killed_dir = dir.path().join("killed");
+    let mut first = distill_trainer(
+        &ds,
+        distiller(&teacher, &cache, None).unwrap(),
+        &killed_dir,
+        6,
+        false,
+    );
+    first.run_until(3, &tx, &cancel).unwrap();
+    drop(first);
+    let mut resumed = distill_trainer(
+        &ds,
+        distiller(&teacher, &cache, None).unwrap(),
+        &killed_dir,
+        6,
+        true,
+    );
+    assert_eq!(resumed.step, 3);
+    resumed.run(&tx, &cancel).unwrap();
+    let (a, b) = (weights(&straight), weights(&resumed));
+    let max = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max);
+    assert!(max < 1e-6, "resumed distillation differs by {max}");
+    let pa = std::fs::read(straight_dir.join("checkpoint/distill.safetensors")).unwrap();
+    let pb = std::fs::read(killed_dir.join("checkpoint/distill.safetensors")).unwrap();
+    assert_eq!(pa, pb, "the feature projection resumes too");
+
+    // A distillation checkpoint can't be resumed as training on ground truth alone.
+    let err = Trainer::new(
+        tiny_cfg(tk.vocab_size()),
+        tk.clone(),
+        TrainConfig::default(),
+        ds.clone(),
+        &straight_dir,
+        true,
+        &Device::Cpu,
+    );
+    let msg = err.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(msg.contains("distillation settings"), "{msg}");
+}
+
+#[test]
+fn teacher_caches_and_answer_files_fail_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = tiny_dataset(dir.path());
+    let tk = tokenizer(&ds);
+    let teacher = tiny_teacher(&ds, &tk, &dir.path().join("teacher"));
+    let cache = dir.path().join("cache");
+    let d = distiller(&teacher, &cache, None).unwrap();
+    let key = ds.scenes(crate::data::Split::Train)[0].clone();
+    let (shard, qs) = ds.load(crate::data::Split::Train, &key).unwrap();
+    d.targets(&key, &shard, &qs).unwrap();
+    // A truncated cache file names itself.
+    let st = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "safetensors"))
+        .unwrap();
+    let bytes = std::fs::read(&st).unwrap();
+    std::fs::write(&st, &bytes[..bytes.len() / 2]).unwrap();
+    let msg = d.targets(&key, &shard, &qs).unwrap_err().to_string();
+    assert!(
+        msg.contains(&st.display().to_string()) && msg.contains("teacher cache"),
+        "{msg}"
+    );
+
+    // A cache made by another teacher is refused.
+    let other = tiny_teacher(&ds, &tk, &dir.path().join("other"));
+    std::fs::write(other.join("model.safetensors"), {
+        let mut b = std::fs::read(other.join("model.safetensors")).unwrap();
+        let n = b.len();
+        b[n - 1] ^= 1;
+        b
+    })
+    .unwrap();
+    let msg = distiller(&other, &cache, None).err().unwrap().to_string();
+    assert!(msg.contains("another teacher"), "{msg}");
+
+    // Answer files: malformed lines and ragged logits name the file and line.
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        "{\"scene\":\"a\",\"question\":\"q\",\"answer\":\"yes\"}\n{not json}\n",
+    )
+    .unwrap();
+    let msg = TeacherAnswers::read(&bad).unwrap_err().to_string();
+    assert!(msg.contains("bad.jsonl") && msg.contains("line 2"), "{msg}");
+    std::fs::write(
+        &bad,
+        "{\"scene\":\"a\",\"question\":\"q\",\"answer\":\"yes\",\"logits\":[[1,2],[3]]}\n",
+    )
+    .unwrap();
+    let msg = TeacherAnswers::read(&bad).unwrap_err().to_string();
+    assert!(
+        msg.contains("line 1") && msg.contains("equal-length"),
+        "{msg}"
+    );
+
+    // A file answering every training question "yes" drives an answer term; logits of the
+    // wrong width are refused at the step that uses them, naming the line.
+    let good = dir.path().join("answers.jsonl");
+    let all = ds.questions(crate::data::Split::Train).unwrap();
+    let lines: String = all
+        .iter()
+        .map(|q| {
+            serde_json::json!({"scene": q.scene, "question": q.question, "answer": "yes"})
+                .to_string()
+                + "\n"
+        })
+        .collect();
+    std::fs::write(&good, lines).unwrap();
+    assert_eq!(TeacherAnswers::read(&good).unwrap().len(), {
+        let mut k: Vec<_> = all.iter().map(|q| (&q.scene, &q.question)).collect();
+        k.sort();
+        k.dedup();
+        k.len()
+    });
+    let t = distill_trainer(
+        &ds,
+        distiller(&teacher, &dir.path().join("c2"), Some(&good)).unwrap(),
+        &dir.path().join("s2"),
+        5,
+        false,
+    );
+    let terms = t.losses(&t.batch_for(0).unwrap()).unwrap().1;
+    let file = scalar(&terms["answer_file"]);
+    assert!(file.is_finite() && file > 0.0, "{file}");
+    assert_eq!(
+        scalar(&terms["answer_kl"]),
+        0.0,
+        "file answers replace the teacher's"
+    );
+    let q = &all[0];
+    std::fs::write(
+        &good,
+        serde_json::json!({"scene": q.scene, "question": q.question, "answer": "yes", "logits": [[0.0, 1.0]]}).to_string(),
+    )
+    .unwrap();
+    let t = distill_trainer(
+        &ds,
+        distiller(&teacher, &dir.path().join("c3"), Some(&good)).unwrap(),
+        &dir.path().join("s3"),
+        5,
+        false,
+    );
+    let train = crate::data::Split::Train;
+    let key = ds
+        .scenes(train)
+        .iter()
+        .find(|k| {
+            ds.load(train, k)
+                .unwrap()
+                .1
+                .iter()
+                .any(|x| x.question == q.question)
+        })
+        .unwrap()
+        .clone();
+    let mut batch = t.batch_for(0).unwrap();
+    let (shard, all_q) = ds.load(train, &key).unwrap();
+    batch.key = key;
+    batch.shard = shard;
+    batch.questions = all_q
+        .iter()
+        .filter(|x| x.question == q.question)
+        .cloned()
+        .collect();
+    batch.all = all_q;
+    let msg = t.losses(&batch).unwrap_err().to_string();
+    assert!(
+        msg.contains("answers.jsonl") && msg.contains("line 1") && msg.contains("vocabulary"),
+        "{msg}"
+    );
 }

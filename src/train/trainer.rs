@@ -18,6 +18,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use super::distill::{DISTILL_TASKS, DistillSettings, Distiller, StudentBatch, last_patch_tokens};
 use super::losses::{DetectionWeights, answer_ce, depth_loss, detection_loss, kendall_total};
 use super::optim::{AdamW, clip_factor, learning_rate};
 use crate::data::Dataset;
@@ -137,6 +138,24 @@ struct TrainerState {
     step: usize,
     config: TrainConfig,
     model: ModelConfig,
+    /// Distillation settings (absent for training on ground truth alone).
+    #[serde(default)]
+    distill: Option<DistillSettings>,
+}
+
+/// One step's example: a training scene, all its questions and the ones drawn for the step.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// The scene's key in the dataset.
+    pub key: String,
+    /// Its shard.
+    pub shard: SceneShard,
+    /// All its questions.
+    pub all: Vec<Question>,
+    /// The questions of this step.
+    pub questions: Vec<Question>,
+    /// The step (0-based), for seeds.
+    pub step: usize,
 }
 
 /// A model being trained on a dataset.
@@ -151,6 +170,8 @@ pub struct Trainer {
     pub tokenizer: SpatiaTokenizer,
     opt: AdamW,
     log_vars: Var,
+    tasks: Vec<&'static str>,
+    distill: Option<Distiller>,
     dataset: Dataset,
     out: PathBuf,
     /// Steps done.
@@ -177,12 +198,57 @@ impl Trainer {
         resume: bool,
         device: &Device,
     ) -> Result<Trainer, ModelError> {
+        Self::build(
+            model_cfg, tokenizer, config, dataset, out, resume, device, None,
+        )
+    }
+
+    /// A student of `model_cfg` learning from `distiller`'s teacher (whose tokenizer it
+    /// shares) and the ground truth; resumes like [`Trainer::new`].
+    pub fn new_distill(
+        model_cfg: ModelConfig,
+        config: TrainConfig,
+        dataset: Dataset,
+        out: &Path,
+        resume: bool,
+        device: &Device,
+        distiller: Distiller,
+    ) -> Result<Trainer, ModelError> {
+        let tokenizer = distiller.teacher.tokenizer.clone();
+        Self::build(
+            model_cfg,
+            tokenizer,
+            config,
+            dataset,
+            out,
+            resume,
+            device,
+            Some(distiller),
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build(
+        model_cfg: ModelConfig,
+        tokenizer: SpatiaTokenizer,
+        config: TrainConfig,
+        dataset: Dataset,
+        out: &Path,
+        resume: bool,
+        device: &Device,
+        distill: Option<Distiller>,
+    ) -> Result<Trainer, ModelError> {
         std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;
         let ckpt = checkpoint_dir(out);
         let varmap = VarMap::new();
         let vb = crate::model::nn::seeded_var_builder(&varmap, config.seed, device);
         let model = SpatialVlm::new(&model_cfg, vb)?;
-        let log_vars = Var::zeros(TASKS.len(), DType::F32, device)?;
+        let tasks: Vec<&'static str> = if distill.is_some() {
+            DISTILL_TASKS.to_vec()
+        } else {
+            TASKS.to_vec()
+        };
+        let log_vars = Var::zeros(tasks.len(), DType::F32, device)?;
         let mut named: Vec<(String, Var)> = varmap
             .data()
             .lock()
@@ -191,6 +257,9 @@ impl Trainer {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         named.push(("kendall.log_vars".into(), log_vars.clone()));
+        if let Some(d) = &distill {
+            named.extend(d.named_vars()?);
+        }
         let opt = AdamW::new(named, config.weight_decay)?;
         let mut t = Trainer {
             config,
@@ -200,6 +269,8 @@ impl Trainer {
             tokenizer,
             opt,
             log_vars,
+            tasks,
+            distill,
             dataset,
             out: out.to_path_buf(),
             step: 0,
@@ -211,6 +282,11 @@ impl Trainer {
         Ok(t)
     }
 
+    /// The Kendall-weighted tasks, in the order of their log-variances.
+    pub fn tasks(&self) -> &[&'static str] {
+        &self.tasks
+    }
+
     fn restore(&mut self, dir: &Path) -> Result<(), ModelError> {
         let state_path = dir.join("trainer_state.json");
         let text = std::fs::read_to_string(&state_path).map_err(|e| io_err(&state_path, e))?;
@@ -220,6 +296,13 @@ impl Trainer {
             return Err(io_err(
                 &state_path,
                 "the checkpoint is of another model configuration",
+            ));
+        }
+        let settings = self.distill.as_ref().map(|d| &d.settings);
+        if state.distill.as_ref() != settings {
+            return Err(io_err(
+                &state_path,
+                "the checkpoint was made with other distillation settings (or without distillation)",
             ));
         }
         let weights = crate::model::checkpoint::load_weights(
@@ -245,6 +328,22 @@ impl Trainer {
         if let Some(lv) = extra.get("log_vars") {
             self.log_vars.set(lv)?;
         }
+        if let Some(d) = &self.distill {
+            let path = dir.join("distill.safetensors");
+            let saved = candle_core::safetensors::load(&path, &self.device)
+                .map_err(|e| io_err(&path, e))?;
+            let data = d
+                .varmap
+                .data()
+                .lock()
+                .map_err(|_| ModelError::Invalid("variable map poisoned".into()))?;
+            for (name, var) in data.iter() {
+                let t = saved
+                    .get(name)
+                    .ok_or_else(|| io_err(&path, format!("no tensor {name}")))?;
+                var.set(t)?;
+            }
+        }
         self.step = state.step;
         // The run's total may be extended on resume; everything else stays.
         let steps = self.config.steps;
@@ -260,9 +359,9 @@ impl Trainer {
         &self.model
     }
 
-    /// The scene and questions of step `step` (0-based): scenes in a seeded order that is
-    /// reshuffled every epoch; questions drawn from the scene with a per-step seed.
-    pub fn batch_for(&self, step: usize) -> Result<(SceneShard, Vec<Question>), ModelError> {
+    /// The example of step `step` (0-based): scenes in a seeded order that is reshuffled
+    /// every epoch; questions drawn from the scene with a per-step seed.
+    pub fn batch_for(&self, step: usize) -> Result<Batch, ModelError> {
         let scenes = self.dataset.scenes(Split::Train);
         if scenes.is_empty() {
             return Err(ModelError::Invalid(
@@ -275,19 +374,23 @@ impl Trainer {
             self.config.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9),
         ));
         let key = &scenes[order[step % scenes.len()]];
-        let (shard, mut qs) = self.dataset.load(Split::Train, key)?;
+        let (shard, all) = self.dataset.load(Split::Train, key)?;
+        let mut qs = all.clone();
         let mut rng = ChaCha8Rng::seed_from_u64(self.config.seed.wrapping_add(step as u64 * 7919));
         qs.shuffle(&mut rng);
         qs.truncate(self.config.questions_per_step);
-        Ok((shard, qs))
+        Ok(Batch {
+            key: key.clone(),
+            shard,
+            all,
+            questions: qs,
+            step,
+        })
     }
 
     /// The named loss terms of one example, and the Kendall-weighted total.
-    pub fn losses(
-        &self,
-        shard: &SceneShard,
-        questions: &[Question],
-    ) -> Result<(Tensor, BTreeMap<String, Tensor>), ModelError> {
+    pub fn losses(&self, batch: &Batch) -> Result<(Tensor, BTreeMap<String, Tensor>), ModelError> {
+        let (shard, questions) = (&batch.shard, &batch.questions);
         let views = ViewBatch::from_shard(shard);
         let (images, points) = self.model.view_tensors(&views)?;
         let enc = self.model.encode_tensors(&images, points.as_ref())?;
@@ -298,13 +401,14 @@ impl Trainer {
             .iter()
             .map(|q| Ok((t.encode(&q.question)?, t.encode(&q.answer)?)))
             .collect::<Result<Vec<_>, ModelError>>()?;
-        let answer = if examples.is_empty() {
-            Tensor::zeros((), DType::F32, &self.device)?
+        let (answer, answer_logits) = if examples.is_empty() {
+            (Tensor::zeros((), DType::F32, &self.device)?, None)
         } else {
             let (logits, targets) =
                 self.model
                     .answer_logits(&scene, &examples, (t.bos, t.ans, t.eos, t.pad))?;
-            answer_ce(&logits, &Tensor::new(targets.as_slice(), &self.device)?)?
+            let ce = answer_ce(&logits, &Tensor::new(targets.as_slice(), &self.device)?)?;
+            (ce, Some(logits))
         };
         terms.insert("answer_ce".to_string(), answer.clone());
         let depth_out = self.model.depth_tensors(&enc)?;
@@ -326,7 +430,29 @@ impl Trainer {
         terms.insert("det_class".to_string(), cls);
         terms.insert("det_l1".to_string(), l1);
         terms.insert("det_iou".to_string(), iou);
-        let total = kendall_total(&[answer, depth, detection], self.log_vars.as_tensor())?;
+        let Some(d) = &self.distill else {
+            let total = kendall_total(&[answer, depth, detection], self.log_vars.as_tensor())?;
+            return Ok((total, terms));
+        };
+        let targets = d.targets(&batch.key, shard, &batch.all)?;
+        let student = StudentBatch {
+            scene,
+            answer_logits,
+            depth: depth_out,
+            detection: det,
+            patch_tokens: last_patch_tokens(&enc)?,
+        };
+        let seed = self.config.seed ^ (batch.step as u64).wrapping_mul(0x2545_F491);
+        let dt = d.terms(&self.model, &student, &targets, shard, questions, seed)?;
+        terms.extend(dt.named);
+        let tasks = [
+            (answer + dt.answer)?,
+            (depth + dt.depth)?,
+            (detection + dt.detection)?,
+            dt.feature,
+            dt.geometry,
+        ];
+        let total = kendall_total(&tasks, self.log_vars.as_tensor())?;
         Ok((total, terms))
     }
 
@@ -368,8 +494,8 @@ impl Trainer {
                 send(TrainEvent::Cancelled { step: self.step });
                 return Ok(());
             }
-            let (shard, questions) = self.batch_for(self.step)?;
-            let (total, terms) = self.losses(&shard, &questions)?;
+            let batch = self.batch_for(self.step)?;
+            let (total, terms) = self.losses(&batch)?;
             let grads = total.backward()?;
             let (norm, factor) = clip_factor(&grads, self.opt.vars(), self.config.grad_clip)?;
             let c = &self.config;
@@ -384,7 +510,8 @@ impl Trainer {
             losses.insert("total".into(), total.to_scalar::<f32>()?);
             losses.insert("grad_norm".into(), norm as f32);
             let lv = self.log_vars.as_tensor().to_vec1::<f32>()?;
-            let weights: BTreeMap<String, f32> = TASKS
+            let weights: BTreeMap<String, f32> = self
+                .tasks
                 .iter()
                 .zip(&lv)
                 .map(|(k, s)| (k.to_string(), (-s).exp()))
@@ -471,10 +598,14 @@ impl Trainer {
             self.log_vars.as_tensor().clone(),
         )]);
         candle_core::safetensors::save(&lv, tmp.join("kendall.safetensors"))?;
+        if let Some(d) = &self.distill {
+            d.varmap.save(tmp.join("distill.safetensors"))?;
+        }
         let state = TrainerState {
             step: self.step,
             config: self.config.clone(),
             model: self.model_cfg.clone(),
+            distill: self.distill.as_ref().map(|d| d.settings.clone()),
         };
         let json =
             serde_json::to_vec_pretty(&state).map_err(|e| ModelError::Invalid(e.to_string()))?;
