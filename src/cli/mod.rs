@@ -36,6 +36,8 @@ enum Command {
     Train(train::TrainArgs),
     /// Evaluate a model on a dataset split.
     Eval(train::EvalArgs),
+    /// Copy a checkpoint to a plain model folder (f16 by default), as `models/` ships them.
+    ExportModel(train::ExportArgs),
     /// Distil a student from a teacher (`distill --teacher DIR --data DIR --out DIR`).
     Distill(train::DistillArgs),
     /// Answer a question about a scene with a model (default models/student).
@@ -92,6 +94,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Train(a)) => train::run(&a),
         Some(Command::Eval(a)) => train::eval(&a),
         Some(Command::Distill(a)) => train::distill(&a),
+        Some(Command::ExportModel(a)) => train::export(&a),
         Some(Command::BenchModels(a)) => ask::bench(&a),
         Some(Command::ImportQuestions(a)) => questions::import(&a),
         #[cfg(feature = "viewer")]

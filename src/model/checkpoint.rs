@@ -194,3 +194,36 @@ pub fn save_model(
         problem: e.to_string(),
     })
 }
+
+/// Copies the model folder `src` (e.g. a training checkpoint) to `dst` as a plain model folder
+/// (`config.json`, `model.safetensors` converted to `dtype`, `tokenizer.json`; optimiser and
+/// trainer files left behind), after checking it loads. Written as `dst.tmp` and renamed.
+pub fn export_model(src: &Path, dst: &Path, dtype: DType) -> Result<(), ModelError> {
+    let cfg = read_config(src)?;
+    let weights = load_weights(&src.join("model.safetensors"), &cfg, &Device::Cpu)?;
+    let tokenizer = SpatiaTokenizer::load(&src.join("tokenizer.json"))?;
+    let err = |path: &Path, e: std::io::Error| ModelError::Checkpoint {
+        path: path.to_path_buf(),
+        problem: e.to_string(),
+    };
+    let mut tmp = dst.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| err(&tmp, e))?;
+    }
+    std::fs::create_dir_all(&tmp).map_err(|e| err(&tmp, e))?;
+    let cfg_json =
+        serde_json::to_vec_pretty(&cfg).map_err(|e| ModelError::Invalid(e.to_string()))?;
+    crate::scene::write_atomic(&tmp.join("config.json"), &cfg_json)?;
+    let converted: HashMap<String, Tensor> = weights
+        .into_iter()
+        .map(|(k, t)| Ok((k, t.to_dtype(dtype)?)))
+        .collect::<Result<_, candle_core::Error>>()?;
+    candle_core::safetensors::save(&converted, tmp.join("model.safetensors"))?;
+    tokenizer.save(&tmp.join("tokenizer.json"))?;
+    if dst.exists() {
+        std::fs::remove_dir_all(dst).map_err(|e| err(dst, e))?;
+    }
+    std::fs::rename(&tmp, dst).map_err(|e| err(dst, e))
+}

@@ -513,6 +513,33 @@ fn checkpoints_round_trip_and_bad_ones_are_named() {
     let half = dir.path().join("half");
     save_model(&half, &cfg, &map, &tk, DType::F16).unwrap();
     assert!(load_model(&half, &Device::Cpu).is_ok());
+    // Exporting (as models/ ships them): f16 weights, half the size, same answer; extra
+    // training files stay behind.
+    std::fs::write(mdir.join("optimizer.safetensors"), b"x").unwrap();
+    let shipped = dir.path().join("shipped");
+    crate::model::checkpoint::export_model(&mdir, &shipped, DType::F16).unwrap();
+    assert!(!shipped.join("optimizer.safetensors").exists());
+    let size = |p: &std::path::Path| {
+        std::fs::metadata(p.join("model.safetensors"))
+            .unwrap()
+            .len()
+    };
+    assert!(
+        size(&shipped) * 10 < size(&mdir) * 6,
+        "{} vs {}",
+        size(&shipped),
+        size(&mdir)
+    );
+    let exported = load_model(&shipped, &Device::Cpu).unwrap();
+    let c = exported
+        .answer(
+            &exported.encode(&v).unwrap(),
+            "is the lamp near the bed?",
+            false,
+        )
+        .unwrap();
+    assert_eq!(c.token_ids.len(), b.token_ids.len());
+    std::fs::remove_file(mdir.join("optimizer.safetensors")).unwrap();
     // Truncated weights.
     let w = mdir.join("model.safetensors");
     let bytes = std::fs::read(&w).unwrap();
