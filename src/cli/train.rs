@@ -168,6 +168,10 @@ pub struct DistillArgs {
     /// they replace the teacher's own answer distribution for the questions they cover.
     #[arg(long)]
     teacher_answers: Option<PathBuf>,
+    /// Where the teacher's outputs are cached (default OUT/teacher_cache); runs from the same
+    /// teacher and data may share one.
+    #[arg(long)]
+    teacher_cache: Option<PathBuf>,
     #[command(flatten)]
     train: TrainOptions,
     /// Hidden CoT latent tokens of the student (0 removes them).
@@ -194,7 +198,9 @@ pub fn distill(a: &DistillArgs) -> anyhow::Result<()> {
         settings,
         teacher,
         &model_cfg,
-        &o.out.join("teacher_cache"),
+        &a.teacher_cache
+            .clone()
+            .unwrap_or_else(|| o.out.join("teacher_cache")),
         o.seed,
         &device,
     )?;
@@ -246,7 +252,7 @@ pub struct EvalArgs {
     /// A `spatia gen-data` folder.
     #[arg(long)]
     data: PathBuf,
-    /// Which split.
+    /// Which split: test, val, train or all.
     #[arg(long, default_value = "test")]
     split: String,
     /// Use these questions (JSONL) instead of the dataset's.
@@ -261,11 +267,12 @@ pub struct EvalArgs {
 }
 
 pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
-    let split = match args.split.as_str() {
-        "train" => Split::Train,
-        "val" => Split::Val,
-        "test" => Split::Test,
-        other => anyhow::bail!("--split must be train, val or test, not {other}"),
+    let splits: &[Split] = match args.split.as_str() {
+        "train" => &[Split::Train],
+        "val" => &[Split::Val],
+        "test" => &[Split::Test],
+        "all" => &Split::ALL,
+        other => anyhow::bail!("--split must be train, val, test or all, not {other}"),
     };
     let device = pick_device();
     let dataset = Dataset::open(&args.data)?;
@@ -278,7 +285,7 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
         evaluate(
             &model,
             &dataset,
-            split,
+            splits,
             args.max_scenes,
             external.as_deref(),
         )

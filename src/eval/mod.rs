@@ -144,20 +144,19 @@ pub fn average_precision(mut dets: Vec<(f32, bool)>, gt: usize) -> f32 {
     ap
 }
 
-/// Evaluates `model` on `split` of `dataset` (at most `max_scenes` scenes); `questions`, when
+/// Evaluates `model` on the scenes of `splits` of `dataset` (at most `max_scenes` scenes); `questions`, when
 /// given, replace the dataset's (only those about the evaluated scenes are used).
 pub fn evaluate(
     model: &LoadedModel,
     dataset: &Dataset,
-    split: Split,
+    splits: &[Split],
     max_scenes: Option<usize>,
     questions: Option<&[Question]>,
 ) -> Result<EvalReport, ModelError> {
-    let scenes: Vec<String> = dataset
-        .scenes(split)
+    let scenes: Vec<(Split, String)> = splits
         .iter()
+        .flat_map(|&s| dataset.scenes(s).iter().map(move |k| (s, k.clone())))
         .take(max_scenes.unwrap_or(usize::MAX))
-        .cloned()
         .collect();
     let mut cats: BTreeMap<QuestionCategory, Acc> = BTreeMap::new();
     let mut held: BTreeMap<QuestionCategory, Acc> = BTreeMap::new();
@@ -165,8 +164,8 @@ pub fn evaluate(
     let mut dets: BTreeMap<usize, Vec<(f32, bool)>> = BTreeMap::new();
     let mut gts: BTreeMap<usize, usize> = BTreeMap::new();
     let (mut latency, mut answers, mut encode) = (0f64, 0usize, 0f64);
-    for key in &scenes {
-        let (shard, own) = dataset.load(split, key)?;
+    for (split, key) in &scenes {
+        let (shard, own) = dataset.load(*split, key)?;
         let qs: Vec<Question> = match questions {
             Some(all) => all
                 .iter()

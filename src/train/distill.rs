@@ -312,7 +312,19 @@ impl Distiller {
     ) -> Result<TeacherTargets, ModelError> {
         let (tensors_path, index_path) = self.cache_paths(key);
         if index_path.is_file() && tensors_path.is_file() {
-            return self.read_cached(key, &tensors_path, &index_path);
+            let t = self.read_cached(key, &tensors_path, &index_path)?;
+            let size = shard.size as usize;
+            if t.depth.dims() != [shard.views, size, size] {
+                return Err(cache_err(
+                    &tensors_path,
+                    format!(
+                        "cached for {:?} views, the dataset has {} of {size}²: a cache of another dataset? delete it",
+                        t.depth.dims(),
+                        shard.views
+                    ),
+                ));
+            }
+            return Ok(t);
         }
         let t = self.compute(shard, questions)?;
         let to = |x: &Tensor, dt: DType| x.to_dtype(dt);
@@ -326,9 +338,14 @@ impl Distiller {
                 to(&t.answer_logits, DType::F16)?,
             ),
         ]);
-        let mut tmp = tensors_path.clone().into_os_string();
-        tmp.push(".tmp");
-        let tmp = PathBuf::from(tmp);
+        // Temporary names carry the process id: runs sharing a cache never write into each
+        // other's temporary files, and each rename replaces a whole file.
+        let tmp_of = |p: &Path| {
+            let mut t = p.as_os_str().to_owned();
+            t.push(format!(".{}.tmp", std::process::id()));
+            PathBuf::from(t)
+        };
+        let tmp = tmp_of(&tensors_path);
         candle_core::safetensors::save(&tensors, &tmp).map_err(|e| cache_err(&tmp, e))?;
         std::fs::rename(&tmp, &tensors_path).map_err(|e| cache_err(&tensors_path, e))?;
         let mut answers: Vec<(String, String, usize, usize)> = t
@@ -344,7 +361,9 @@ impl Distiller {
         let json = serde_json::to_vec(&index).map_err(|e| ModelError::Invalid(e.to_string()))?;
         // The index is written last: a kill before it leaves no index, so the scene is
         // computed again rather than read half-written.
-        crate::scene::write_atomic(&index_path, &json)?;
+        let tmp = tmp_of(&index_path);
+        std::fs::write(&tmp, &json).map_err(|e| cache_err(&tmp, e))?;
+        std::fs::rename(&tmp, &index_path).map_err(|e| cache_err(&index_path, e))?;
         Ok(t)
     }
 

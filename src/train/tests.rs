@@ -282,7 +282,7 @@ fn training_lowers_the_loss_and_resume_equals_an_uninterrupted_run() {
     }
     let loaded =
         crate::model::load_model(&dir.path().join("fit/checkpoint"), &Device::Cpu).unwrap();
-    let full = crate::eval::evaluate(&loaded, &ds, crate::data::Split::Val, None, None).unwrap();
+    let full = crate::eval::evaluate(&loaded, &ds, &[crate::data::Split::Val], None, None).unwrap();
     let n: usize = full.categories.values().map(|c| c.n).sum();
     let val_questions = ds
         .scenes(crate::data::Split::Val)

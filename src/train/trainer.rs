@@ -571,7 +571,7 @@ impl Trainer {
         let report = crate::eval::evaluate(
             &loaded,
             &self.dataset,
-            Split::Val,
+            &[Split::Val],
             Some(self.config.eval_scenes),
             None,
         )?;
