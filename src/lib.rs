@@ -24,3 +24,4 @@ pub(crate) mod test_scenes;
 pub mod train;
 #[cfg(feature = "viewer")]
 pub mod viewer;
+pub mod worker;

@@ -128,6 +128,40 @@ pub fn all_synonyms_longest_first() -> Vec<(&'static str, &'static str)> {
     all
 }
 
+/// Ids of the objects of `scene` whose category a text names (any name, synonym or plural,
+/// as whole words, longer names first so "coffee table" is not read as "table").
+pub fn mentioned_objects(scene: &crate::scene::Scene, text: &str) -> Vec<u32> {
+    let mut rest = format!(
+        " {} ",
+        text.to_lowercase()
+            .chars()
+            .map(|c| if c.is_alphanumeric() { c } else { ' ' })
+            .collect::<String>()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let mut named: Vec<&str> = Vec::new();
+    let mut forms: Vec<(&str, &str)> = all_synonyms_longest_first();
+    forms.extend(NAMES.iter().map(|n| (n.plural, n.names[0])));
+    forms.sort_by_key(|(s, _)| std::cmp::Reverse(s.len()));
+    for (form, canonical) in forms {
+        let needle = format!(" {form} ");
+        while let Some(i) = rest.find(&needle) {
+            rest.replace_range(i + 1..i + needle.len() - 1, &"#".repeat(form.len()));
+            if !named.contains(&canonical) {
+                named.push(canonical);
+            }
+        }
+    }
+    scene
+        .objects
+        .iter()
+        .filter(|o| named.contains(&canonical_name(o.category)))
+        .map(|o| o.id)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

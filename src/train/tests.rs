@@ -189,15 +189,9 @@ fn tokenizer(ds: &Dataset) -> SpatiaTokenizer {
     .unwrap()
 }
 
-fn trainer(
-    ds: &Dataset,
-    tk: &SpatiaTokenizer,
-    out: &std::path::Path,
-    steps: usize,
-    resume: bool,
-) -> Trainer {
-    let tk = tk.clone();
-    let cfg = TrainConfig {
+/// Settings for the tiny runs: 6 questions per step, a checkpoint every 3 steps.
+fn tiny_train_config(steps: usize) -> TrainConfig {
+    TrainConfig {
         steps,
         lr: 3e-3,
         warmup: 2,
@@ -206,7 +200,18 @@ fn trainer(
         checkpoint_every: 3,
         log_every: 1,
         ..Default::default()
-    };
+    }
+}
+
+fn trainer(
+    ds: &Dataset,
+    tk: &SpatiaTokenizer,
+    out: &std::path::Path,
+    steps: usize,
+    resume: bool,
+) -> Trainer {
+    let tk = tk.clone();
+    let cfg = tiny_train_config(steps);
     Trainer::new(
         tiny_cfg(tk.vocab_size()),
         tk,
@@ -481,16 +486,7 @@ fn distill_trainer(
     resume: bool,
 ) -> Trainer {
     let student = tiny_cfg(d.teacher.tokenizer.vocab_size());
-    let cfg = TrainConfig {
-        steps,
-        lr: 3e-3,
-        warmup: 2,
-        questions_per_step: 6,
-        eval_every: 0,
-        checkpoint_every: 3,
-        log_every: 1,
-        ..Default::default()
-    };
+    let cfg = tiny_train_config(steps);
     Trainer::new_distill(student, cfg, ds.clone(), out, resume, &Device::Cpu, d).unwrap()
 }
 

@@ -1,0 +1,219 @@
+//! The worker's state and request handlers, without threads: the models by role, the current
+//! scene's rendered views, and scene encodings cached per scene and model.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use candle_core::Device;
+
+use super::protocol::{Event, Role, SceneViews};
+use crate::data::build::{BuildOptions, render_shard};
+use crate::model::{LoadedModel, ModelError, SceneTokens, ViewBatch, device_name, load_model};
+use crate::questions::names::mentioned_objects;
+use crate::scene::Scene;
+
+/// Encodings kept: the current scene's and those of a few before it, per model.
+const CACHED_SCENES: usize = 3;
+
+/// Views rendered when no model is loaded yet (the presets' layout).
+const DEFAULT_VIEWS: usize = 4;
+const DEFAULT_SIZE: u32 = 112;
+
+/// Models, the current scene and the encoding cache.
+pub struct Engine {
+    device: Device,
+    models: BTreeMap<Role, LoadedModel>,
+    scene: Option<(u64, Arc<Scene>)>,
+    /// Rendered views per (scene id, views, size).
+    views: HashMap<(u64, usize, u32), Arc<SceneViews>>,
+    encodings: HashMap<(u64, Role), SceneTokens>,
+    recent: VecDeque<u64>,
+    /// Encodings computed (cache misses), for tests and the status bar.
+    pub encodes: usize,
+}
+
+impl Engine {
+    /// No models, no scene.
+    pub fn new(device: Device) -> Engine {
+        Engine {
+            device,
+            models: BTreeMap::new(),
+            scene: None,
+            views: HashMap::new(),
+            encodings: HashMap::new(),
+            recent: VecDeque::new(),
+            encodes: 0,
+        }
+    }
+
+    /// The folders of the loaded models (to reload them after a crash).
+    pub fn model_dirs(&self) -> Vec<(Role, PathBuf)> {
+        self.models
+            .iter()
+            .map(|(r, m)| (*r, m.dir.clone()))
+            .collect()
+    }
+
+    /// The current scene.
+    pub fn scene(&self) -> Option<(u64, Arc<Scene>)> {
+        self.scene.clone()
+    }
+
+    /// Loads a model into `role`, dropping that role's cached encodings.
+    pub fn load_model(&mut self, role: Role, dir: &std::path::Path) -> Result<Event, ModelError> {
+        let loaded = load_model(dir, &self.device)?;
+        let params = loaded.params()?;
+        let name = format!("{} ({})", loaded.model.cfg.name, dir.display());
+        self.models.insert(role, loaded);
+        self.encodings.retain(|(_, r), _| *r != role);
+        Ok(Event::ModelLoaded {
+            role,
+            name,
+            params,
+            device: device_name(&self.device),
+        })
+    }
+
+    /// Makes `scene` current and renders its views for the loaded student (or the default
+    /// layout).
+    pub fn set_scene(&mut self, scene_id: u64, scene: Arc<Scene>) -> Result<Event, ModelError> {
+        self.scene = Some((scene_id, scene));
+        self.recent.retain(|&id| id != scene_id);
+        self.recent.push_back(scene_id);
+        while self.recent.len() > CACHED_SCENES {
+            if let Some(old) = self.recent.pop_front() {
+                self.encodings.retain(|(id, _), _| *id != old);
+                self.views.retain(|(id, _, _), _| *id != old);
+            }
+        }
+        let layout = self
+            .models
+            .get(&Role::Student)
+            .or_else(|| self.models.values().next())
+            .map(|m| (m.model.cfg.num_views, m.model.cfg.encoder.image_size as u32))
+            .unwrap_or((DEFAULT_VIEWS, DEFAULT_SIZE));
+        Ok(Event::SceneReady(self.views_for(layout)?))
+    }
+
+    fn views_for(&mut self, (views, size): (usize, u32)) -> Result<Arc<SceneViews>, ModelError> {
+        let (scene_id, scene) = self
+            .scene
+            .clone()
+            .ok_or_else(|| ModelError::Invalid("no scene is open".into()))?;
+        if let Some(v) = self.views.get(&(scene_id, views, size)) {
+            return Ok(v.clone());
+        }
+        let options = BuildOptions {
+            views,
+            size,
+            ..Default::default()
+        };
+        let shard = render_shard(&scene.source_path, &scene, &options, 0)?;
+        let v = Arc::new(SceneViews {
+            scene_id,
+            views: ViewBatch::from_shard(&shard),
+        });
+        self.views.insert((scene_id, views, size), v.clone());
+        Ok(v)
+    }
+
+    fn model(&self, role: Role) -> Result<&LoadedModel, ModelError> {
+        self.models
+            .get(&role)
+            .ok_or_else(|| ModelError::Invalid(format!("no {} model is loaded", role.name())))
+    }
+
+    /// The current scene encoded by `role`'s model: from the cache, or computed (then an
+    /// `Encoded` event goes to `emit`).
+    fn encoding(&mut self, role: Role, emit: &mut dyn FnMut(Event)) -> Result<u64, ModelError> {
+        let (scene_id, _) = self
+            .scene
+            .clone()
+            .ok_or_else(|| ModelError::Invalid("no scene is open".into()))?;
+        if self.encodings.contains_key(&(scene_id, role)) {
+            return Ok(scene_id);
+        }
+        let cfg = &self.model(role)?.model.cfg;
+        let layout = (cfg.num_views, cfg.encoder.image_size as u32);
+        let views = self.views_for(layout)?;
+        let tokens = self.model(role)?.encode(&views.views)?;
+        self.encodes += 1;
+        emit(Event::Encoded {
+            scene_id,
+            role,
+            encode_ms: tokens.encode_ms,
+        });
+        self.encodings.insert((scene_id, role), tokens);
+        Ok(scene_id)
+    }
+
+    /// `role`'s answer to `question` about the current scene.
+    pub fn ask(
+        &mut self,
+        request_id: u64,
+        question: &str,
+        role: Role,
+        attention: bool,
+        emit: &mut dyn FnMut(Event),
+    ) -> Result<Event, ModelError> {
+        if question.trim().is_empty() {
+            return Err(ModelError::Invalid("the question is empty".into()));
+        }
+        let scene_id = self.encoding(role, emit)?;
+        let model = self.model(role)?;
+        let tokens = &self.encodings[&(scene_id, role)];
+        let a = model.answer(tokens, question, attention)?;
+        let pieces = a
+            .token_ids
+            .iter()
+            .zip(&a.token_probs)
+            .map(|(&id, &p)| Ok((model.tokenizer.decode(&[id])?, p)))
+            .collect::<Result<Vec<_>, ModelError>>()?;
+        let objects = match &self.scene {
+            Some((_, scene)) => {
+                let mut ids = mentioned_objects(scene, question);
+                for id in mentioned_objects(scene, &a.text) {
+                    if !ids.contains(&id) {
+                        ids.push(id);
+                    }
+                }
+                ids
+            }
+            None => Vec::new(),
+        };
+        Ok(Event::Answer {
+            request_id,
+            role,
+            text: a.text,
+            tokens: pieces,
+            latency_ms: a.latency_ms,
+            attention: a.attention,
+            objects,
+        })
+    }
+
+    /// `role`'s depth for every view and its boxes.
+    pub fn predict(
+        &mut self,
+        request_id: u64,
+        role: Role,
+        emit: &mut dyn FnMut(Event),
+    ) -> Result<Event, ModelError> {
+        let scene_id = self.encoding(role, emit)?;
+        let model = self.model(role)?;
+        let tokens = &self.encodings[&(scene_id, role)];
+        let depth = model.depth(tokens)?;
+        let detections = model.detect(tokens)?;
+        let cfg = &model.model.cfg;
+        let views = self.views_for((cfg.num_views, cfg.encoder.image_size as u32))?;
+        let world_from_camera0 = views.views.camera_from_world(0).inverse().to_cols_array();
+        Ok(Event::Prediction {
+            request_id,
+            role,
+            depth,
+            detections,
+            world_from_camera0,
+        })
+    }
+}

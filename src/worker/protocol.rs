@@ -1,0 +1,235 @@
+//! What the viewer asks the worker and what it hears back: plain data only (no tensors), so the
+//! viewer never touches candle.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::model::{AttentionMaps, Detection, ViewBatch, ViewDepth};
+use crate::scene::Scene;
+
+/// Which model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    /// The small model the chat uses.
+    Student,
+    /// The larger model, for the diagnostic comparison.
+    Teacher,
+}
+
+impl Role {
+    /// "student" or "teacher".
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Student => "student",
+            Role::Teacher => "teacher",
+        }
+    }
+}
+
+/// Settings of a training run started from the viewer (the same trainer as `spatia distill`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainRequest {
+    /// A `spatia gen-data` folder.
+    pub data: PathBuf,
+    /// The teacher's model folder.
+    pub teacher: PathBuf,
+    /// Student preset: "student" (the shipped size) or "tiny" (for quick checks).
+    pub preset: String,
+    /// Output folder (checkpoints, `train_log.jsonl`, the teacher cache).
+    pub out: PathBuf,
+    /// Steps in all.
+    pub steps: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Hidden CoT latents of the student.
+    pub cot: usize,
+    /// Questions per step.
+    pub questions_per_step: usize,
+    /// Validate every N steps (0: never).
+    pub eval_every: usize,
+    /// Continue from the checkpoint in `out`.
+    pub resume: bool,
+}
+
+/// A request to the worker. Requests carrying a `request_id` can be cancelled.
+#[derive(Debug, Clone)]
+pub enum Request {
+    /// Load (or replace) a model from a folder.
+    LoadModel {
+        /// Which slot.
+        role: Role,
+        /// The model folder.
+        dir: PathBuf,
+    },
+    /// The scene the following questions are about. Work queued for an older scene is
+    /// cancelled; encodings are cached per scene and model.
+    SetScene {
+        /// The viewer's id for it (increasing).
+        scene_id: u64,
+        /// The scene.
+        scene: Arc<Scene>,
+    },
+    /// Answer a question about the current scene with each of `roles`.
+    Ask {
+        /// Id for cancellation and for matching answers.
+        request_id: u64,
+        /// The question.
+        question: String,
+        /// Models to ask (the teacher too in diagnostic mode).
+        roles: Vec<Role>,
+        /// Return Hidden CoT attention maps.
+        attention: bool,
+    },
+    /// Predicted depth for every view and predicted boxes, from one model.
+    Predict {
+        /// Id for cancellation.
+        request_id: u64,
+        /// Which model.
+        role: Role,
+    },
+    /// Drop a queued request, or the rest of one in progress.
+    Cancel {
+        /// Its id.
+        request_id: u64,
+    },
+    /// Start a training run on its own thread.
+    StartTraining(TrainRequest),
+    /// Stop the training run after checkpointing (pause = stop, then start again with
+    /// `resume`).
+    StopTraining,
+    /// End the worker.
+    Shutdown,
+    /// Panics inside the worker (tests of the recovery path).
+    #[doc(hidden)]
+    Crash,
+}
+
+/// The views the models saw for the current scene (for the depth panel and camera frusta).
+#[derive(Debug, Clone)]
+pub struct SceneViews {
+    /// The scene id they belong to.
+    pub scene_id: u64,
+    /// Images, ground-truth depth, intrinsics and extrinsics.
+    pub views: ViewBatch,
+}
+
+/// Something the worker reports.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A model is ready.
+    ModelLoaded {
+        /// Its slot.
+        role: Role,
+        /// Preset name and folder.
+        name: String,
+        /// Parameters.
+        params: usize,
+        /// "cpu", "cuda" or "metal".
+        device: &'static str,
+    },
+    /// The current scene's views are rendered.
+    SceneReady(Arc<SceneViews>),
+    /// A scene was encoded by a model.
+    Encoded {
+        /// Scene id.
+        scene_id: u64,
+        /// Model.
+        role: Role,
+        /// Milliseconds.
+        encode_ms: f64,
+    },
+    /// One model's answer.
+    Answer {
+        /// The request.
+        request_id: u64,
+        /// Which model.
+        role: Role,
+        /// The answer text.
+        text: String,
+        /// Answer tokens (decoded one by one) and their probabilities.
+        tokens: Vec<(String, f32)>,
+        /// Milliseconds, with the scene cached.
+        latency_ms: f64,
+        /// Hidden CoT attention, when asked for.
+        attention: Option<AttentionMaps>,
+        /// Objects the question or the answer names (scene object ids).
+        objects: Vec<u32>,
+    },
+    /// Depth and boxes predicted by a model.
+    Prediction {
+        /// The request.
+        request_id: u64,
+        /// Which model.
+        role: Role,
+        /// Per view.
+        depth: Vec<ViewDepth>,
+        /// Boxes (first camera's frame), best first.
+        detections: Vec<Detection>,
+        /// World from the first camera, column-major 4×4 (to place the boxes).
+        world_from_camera0: [f32; 16],
+    },
+    /// A request was dropped.
+    Cancelled {
+        /// Its id.
+        request_id: u64,
+    },
+    /// A request failed (or the worker did): shown in the UI.
+    Error {
+        /// The request, when one failed.
+        request_id: Option<u64>,
+        /// What went wrong, naming the file or input.
+        message: String,
+    },
+    /// The worker recovered from a panic: models reloaded, caches cleared.
+    Restarted {
+        /// What happened.
+        reason: String,
+    },
+    /// From the training thread.
+    Training(TrainingEvent),
+}
+
+/// Training progress, as plain data.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrainingEvent {
+    /// Began or resumed.
+    Started {
+        /// First step.
+        step: usize,
+        /// Steps in all.
+        total: usize,
+    },
+    /// One step: every named loss term and the Kendall task weights.
+    Step {
+        /// Step.
+        step: usize,
+        /// Loss terms by name.
+        losses: BTreeMap<String, f32>,
+        /// Task weights by task.
+        weights: BTreeMap<String, f32>,
+        /// Steps per second.
+        steps_per_s: f64,
+    },
+    /// Validation metrics.
+    Eval {
+        /// Step.
+        step: usize,
+        /// Metric → value.
+        metrics: BTreeMap<String, f32>,
+    },
+    /// A checkpoint (a loadable model folder) was written.
+    Checkpoint {
+        /// Step.
+        step: usize,
+        /// Folder.
+        path: PathBuf,
+    },
+    /// Stopped: finished, stopped on request, or failed.
+    Stopped {
+        /// Last step.
+        step: usize,
+        /// Why: "finished", "stopped" or the error.
+        reason: String,
+    },
+}
