@@ -180,6 +180,10 @@ pub struct DistillArgs {
     /// Temperature of the answer KL.
     #[arg(long, default_value_t = 2.0)]
     temperature: f64,
+    /// Only run the teacher over every training scene into the cache, then stop (runs that
+    /// share `--teacher-cache` then read it instead of each computing it).
+    #[arg(long)]
+    fill_cache: bool,
 }
 
 pub fn distill(a: &DistillArgs) -> anyhow::Result<()> {
@@ -213,6 +217,16 @@ pub fn distill(a: &DistillArgs) -> anyhow::Result<()> {
         &device,
         distiller,
     )?;
+    if a.fill_cache {
+        let bar = ProgressBar::new(0);
+        let computed = trainer.fill_teacher_cache(|done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        })?;
+        bar.finish_and_clear();
+        println!("teacher outputs computed for {computed} training scenes");
+        return Ok(());
+    }
     run_with_progress(&mut trainer, o.steps, &o.out)
 }
 

@@ -302,6 +302,12 @@ impl Distiller {
         )
     }
 
+    /// Whether the scene `key` is in the cache.
+    pub fn is_cached(&self, key: &str) -> bool {
+        let (tensors, index) = self.cache_paths(key);
+        tensors.is_file() && index.is_file()
+    }
+
     /// The teacher's outputs for the training scene `key`: read from the cache, or computed
     /// (for all of `questions`, the scene's questions) and written to it.
     pub fn targets(

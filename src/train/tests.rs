@@ -560,6 +560,21 @@ fn distillation_caches_the_teacher_learns_from_it_and_resumes_exactly() {
     // Every training scene was cached once, and the weights of all five tasks were reported.
     let train_scenes = ds.scenes(crate::data::Split::Train).len();
     assert_eq!(files("json"), 1 + train_scenes);
+    // Filling a fresh cache up front computes each training scene once.
+    let filler = distill_trainer(
+        &ds,
+        distiller(&teacher, &dir.path().join("fresh"), None).unwrap(),
+        &dir.path().join("fill"),
+        1,
+        false,
+    );
+    let mut seen = 0;
+    assert_eq!(
+        filler.fill_teacher_cache(|d, _| seen = d).unwrap(),
+        train_scenes
+    );
+    assert_eq!(seen, train_scenes);
+    assert_eq!(filler.fill_teacher_cache(|_, _| {}).unwrap(), 0);
     let step = rx
         .try_iter()
         .find_map(|e| match e {

@@ -388,6 +388,29 @@ impl Trainer {
         })
     }
 
+    /// Runs the teacher over every training scene not yet in the distillation cache (a
+    /// no-op without distillation); `progress(done, total)` after each scene. Returns the
+    /// scenes computed.
+    pub fn fill_teacher_cache(
+        &self,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<usize, ModelError> {
+        let Some(d) = &self.distill else {
+            return Ok(0);
+        };
+        let scenes = self.dataset.scenes(Split::Train);
+        let mut computed = 0;
+        for (i, key) in scenes.iter().enumerate() {
+            if !d.is_cached(key) {
+                let (shard, all) = self.dataset.load(Split::Train, key)?;
+                d.targets(key, &shard, &all)?;
+                computed += 1;
+            }
+            progress(i + 1, scenes.len());
+        }
+        Ok(computed)
+    }
+
     /// The named loss terms of one example, and the Kendall-weighted total.
     pub fn losses(&self, batch: &Batch) -> Result<(Tensor, BTreeMap<String, Tensor>), ModelError> {
         let (shard, questions) = (&batch.shard, &batch.questions);
