@@ -5,6 +5,7 @@
 //! the ECS through a resource holding a bounded crossbeam receiver, drained every frame.
 //! Nothing here touches a candle `Tensor`.
 
+mod assistant;
 mod camera;
 mod colors;
 mod loading;
@@ -134,6 +135,7 @@ pub fn run(options: ViewerOptions) -> Result<(), ViewerError> {
     })
     .add_plugins((
         loading::LoadPlugin,
+        assistant::AssistantPlugin,
         render::SceneRenderPlugin,
         points::PointCloudPlugin,
         camera::CameraPlugin,

@@ -336,3 +336,120 @@ fn loads_off_thread_and_a_failed_load_keeps_the_previous_scene() {
     assert_eq!(recent.len(), 1);
     assert!(recent[0].ends_with("assets/scenes/default"));
 }
+
+#[test]
+fn worker_events_update_the_chat_and_highlights() {
+    use super::assistant::{Chat, ChatEntry, ModelBridge, apply_event, submit_question};
+    use crate::worker::{Event, Role};
+    let mut app = App::new();
+    app.add_plugins(MinimalPlugins)
+        .init_resource::<ModelBridge>()
+        .init_resource::<Chat>();
+    let path: std::path::PathBuf = "room.ply".into();
+    let other: std::path::PathBuf = "other.ply".into();
+    let world = app.world_mut();
+    world.resource_scope(|world, mut bridge: Mut<ModelBridge>| {
+        let mut chat = world.resource_mut::<Chat>();
+        // Without a worker, a question is kept with the reason it was not asked.
+        submit_question(
+            &mut bridge,
+            &mut chat,
+            &path,
+            "  is the bed near the door?  ",
+        );
+        let h = &chat.history[&path];
+        assert_eq!(h[0].question, "is the bed near the door?");
+        assert!(h[0].error.as_deref().unwrap().contains("not running"));
+        chat.history.get_mut(&path).unwrap().push(ChatEntry {
+            request_id: 5,
+            question: "is the chair near the table?".into(),
+            answers: Vec::new(),
+            error: None,
+            objects: Vec::new(),
+        });
+        chat.waiting = Some(5);
+        apply_event(
+            &mut bridge,
+            &mut chat,
+            &path,
+            Event::ModelLoaded {
+                role: Role::Student,
+                name: "student (models/student)".into(),
+                params: 1234,
+                device: "cpu",
+            },
+        );
+        let answer = |role, text: &str, objects: Vec<u32>| Event::Answer {
+            request_id: 5,
+            role,
+            text: text.into(),
+            tokens: vec![(text.into(), 0.9)],
+            latency_ms: 12.0,
+            attention: None,
+            objects,
+        };
+        apply_event(
+            &mut bridge,
+            &mut chat,
+            &path,
+            answer(Role::Student, "yes", vec![3, 4]),
+        );
+        assert_eq!(chat.waiting, None);
+        assert_eq!(chat.highlighted, vec![3, 4]);
+        apply_event(
+            &mut bridge,
+            &mut chat,
+            &path,
+            answer(Role::Teacher, "no", vec![4, 7]),
+        );
+        let e = &chat.history[&path][1];
+        assert_eq!(
+            e.answers
+                .iter()
+                .map(|a| (a.role, a.text.as_str()))
+                .collect::<Vec<_>>(),
+            vec![(Role::Student, "yes"), (Role::Teacher, "no")]
+        );
+        assert_eq!(chat.highlighted, vec![3, 4, 7]);
+        // History is per scene: another scene's chat is empty.
+        assert!(!chat.history.contains_key(&other));
+        // Suggestions for an older scene are ignored; the current scene's are kept.
+        bridge.scene_id = 2;
+        let suggest = |scene_id| Event::Suggestions {
+            scene_id,
+            questions: vec![format!("question of scene {scene_id}?")],
+        };
+        apply_event(&mut bridge, &mut chat, &path, suggest(1));
+        assert!(chat.suggestions.is_empty());
+        apply_event(&mut bridge, &mut chat, &path, suggest(2));
+        assert_eq!(chat.suggestions, vec!["question of scene 2?".to_string()]);
+        // Failures: by question, or as a note; a restart is said.
+        apply_event(
+            &mut bridge,
+            &mut chat,
+            &path,
+            Event::Error {
+                request_id: Some(5),
+                message: "teacher: no teacher model is loaded".into(),
+            },
+        );
+        assert!(
+            chat.history[&path][1]
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("no teacher")
+        );
+        apply_event(
+            &mut bridge,
+            &mut chat,
+            &path,
+            Event::Restarted {
+                reason: "panicked".into(),
+            },
+        );
+        assert!(bridge.note.as_deref().unwrap().contains("restarted"));
+        assert_eq!(bridge.device, Some("cpu"));
+        assert_eq!(bridge.models[&Role::Student].1, 1234);
+    });
+}

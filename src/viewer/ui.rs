@@ -1,6 +1,5 @@
-//! The egui panels: menu bar (File / View / Tools), object list on the left, status bar at the
-//! bottom. The right-hand side is left to the 3D view until the chat, diagnostics and training
-//! panels arrive. File dialogs (rfd) run on a named thread so the UI never blocks.
+//! The egui panels: menu bar (File / View / Tools), object list on the left, the chat on the
+//! right (`assistant`), status bar at the bottom. File dialogs (rfd) run on a named thread so the UI never blocks.
 
 use std::path::PathBuf;
 
@@ -9,6 +8,7 @@ use bevy::window::FileDragAndDrop;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 use crossbeam_channel::{Receiver, TryRecvError, bounded};
 
+use super::assistant::{Chat, ModelBridge, chat_ui};
 use super::camera::{FocusObject, FrameScene, ViewRect};
 use super::colors::ColorMode;
 use super::loading::{CurrentScene, LoadRequest, SceneLoader};
@@ -139,6 +139,8 @@ pub struct PanelState<'w> {
     measure: ResMut<'w, MeasureTool>,
     view: ResMut<'w, ViewRect>,
     stats: Res<'w, FrameStats>,
+    bridge: ResMut<'w, ModelBridge>,
+    chat: ResMut<'w, Chat>,
 }
 
 fn panels_ui(
@@ -167,6 +169,18 @@ fn panels_ui(
         .default_size(270.0)
         .show(&mut root, |ui| {
             object_list_ui(ui, &mut state, &mut focus, &mut filter)
+        });
+    let path = state
+        .current
+        .as_ref()
+        .map(|c| c.path.clone())
+        .unwrap_or_default();
+    egui::Panel::right("assistant")
+        .resizable(true)
+        .default_size(340.0)
+        .show(&mut root, |ui| {
+            let PanelState { bridge, chat, .. } = &mut state;
+            chat_ui(ui, bridge, chat, &path)
         });
     let rest = root.available_rect_before_wrap();
     let rect = Rect::new(rest.min.x, rest.min.y, rest.max.x, rest.max.y);
@@ -293,6 +307,10 @@ fn status_bar_ui(ui: &mut egui::Ui, state: &mut PanelState) {
             None => {
                 ui.label("no scene");
             }
+        }
+        if let Some(device) = state.bridge.device {
+            ui.separator();
+            ui.label(format!("models on {device}"));
         }
         if let Some(d) = measure_distance_m(&state.measure.points) {
             ui.separator();

@@ -11,7 +11,9 @@ use super::protocol::{Event, Role, SceneViews};
 use crate::data::build::{BuildOptions, render_shard};
 use crate::model::{LoadedModel, ModelError, SceneTokens, ViewBatch, device_name, load_model};
 use crate::questions::names::mentioned_objects;
+use crate::questions::{GenerateOptions, generate};
 use crate::scene::Scene;
+use crate::spatial::SpatialScene;
 
 /// Encodings kept: the current scene's and those of a few before it, per model.
 const CACHED_SCENES: usize = 3;
@@ -146,6 +148,26 @@ impl Engine {
         });
         self.encodings.insert((scene_id, role), tokens);
         Ok(scene_id)
+    }
+
+    /// Example questions about the current scene (one per category and template family, at
+    /// most `limit`), or `None` without a scene.
+    pub fn suggestions(&self, limit: usize) -> Option<Event> {
+        let (scene_id, scene) = self.scene.as_ref()?;
+        let spatial = SpatialScene::new(scene);
+        let options = GenerateOptions {
+            per_category: 2,
+            ..Default::default()
+        };
+        let questions = generate(&spatial, &options)
+            .into_iter()
+            .map(|q| q.question)
+            .take(limit)
+            .collect();
+        Some(Event::Suggestions {
+            scene_id: *scene_id,
+            questions,
+        })
     }
 
     /// `role`'s answer to `question` about the current scene.

@@ -130,6 +130,13 @@ pub enum Event {
     },
     /// The current scene's views are rendered.
     SceneReady(Arc<SceneViews>),
+    /// Example questions for the current scene, from the question generator.
+    Suggestions {
+        /// Scene id.
+        scene_id: u64,
+        /// Questions, a few per category.
+        questions: Vec<String>,
+    },
     /// A scene was encoded by a model.
     Encoded {
         /// Scene id.

@@ -217,6 +217,23 @@ fn stale_and_cancelled_work_is_dropped_and_a_panic_restarts_the_worker() {
         })
         .collect();
     assert_eq!(ready, vec![2], "the superseded scene is never rendered");
+    let suggestions = events
+        .iter()
+        .find_map(|e| match e {
+            Event::Suggestions {
+                scene_id: 2,
+                questions,
+            } => Some(questions.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(
+        suggestions.len() >= 4
+            && suggestions
+                .iter()
+                .all(|q| q.split_whitespace().count() >= 3),
+        "{suggestions:?}"
+    );
 
     // A panic: an error event, a restart with the model reloaded, and the next question is
     // answered. A missing model folder and a question without a teacher are errors by id.

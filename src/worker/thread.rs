@@ -20,6 +20,8 @@ use crate::train::{Dataset, DistillSettings, Distiller, TrainConfig, TrainEvent,
 
 /// Requests that may wait in the queue.
 pub const REQUEST_CAPACITY: usize = 64;
+/// Example questions offered per scene.
+pub const SUGGESTIONS: usize = 12;
 /// Events that may wait for the viewer.
 pub const EVENT_CAPACITY: usize = 1024;
 
@@ -249,6 +251,9 @@ impl WorkerLoop {
             Request::SetScene { scene_id, scene } => {
                 let e = self.engine.set_scene(scene_id, scene)?;
                 emit(e);
+                if let Some(e) = self.engine.suggestions(SUGGESTIONS) {
+                    emit(e);
+                }
             }
             Request::Ask {
                 request_id,
