@@ -5,7 +5,7 @@
 //! models run on the worker thread, so the UI keeps rendering while they answer.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use bevy::prelude::*;
 use bevy_egui::egui;
@@ -202,7 +202,7 @@ fn drain_model_events(
 }
 
 /// Applies one worker event to the bridge and the chat of the scene at `path`.
-pub fn apply_event(bridge: &mut ModelBridge, chat: &mut Chat, path: &PathBuf, event: Event) {
+pub fn apply_event(bridge: &mut ModelBridge, chat: &mut Chat, path: &Path, event: Event) {
     let find = |chat: &mut Chat, id: u64| -> Option<usize> {
         chat.history
             .get(path)
@@ -286,7 +286,7 @@ pub fn apply_event(bridge: &mut ModelBridge, chat: &mut Chat, path: &PathBuf, ev
 }
 
 /// Sends the typed question (or `question`) to the student and records it in the chat.
-pub fn submit_question(bridge: &mut ModelBridge, chat: &mut Chat, path: &PathBuf, question: &str) {
+pub fn submit_question(bridge: &mut ModelBridge, chat: &mut Chat, path: &Path, question: &str) {
     let question = question.trim();
     if question.is_empty() {
         return;
@@ -310,11 +310,11 @@ pub fn submit_question(bridge: &mut ModelBridge, chat: &mut Chat, path: &PathBuf
             objects: Vec::new(),
         },
     };
-    chat.history.entry(path.clone()).or_default().push(entry);
+    chat.history.entry(path.to_path_buf()).or_default().push(entry);
 }
 
 /// The chat panel.
-pub fn chat_ui(ui: &mut egui::Ui, bridge: &mut ModelBridge, chat: &mut Chat, path: &PathBuf) {
+pub fn chat_ui(ui: &mut egui::Ui, bridge: &mut ModelBridge, chat: &mut Chat, path: &Path) {
     ui.heading("Chat");
     match bridge.models.get(&Role::Student) {
         Some((name, params)) => {
