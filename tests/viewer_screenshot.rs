@@ -138,3 +138,45 @@ fn load_error_in_screenshot_mode_exits_with_the_message() {
     assert!(err.contains("bad.ply"), "{err}");
     assert!(!out.exists());
 }
+
+#[test]
+fn asking_in_screenshot_mode_waits_for_the_answer_and_highlights_the_named_objects() {
+    let Some(x) = start_xvfb(2) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let scene = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/scenes/default");
+    let plain = dir.path().join("plain.png");
+    let asked = dir.path().join("asked.png");
+    let run = screenshot(&x.display, &[scene.to_str().unwrap()], &plain);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let question = "Is the sofa near the table?";
+    let run = screenshot(
+        &x.display,
+        &[scene.to_str().unwrap(), "--ask", question],
+        &asked,
+    );
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    // The sofa and the table the question names get green boxes (HIGHLIGHT_COLOR, 0.25/1/0.35);
+    // without a question there are none.
+    let green = |p: &Path| {
+        let img = image::open(p).unwrap().to_rgb8();
+        count(&img, |[r, g, b]| g > 200 && r < 120 && b < 140)
+    };
+    let (before, after) = (green(&plain), green(&asked));
+    assert!(before < 50, "{before} green px without a question");
+    assert!(after > 300, "only {after} green px after asking");
+    // The chat panel on the right is drawn: egui's panel grey fills its lower half.
+    let img = image::open(&asked).unwrap().to_rgb8();
+    let panel = image::imageops::crop_imm(&img, 760, 450, 200, 150).to_image();
+    let greys = count(&panel, |[r, g, b]| {
+        r == g && g == b && (20..=40).contains(&r)
+    });
+    assert!(greys > (200 * 150) / 3, "no chat panel ({greys} grey px)");
+}

@@ -31,6 +31,10 @@ pub struct ViewArgs {
     /// Time this many frames after loading, print the figures and exit.
     #[arg(long)]
     pub bench_frames: Option<u32>,
+    /// Ask the student this question once the scene is loaded; with --screenshot, the image is
+    /// taken after the answer arrived.
+    #[arg(long)]
+    pub ask: Option<String>,
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), String> {
@@ -62,6 +66,7 @@ pub fn run(args: &ViewArgs) -> anyhow::Result<()> {
         frames: args.frames,
         size: args.size.unwrap_or((1280, 800)),
         bench_frames: args.bench_frames,
+        ask: args.ask.clone(),
     };
     run_viewer(options)?;
     Ok(())

@@ -118,6 +118,23 @@ pub struct Chat {
     pub waiting: Option<u64>,
 }
 
+/// A question asked as soon as the scene is with the worker (`spatia view --ask`); the
+/// screenshot waits for its answer.
+#[derive(Resource, Debug, Clone)]
+pub struct ScriptedQuestion {
+    /// The question.
+    pub question: String,
+    /// Sent yet.
+    pub asked: bool,
+}
+
+impl ScriptedQuestion {
+    /// Whether the screenshot must still wait: not asked yet, or asked and unanswered.
+    pub fn pending(&self, chat: &Chat) -> bool {
+        !self.asked || chat.waiting.is_some()
+    }
+}
+
 /// Assistant plugin: starts the worker, sends it each new scene, drains its events, draws the
 /// highlighted objects. The chat panel itself is drawn by the UI plugin's panel system.
 pub struct AssistantPlugin;
@@ -132,7 +149,7 @@ impl Plugin for AssistantPlugin {
                 PreUpdate,
                 (send_scene_to_worker, drain_model_events).chain(),
             )
-            .add_systems(Update, draw_highlights);
+            .add_systems(Update, (draw_highlights, ask_scripted_question));
     }
 }
 
@@ -310,7 +327,10 @@ pub fn submit_question(bridge: &mut ModelBridge, chat: &mut Chat, path: &Path, q
             objects: Vec::new(),
         },
     };
-    chat.history.entry(path.to_path_buf()).or_default().push(entry);
+    chat.history
+        .entry(path.to_path_buf())
+        .or_default()
+        .push(entry);
 }
 
 /// The chat panel.
@@ -406,6 +426,24 @@ pub fn chat_ui(ui: &mut egui::Ui, bridge: &mut ModelBridge, chat: &mut Chat, pat
             submit_question(bridge, chat, path, &q);
         }
     }
+}
+
+fn ask_scripted_question(
+    script: Option<ResMut<ScriptedQuestion>>,
+    mut bridge: ResMut<ModelBridge>,
+    mut chat: ResMut<Chat>,
+    current: Option<Res<CurrentScene>>,
+) {
+    let (Some(mut script), Some(current)) = (script, current) else {
+        return;
+    };
+    // The worker handles requests in order: once the scene is sent, the question follows it.
+    if script.asked || bridge.scene_id == 0 {
+        return;
+    }
+    script.asked = true;
+    let question = script.question.clone();
+    submit_question(&mut bridge, &mut chat, &current.path, &question);
 }
 
 fn draw_highlights(mut gizmos: Gizmos, chat: Res<Chat>, current: Option<Res<CurrentScene>>) {

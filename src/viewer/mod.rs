@@ -48,6 +48,8 @@ pub struct ViewerOptions {
     pub size: (u32, u32),
     /// Frame-time benchmark mode: render this many frames after loading, print frame times, exit.
     pub bench_frames: Option<u32>,
+    /// Ask this question once the scene is loaded (a screenshot waits for the answer).
+    pub ask: Option<String>,
 }
 
 impl Default for ViewerOptions {
@@ -59,6 +61,7 @@ impl Default for ViewerOptions {
             frames: 5,
             size: (1280, 800),
             bench_frames: None,
+            ask: None,
         }
     }
 }
@@ -143,6 +146,12 @@ pub fn run(options: ViewerOptions) -> Result<(), ViewerError> {
         overlays::OverlayPlugin,
         ui::UiPlugin,
     ));
+    if let Some(question) = &options.ask {
+        app.insert_resource(assistant::ScriptedQuestion {
+            question: question.clone(),
+            asked: false,
+        });
+    }
     if let Some(path) = &options.screenshot {
         app.add_plugins(screenshot::ScreenshotPlugin {
             path: path.clone(),

@@ -1,5 +1,5 @@
-//! Scripted runs: `--screenshot` renders some frames after the scene is shown, writes the
-//! window's image and exits; `--bench-frames` times frames and prints the figures.
+//! Scripted runs: `--screenshot` renders some frames after the scene is shown (and, with
+//! `--ask`, after the answer arrived), writes the window's image and exits; `--bench-frames` times frames and prints the figures.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -8,6 +8,7 @@ use bevy::prelude::*;
 use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
 
 use super::ExitReason;
+use super::assistant::{Chat, ScriptedQuestion};
 use super::loading::{CurrentScene, SceneLoader};
 
 /// Screenshot mode.
@@ -64,11 +65,17 @@ fn take_screenshot_when_ready(
     current: Option<Res<CurrentScene>>,
     reason: Res<ExitReason>,
     mut exit: MessageWriter<AppExit>,
+    scripted: (Option<Res<ScriptedQuestion>>, Option<Res<Chat>>),
 ) {
     if plan.requested || fail_if_load_failed(&loader, current.is_some(), &reason, &mut exit) {
         return;
     }
     if current.is_none() || loader.in_flight.is_some() {
+        return;
+    }
+    if let (Some(script), Some(chat)) = scripted
+        && script.pending(&chat)
+    {
         return;
     }
     plan.shown_frames += 1;
