@@ -11,6 +11,7 @@ use bevy::prelude::*;
 use bevy_egui::egui;
 
 use super::loading::{CurrentScene, SceneReplaced};
+use super::predictions::{Predictions, draw_predictions};
 use crate::worker::{Event, Request, Role, Worker};
 
 /// Colour of the boxes of objects a question or answer names.
@@ -144,12 +145,16 @@ impl Plugin for AssistantPlugin {
         app.init_resource::<ModelBridge>()
             .init_resource::<Chat>()
             .init_resource::<ModelDirs>()
+            .init_resource::<Predictions>()
             .add_systems(Startup, start_model_worker)
             .add_systems(
                 PreUpdate,
                 (send_scene_to_worker, drain_model_events).chain(),
             )
-            .add_systems(Update, (draw_highlights, ask_scripted_question));
+            .add_systems(
+                Update,
+                (draw_highlights, ask_scripted_question, draw_predictions),
+            );
     }
 }
 
@@ -206,6 +211,7 @@ fn send_scene_to_worker(
 fn drain_model_events(
     mut bridge: ResMut<ModelBridge>,
     mut chat: ResMut<Chat>,
+    mut predictions: ResMut<Predictions>,
     current: Option<Res<CurrentScene>>,
 ) {
     let events: Vec<Event> = match &bridge.worker {
@@ -214,7 +220,22 @@ fn drain_model_events(
     };
     let path = current.map(|c| c.path.clone()).unwrap_or_default();
     for e in events {
-        apply_event(&mut bridge, &mut chat, &path, e);
+        if let Event::SceneReady(v) = &e
+            && v.scene_id == bridge.scene_id
+        {
+            // The depth panel and predicted boxes follow every new scene.
+            bridge.next_request += 1;
+            let request_id = bridge.next_request;
+            if let Err(e) = bridge.send(Request::Predict {
+                request_id,
+                role: Role::Student,
+            }) {
+                bridge.note = Some(e);
+            }
+        }
+        if !predictions.apply(bridge.scene_id, &e) {
+            apply_event(&mut bridge, &mut chat, &path, e);
+        }
     }
 }
 

@@ -12,6 +12,7 @@ mod loading;
 mod overlays;
 mod picking;
 mod points;
+mod predictions;
 mod recent;
 mod render;
 mod screenshot;

@@ -453,3 +453,106 @@ fn worker_events_update_the_chat_and_highlights() {
         assert_eq!(bridge.models[&Role::Student].1, 1234);
     });
 }
+
+#[test]
+fn prediction_overlays_place_boxes_frusta_and_score_depth() {
+    use super::predictions::{Predictions, box_transform, depth_scores, frustum, turbo};
+    use crate::model::{Detection, ViewBatch, ViewDepth};
+    use crate::worker::{Event, Role, SceneViews};
+    // Turbo: dark at 0, green in the middle, dark red at 1.
+    let [r, g, b] = turbo(0.0);
+    assert!(r < 60 && g < 60 && b < 60 && b > g, "{r} {g} {b}");
+    let [r, g, b] = turbo(0.5);
+    assert!(g > 200 && g > r && g > b, "{r} {g} {b}");
+    let [r, g, b] = turbo(1.0);
+    assert!(r > 100 && r < 170 && g < 40 && b < 20, "{r} {g} {b}");
+    // AbsRel and δ1 by hand: pixel errors 0.1/1, 0.5/2, and a pixel without ground truth.
+    let (rel, d1) = depth_scores(&[1.1, 2.5, 7.0], &[1.0, 2.0, 0.0]).unwrap();
+    assert!(
+        (rel - 0.175).abs() < 1e-6 && (d1 - 0.5).abs() < 1e-6,
+        "{rel} {d1}"
+    );
+    assert!(depth_scores(&[1.0], &[0.0]).is_none());
+    // A box in the first camera's frame, camera turned 90° about z and moved by (1, 0, 0).
+    let world_from_cam =
+        Mat4::from_translation(Vec3::X) * Mat4::from_rotation_z(std::f32::consts::FRAC_PI_2);
+    let d = Detection {
+        class: 3,
+        score: 0.8,
+        centre: [1.0, 0.0, 2.0],
+        size: [0.4, 0.2, 1.0],
+    };
+    let t = box_transform(world_from_cam, &d);
+    assert!(
+        t.translation.distance(Vec3::new(1.0, 1.0, 2.0)) < 1e-5,
+        "{t:?}"
+    );
+    assert!(t.scale.distance(Vec3::new(0.4, 0.2, 1.0)) < 1e-5, "{t:?}");
+    // A camera at (0, 0, 1) looking along +x (OpenCV: x right, y down, z forward), 90° fov.
+    let size = 8usize;
+    let world_from_camera = Mat4::from_cols(
+        Vec4::new(0.0, -1.0, 0.0, 0.0),
+        Vec4::new(0.0, 0.0, -1.0, 0.0),
+        Vec4::new(1.0, 0.0, 0.0, 0.0),
+        Vec4::new(0.0, 0.0, 1.0, 1.0),
+    );
+    let cam = world_from_camera.inverse();
+    let c = cam.to_cols_array();
+    // [3, 4] row-major camera-from-world.
+    let extrinsics: Vec<f32> = (0..3)
+        .flat_map(|r| (0..4).map(move |k| c[k * 4 + r]))
+        .collect();
+    let views = SceneViews {
+        scene_id: 1,
+        views: ViewBatch {
+            size,
+            views: 1,
+            images: vec![0; size * size * 3],
+            depth: Some(vec![2.0; size * size]),
+            intrinsics: vec![4.0, 0.0, 4.0, 0.0, 4.0, 4.0, 0.0, 0.0, 1.0],
+            extrinsics,
+        },
+    };
+    let (centre, corners) = frustum(&views, 0, 0.5);
+    assert!(centre.distance(Vec3::new(0.0, 0.0, 1.0)) < 1e-5, "{centre}");
+    // Top-left pixel corner: left (+y) and up (+z) by 0.5 at 0.5 m ahead.
+    assert!(
+        corners[0].distance(Vec3::new(0.5, 0.5, 1.5)) < 1e-5,
+        "{corners:?}"
+    );
+    assert!(
+        corners[2].distance(Vec3::new(0.5, -0.5, 0.5)) < 1e-5,
+        "{corners:?}"
+    );
+    // Events: views of an older scene are ignored; a student prediction is kept; boxes below
+    // the threshold are not drawn.
+    let mut p = Predictions::default();
+    let ready = |id| {
+        Event::SceneReady(Arc::new(SceneViews {
+            scene_id: id,
+            views: views.views.clone(),
+        }))
+    };
+    assert!(!p.apply(2, &ready(1)));
+    assert!(p.apply(2, &ready(2)));
+    let weak = Detection {
+        score: 0.1,
+        ..d.clone()
+    };
+    assert!(p.apply(
+        2,
+        &Event::Prediction {
+            request_id: 1,
+            role: Role::Student,
+            depth: vec![ViewDepth {
+                depth_m: vec![2.2; size * size],
+                confidence: vec![1.0; size * size],
+            }],
+            detections: vec![d, weak],
+            world_from_camera0: world_from_cam.to_cols_array(),
+        }
+    ));
+    assert_eq!(p.box_transforms().len(), 1);
+    let (rel, d1) = p.depth_scores(0).unwrap();
+    assert!((rel - 0.1).abs() < 1e-5 && d1 == 1.0);
+}

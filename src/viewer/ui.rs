@@ -14,6 +14,7 @@ use super::colors::ColorMode;
 use super::loading::{CurrentScene, LoadRequest, SceneLoader};
 use super::overlays::OverlaySettings;
 use super::picking::{MeasureTool, Selection, measure_distance_m};
+use super::predictions::{Predictions, predictions_ui};
 use super::recent::RecentScenes;
 use super::render::{BackFaceCulling, HiddenObjects, PointSize};
 use crate::scene::LoadOptions;
@@ -141,6 +142,7 @@ pub struct PanelState<'w> {
     stats: Res<'w, FrameStats>,
     bridge: ResMut<'w, ModelBridge>,
     chat: ResMut<'w, Chat>,
+    predictions: ResMut<'w, Predictions>,
 }
 
 fn panels_ui(
@@ -179,7 +181,16 @@ fn panels_ui(
         .resizable(true)
         .default_size(340.0)
         .show(&mut root, |ui| {
-            let PanelState { bridge, chat, .. } = &mut state;
+            let PanelState {
+                bridge,
+                chat,
+                predictions,
+                ..
+            } = &mut state;
+            egui::CollapsingHeader::new("Depth & boxes")
+                .default_open(false)
+                .show(ui, |ui| predictions_ui(ui, predictions));
+            ui.separator();
             chat_ui(ui, bridge, chat, &path)
         });
     let rest = root.available_rect_before_wrap();
