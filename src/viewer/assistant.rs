@@ -10,8 +10,11 @@ use std::path::{Path, PathBuf};
 use bevy::prelude::*;
 use bevy_egui::egui;
 
+use super::diagnostics::{DiagnosticView, draw_attention};
 use super::loading::{CurrentScene, SceneReplaced};
 use super::predictions::{Predictions, draw_predictions};
+use crate::model::AttentionMaps;
+use crate::model::vlm::SceneTokenInfo;
 use crate::worker::{Event, Request, Role, Worker};
 
 /// Colour of the boxes of objects a question or answer names.
@@ -44,6 +47,12 @@ pub struct ChatAnswer {
     pub text: String,
     /// Milliseconds, scene cached.
     pub latency_ms: f64,
+    /// Answer tokens and their probabilities.
+    pub tokens: Vec<(String, f32)>,
+    /// Hidden CoT attention (diagnostic mode).
+    pub attention: Option<AttentionMaps>,
+    /// Scene token layout for the attention.
+    pub scene_layout: Vec<SceneTokenInfo>,
 }
 
 /// A question and its answers.
@@ -117,6 +126,8 @@ pub struct Chat {
     pub highlighted: Vec<u32>,
     /// The question waiting for its answer.
     pub waiting: Option<u64>,
+    /// Diagnostic mode: the teacher answers too, and attention is recorded.
+    pub diagnostic: bool,
 }
 
 /// A question asked as soon as the scene is with the worker (`spatia view --ask`); the
@@ -146,6 +157,7 @@ impl Plugin for AssistantPlugin {
             .init_resource::<Chat>()
             .init_resource::<ModelDirs>()
             .init_resource::<Predictions>()
+            .init_resource::<DiagnosticView>()
             .add_systems(Startup, start_model_worker)
             .add_systems(
                 PreUpdate,
@@ -153,7 +165,12 @@ impl Plugin for AssistantPlugin {
             )
             .add_systems(
                 Update,
-                (draw_highlights, ask_scripted_question, draw_predictions),
+                (
+                    draw_highlights,
+                    ask_scripted_question,
+                    draw_predictions,
+                    draw_attention,
+                ),
             );
     }
 }
@@ -268,7 +285,9 @@ pub fn apply_event(bridge: &mut ModelBridge, chat: &mut Chat, path: &Path, event
             text,
             latency_ms,
             objects,
-            ..
+            tokens,
+            attention,
+            scene_layout,
         } => {
             if let Some(i) = find(chat, request_id)
                 && let Some(entry) = chat.history.get_mut(path).and_then(|h| h.get_mut(i))
@@ -277,6 +296,9 @@ pub fn apply_event(bridge: &mut ModelBridge, chat: &mut Chat, path: &Path, event
                     role,
                     text,
                     latency_ms,
+                    tokens,
+                    attention,
+                    scene_layout,
                 });
                 for id in objects {
                     if !entry.objects.contains(&id) {
@@ -323,13 +345,19 @@ pub fn apply_event(bridge: &mut ModelBridge, chat: &mut Chat, path: &Path, event
     }
 }
 
-/// Sends the typed question (or `question`) to the student and records it in the chat.
+/// Sends `question` to the student (and the teacher in diagnostic mode) and records it in the
+/// chat.
 pub fn submit_question(bridge: &mut ModelBridge, chat: &mut Chat, path: &Path, question: &str) {
     let question = question.trim();
     if question.is_empty() {
         return;
     }
-    let entry = match bridge.ask(question, vec![Role::Student], false) {
+    let roles = if chat.diagnostic {
+        vec![Role::Student, Role::Teacher]
+    } else {
+        vec![Role::Student]
+    };
+    let entry = match bridge.ask(question, roles, chat.diagnostic) {
         Ok(request_id) => {
             chat.waiting = Some(request_id);
             ChatEntry {

@@ -8,6 +8,7 @@
 mod assistant;
 mod camera;
 mod colors;
+mod diagnostics;
 mod loading;
 mod overlays;
 mod picking;

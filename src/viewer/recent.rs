@@ -16,12 +16,18 @@ pub struct RecentScenes {
     file: Option<PathBuf>,
 }
 
-fn config_file() -> Option<PathBuf> {
-    let dir = std::env::var_os("SPATIA_CONFIG_DIR")
+/// Spatia's config folder: `$SPATIA_CONFIG_DIR`, else `$XDG_CONFIG_HOME/spatia`, else
+/// `~/.config/spatia`, else `.spatia` in the working directory.
+pub fn config_dir() -> PathBuf {
+    std::env::var_os("SPATIA_CONFIG_DIR")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("XDG_CONFIG_HOME").map(|d| PathBuf::from(d).join("spatia")))
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config/spatia")))?;
-    Some(dir.join("recent.json"))
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config/spatia")))
+        .unwrap_or_else(|| PathBuf::from(".spatia"))
+}
+
+fn config_file() -> Option<PathBuf> {
+    Some(config_dir().join("recent.json"))
 }
 
 impl RecentScenes {

@@ -386,6 +386,7 @@ fn worker_events_update_the_chat_and_highlights() {
             tokens: vec![(text.into(), 0.9)],
             latency_ms: 12.0,
             attention: None,
+            scene_layout: Vec::new(),
             objects,
         };
         apply_event(
@@ -555,4 +556,116 @@ fn prediction_overlays_place_boxes_frusta_and_score_depth() {
     assert_eq!(p.box_transforms().len(), 1);
     let (rel, d1) = p.depth_scores(0).unwrap();
     assert!((rel - 0.1).abs() < 1e-5 && d1 == 1.0);
+}
+
+#[test]
+fn diagnostics_compare_answers_export_disagreements_and_place_attention() {
+    use super::assistant::{ChatAnswer, ChatEntry};
+    use super::diagnostics::{
+        agree, attention_points, disagreements, disagreements_jsonl, latent_attention_over_scene,
+    };
+    use crate::model::vlm::SceneTokenInfo;
+    use crate::model::{AttentionMaps, ViewBatch};
+    use crate::worker::{Role, SceneViews};
+    let answer = |role, text: &str| ChatAnswer {
+        role,
+        text: text.into(),
+        latency_ms: 1.0,
+        tokens: Vec::new(),
+        attention: None,
+        scene_layout: Vec::new(),
+    };
+    let entry = |q: &str, s: &str, t: &str| ChatEntry {
+        request_id: 1,
+        question: q.into(),
+        answers: vec![answer(Role::Student, s), answer(Role::Teacher, t)],
+        error: None,
+        objects: Vec::new(),
+    };
+    // Normalised comparison: articles, number words and synonyms do not count as disagreement.
+    assert!(agree("the couch", "sofa") && agree("Two", "2") && !agree("yes", "no"));
+    let history = vec![
+        entry("is the cup on the table?", "yes", "Yes"),
+        entry("how many chairs are there?", "3", "2"),
+        ChatEntry {
+            answers: vec![answer(Role::Student, "no")],
+            ..entry("is the lamp near the bed?", "", "")
+        },
+    ];
+    let list = disagreements(&history);
+    assert_eq!(list.len(), 1);
+    let jsonl = disagreements_jsonl("room_1", &history);
+    let v: serde_json::Value = serde_json::from_str(jsonl.trim()).unwrap();
+    assert_eq!(v["scene"], "room_1");
+    assert_eq!(v["question"], "how many chairs are there?");
+    assert_eq!(
+        (v["answer"].as_str(), v["student_answer"].as_str()),
+        (Some("2"), Some("3"))
+    );
+    // It reads back as a teacher-answers file for the next distillation run.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("d.jsonl");
+    std::fs::write(&file, &jsonl).unwrap();
+    let answers = crate::train::TeacherAnswers::read(&file).unwrap();
+    assert_eq!(
+        answers
+            .get("room_1", "how many chairs are there?")
+            .unwrap()
+            .answer,
+        "2"
+    );
+    // Latent attention: two latents over three scene tokens, averaged and normalised.
+    let mut s = answer(Role::Student, "yes");
+    s.attention = Some(AttentionMaps {
+        answer_to_latent: vec![vec![vec![vec![0.5, 0.5]]]],
+        latent_to_scene: vec![vec![vec![vec![0.2, 0.6, 0.2], vec![0.0, 1.0, 0.0]]]],
+    });
+    let w = latent_attention_over_scene(&s, 0, 0).unwrap();
+    assert!(
+        (w[1] - 0.8).abs() < 1e-6 && (w[0] - 0.1).abs() < 1e-6,
+        "{w:?}"
+    );
+    assert!(latent_attention_over_scene(&s, 1, 0).is_none());
+    // Token layout: a camera token and two cells of a 2×2 grid of one 4-pixel view whose
+    // camera is the world frame; depth 2 m everywhere.
+    let views = SceneViews {
+        scene_id: 1,
+        views: ViewBatch {
+            size: 4,
+            views: 1,
+            images: vec![0; 48],
+            depth: Some(vec![2.0; 16]),
+            intrinsics: vec![2.0, 0.0, 2.0, 0.0, 2.0, 2.0, 0.0, 0.0, 1.0],
+            extrinsics: vec![1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0],
+        },
+    };
+    let layout = vec![
+        SceneTokenInfo {
+            view: 0,
+            cell: None,
+            grid: 2,
+        },
+        SceneTokenInfo {
+            view: 0,
+            cell: Some((0, 0)),
+            grid: 2,
+        },
+        SceneTokenInfo {
+            view: 0,
+            cell: Some((1, 1)),
+            grid: 2,
+        },
+    ];
+    let pts = attention_points(&views, &layout, &w);
+    assert_eq!(pts.len(), 2, "the camera token has no place");
+    // Cell (0, 0) centre = pixel (1, 1): ((1 − 2) / 2 · 2, (1 − 2) / 2 · 2, 2) = (−1, −1, 2).
+    assert!(
+        pts[0].0.distance(Vec3::new(-1.0, -1.0, 2.0)) < 1e-5,
+        "{pts:?}"
+    );
+    assert!(
+        pts[1].0.distance(Vec3::new(1.0, 1.0, 2.0)) < 1e-5,
+        "{pts:?}"
+    );
+    assert!((pts[0].1 - 0.8).abs() < 1e-6);
 }

@@ -11,6 +11,7 @@ use crossbeam_channel::{Receiver, TryRecvError, bounded};
 use super::assistant::{Chat, ModelBridge, chat_ui};
 use super::camera::{FocusObject, FrameScene, ViewRect};
 use super::colors::ColorMode;
+use super::diagnostics::{DiagnosticView, diagnostics_ui};
 use super::loading::{CurrentScene, LoadRequest, SceneLoader};
 use super::overlays::OverlaySettings;
 use super::picking::{MeasureTool, Selection, measure_distance_m};
@@ -143,6 +144,7 @@ pub struct PanelState<'w> {
     bridge: ResMut<'w, ModelBridge>,
     chat: ResMut<'w, Chat>,
     predictions: ResMut<'w, Predictions>,
+    diagnostic: ResMut<'w, DiagnosticView>,
 }
 
 fn panels_ui(
@@ -181,15 +183,26 @@ fn panels_ui(
         .resizable(true)
         .default_size(340.0)
         .show(&mut root, |ui| {
+            let scene_name = state
+                .current
+                .as_ref()
+                .map(|c| c.scene.name.clone())
+                .unwrap_or_default();
             let PanelState {
                 bridge,
                 chat,
                 predictions,
+                diagnostic,
                 ..
             } = &mut state;
             egui::CollapsingHeader::new("Depth & boxes")
                 .default_open(false)
                 .show(ui, |ui| predictions_ui(ui, predictions));
+            egui::CollapsingHeader::new("Diagnostics")
+                .default_open(chat.diagnostic)
+                .show(ui, |ui| {
+                    diagnostics_ui(ui, chat, diagnostic, predictions, &path, &scene_name)
+                });
             ui.separator();
             chat_ui(ui, bridge, chat, &path)
         });

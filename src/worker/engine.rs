@@ -204,6 +204,11 @@ impl Engine {
             }
             None => Vec::new(),
         };
+        let scene_layout = if a.attention.is_some() {
+            tokens.layout.clone()
+        } else {
+            Vec::new()
+        };
         Ok(Event::Answer {
             request_id,
             role,
@@ -211,6 +216,7 @@ impl Engine {
             tokens: pieces,
             latency_ms: a.latency_ms,
             attention: a.attention,
+            scene_layout,
             objects,
         })
     }

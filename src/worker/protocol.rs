@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::model::vlm::SceneTokenInfo;
 use crate::model::{AttentionMaps, Detection, ViewBatch, ViewDepth};
 use crate::scene::Scene;
 
@@ -160,6 +161,9 @@ pub enum Event {
         latency_ms: f64,
         /// Hidden CoT attention, when asked for.
         attention: Option<AttentionMaps>,
+        /// Where each scene token comes from (view and patch cell), to draw the latents'
+        /// attention on the views; empty without attention.
+        scene_layout: Vec<SceneTokenInfo>,
         /// Objects the question or the answer names (scene object ids).
         objects: Vec<u32>,
     },

@@ -1,0 +1,364 @@
+//! Diagnostic mode (issue #7): teacher and student answer the same question side by side
+//! (answers, latencies, agreement, answer-token probabilities); the student's Hidden CoT
+//! attention as a heatmap of answer tokens → latents per layer and head, and the latents'
+//! attention over the scene tokens drawn on the view images and projected into the 3D scene;
+//! and the list of disagreements, exportable as JSONL for the next distillation run
+//! (`spatia distill --teacher-answers`).
+
+use std::path::{Path, PathBuf};
+
+use bevy::prelude::*;
+use bevy_egui::egui;
+
+use super::assistant::{Chat, ChatAnswer, ChatEntry};
+use super::predictions::{Predictions, turbo};
+use crate::model::vlm::SceneTokenInfo;
+use crate::questions::score::normalize_answer;
+use crate::worker::{Role, SceneViews};
+
+/// Colour of the attention markers in the 3D view.
+pub const ATTENTION_COLOR: Color = Color::srgb(1.0, 0.45, 0.1);
+
+/// What the diagnostic panel shows.
+#[derive(Resource, Debug, Clone, Default)]
+pub struct DiagnosticView {
+    /// Decoder layer of the attention maps.
+    pub layer: usize,
+    /// Head.
+    pub head: usize,
+    /// Draw the latents' attention in the 3D view.
+    pub show_in_scene: bool,
+    /// Where the last export went, or why it failed.
+    pub export_note: Option<String>,
+}
+
+/// Whether two answers say the same after normalisation (articles, number words, synonyms).
+pub fn agree(a: &str, b: &str) -> bool {
+    normalize_answer(a) == normalize_answer(b)
+}
+
+fn answer_of(entry: &ChatEntry, role: Role) -> Option<&ChatAnswer> {
+    entry.answers.iter().find(|a| a.role == role)
+}
+
+/// Questions of `history` where the teacher and the student answered differently.
+pub fn disagreements(history: &[ChatEntry]) -> Vec<&ChatEntry> {
+    history
+        .iter()
+        .filter(
+            |e| match (answer_of(e, Role::Student), answer_of(e, Role::Teacher)) {
+                (Some(s), Some(t)) => !agree(&s.text, &t.text),
+                _ => false,
+            },
+        )
+        .collect()
+}
+
+/// Disagreements as JSONL lines `{"scene", "question", "answer", "student_answer"}` with the
+/// teacher's answer as `answer` (the format `spatia distill --teacher-answers` reads).
+pub fn disagreements_jsonl(scene: &str, history: &[ChatEntry]) -> String {
+    disagreements(history)
+        .into_iter()
+        .filter_map(|e| {
+            let s = answer_of(e, Role::Student)?;
+            let t = answer_of(e, Role::Teacher)?;
+            Some(
+                serde_json::json!({
+                    "scene": scene,
+                    "question": e.question,
+                    "answer": t.text,
+                    "student_answer": s.text,
+                })
+                .to_string()
+                    + "\n",
+            )
+        })
+        .collect()
+}
+
+/// The latents' attention over the scene tokens at `layer` / `head`, averaged over the
+/// latents, normalised to sum 1: one weight per scene token.
+pub fn latent_attention_over_scene(a: &ChatAnswer, layer: usize, head: usize) -> Option<Vec<f32>> {
+    let rows = a
+        .attention
+        .as_ref()?
+        .latent_to_scene
+        .get(layer)?
+        .get(head)?;
+    let n = rows.first()?.len();
+    let mut w = vec![0f32; n];
+    for r in rows {
+        for (x, v) in w.iter_mut().zip(r) {
+            *x += v;
+        }
+    }
+    let sum: f32 = w.iter().sum();
+    if sum > 0.0 {
+        w.iter_mut().for_each(|x| *x /= sum);
+    }
+    Some(w)
+}
+
+/// Scene points the latents attend to: each patch token's cell centre back-projected with the
+/// rendered depth, with its weight (camera tokens and cells without depth skipped).
+pub fn attention_points(
+    views: &SceneViews,
+    layout: &[SceneTokenInfo],
+    weights: &[f32],
+) -> Vec<(Vec3, f32)> {
+    let v = &views.views;
+    let Some(depth) = v.depth.as_ref() else {
+        return Vec::new();
+    };
+    let s = v.size;
+    layout
+        .iter()
+        .zip(weights)
+        .filter_map(|(info, &w)| {
+            let (row, col) = info.cell?;
+            if info.view >= v.views || info.grid == 0 {
+                return None;
+            }
+            let cell = s as f32 / info.grid as f32;
+            let (u, r) = ((col as f32 + 0.5) * cell, (row as f32 + 0.5) * cell);
+            let (x, y) = ((u as usize).min(s - 1), (r as usize).min(s - 1));
+            let d = depth[info.view * s * s + y * s + x];
+            if d <= 0.0 {
+                return None;
+            }
+            let (fx, fy, cx, cy) = v.k(info.view);
+            let world_from_camera =
+                Mat4::from_cols_array(&v.camera_from_world(info.view).to_cols_array()).inverse();
+            let p = world_from_camera.transform_point3(Vec3::new(
+                (u - cx) / fx * d,
+                (r - cy) / fy * d,
+                d,
+            ));
+            Some((p, w))
+        })
+        .collect()
+}
+
+fn heat(t: f32) -> egui::Color32 {
+    let [r, g, b] = turbo(t);
+    egui::Color32::from_rgb(r, g, b)
+}
+
+/// The diagnostic section of the side panel.
+pub fn diagnostics_ui(
+    ui: &mut egui::Ui,
+    chat: &mut Chat,
+    view: &mut DiagnosticView,
+    predictions: &Predictions,
+    path: &Path,
+    scene_name: &str,
+) {
+    ui.checkbox(
+        &mut chat.diagnostic,
+        "Diagnostic mode (the teacher answers too; attention recorded)",
+    );
+    let history = chat.history.get(path).cloned().unwrap_or_default();
+    let Some(last) = history.iter().rev().find(|e| !e.answers.is_empty()) else {
+        ui.label("ask a question to see the comparison");
+        return;
+    };
+    ui.label(egui::RichText::new(&last.question).strong());
+    egui::Grid::new("compare").striped(true).show(ui, |ui| {
+        ui.label("model");
+        ui.label("answer");
+        ui.label("ms");
+        ui.label("token probabilities");
+        ui.end_row();
+        for a in &last.answers {
+            ui.label(a.role.name());
+            ui.label(&a.text);
+            ui.label(format!("{:.0}", a.latency_ms));
+            let probs: Vec<String> = a
+                .tokens
+                .iter()
+                .map(|(t, p)| format!("{}:{p:.2}", t.trim()))
+                .collect();
+            ui.label(probs.join(" "));
+            ui.end_row();
+        }
+    });
+    if let (Some(s), Some(t)) = (
+        answer_of(last, Role::Student),
+        answer_of(last, Role::Teacher),
+    ) {
+        if agree(&s.text, &t.text) {
+            ui.colored_label(
+                egui::Color32::from_rgb(90, 220, 110),
+                "teacher and student agree",
+            );
+        } else {
+            ui.colored_label(
+                egui::Color32::from_rgb(255, 150, 60),
+                "teacher and student disagree",
+            );
+        }
+    }
+    if let Some(s) = answer_of(last, Role::Student)
+        && let Some(att) = &s.attention
+    {
+        attention_ui(ui, s, att, view, predictions);
+    }
+    ui.separator();
+    let list = disagreements(&history);
+    ui.label(format!("Disagreements in this scene: {}", list.len()));
+    for e in &list {
+        let s = answer_of(e, Role::Student).map_or("", |a| a.text.as_str());
+        let t = answer_of(e, Role::Teacher).map_or("", |a| a.text.as_str());
+        ui.small(format!("{} — student: {s}, teacher: {t}", e.question));
+    }
+    if !list.is_empty() && ui.button("Export disagreements (JSONL)").clicked() {
+        let out = export_path(scene_name);
+        let text = disagreements_jsonl(scene_name, &history);
+        view.export_note = Some(
+            match out
+                .parent()
+                .map(std::fs::create_dir_all)
+                .transpose()
+                .and_then(|_| std::fs::write(&out, text))
+            {
+                Ok(()) => format!("written to {}", out.display()),
+                Err(e) => format!("{}: {e}", out.display()),
+            },
+        );
+    }
+    if let Some(note) = &view.export_note {
+        ui.small(note);
+    }
+}
+
+/// Where disagreements of `scene` are exported: the config folder's `disagreements/`.
+pub fn export_path(scene: &str) -> PathBuf {
+    let safe: String = scene
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    super::recent::config_dir()
+        .join("disagreements")
+        .join(format!("{safe}.jsonl"))
+}
+
+fn attention_ui(
+    ui: &mut egui::Ui,
+    s: &ChatAnswer,
+    att: &crate::model::AttentionMaps,
+    view: &mut DiagnosticView,
+    predictions: &Predictions,
+) {
+    let layers = att.answer_to_latent.len();
+    let heads = att.answer_to_latent.first().map_or(0, Vec::len);
+    if layers == 0 || heads == 0 {
+        ui.small("this student has no Hidden CoT latents (K = 0)");
+        return;
+    }
+    ui.label("Hidden CoT attention");
+    ui.add(egui::Slider::new(&mut view.layer, 0..=layers - 1).text("layer"));
+    ui.add(egui::Slider::new(&mut view.head, 0..=heads - 1).text("head"));
+    let (l, h) = (view.layer.min(layers - 1), view.head.min(heads - 1));
+    // Answer tokens (rows) → latents (columns).
+    let rows = &att.answer_to_latent[l][h];
+    let cols = rows.first().map_or(0, Vec::len);
+    let max = rows.iter().flatten().copied().fold(1e-6f32, f32::max);
+    ui.small("answer tokens → latents");
+    let cell = 14.0;
+    let (rect, _) = ui.allocate_exact_size(
+        egui::vec2(cols as f32 * cell, rows.len() as f32 * cell),
+        egui::Sense::hover(),
+    );
+    let painter = ui.painter_at(rect);
+    for (i, r) in rows.iter().enumerate() {
+        for (j, v) in r.iter().enumerate() {
+            let min = rect.min + egui::vec2(j as f32 * cell, i as f32 * cell);
+            painter.rect_filled(
+                egui::Rect::from_min_size(min, egui::vec2(cell - 1.0, cell - 1.0)),
+                0.0,
+                heat(v / max),
+            );
+        }
+    }
+    for (i, (t, _)) in s.tokens.iter().enumerate() {
+        painter.text(
+            rect.min + egui::vec2(cols as f32 * cell + 4.0, i as f32 * cell),
+            egui::Align2::LEFT_TOP,
+            t.trim(),
+            egui::FontId::monospace(10.0),
+            egui::Color32::LIGHT_GRAY,
+        );
+    }
+    // Latents → scene tokens, on each view's patch grid.
+    let Some(weights) = latent_attention_over_scene(s, l, h) else {
+        return;
+    };
+    let Some(views) = &predictions.views else {
+        return;
+    };
+    ui.small("latents → scene (per view, brighter = more attention)");
+    let wmax = weights.iter().copied().fold(1e-9f32, f32::max);
+    ui.horizontal_wrapped(|ui| {
+        for v in 0..views.views.views {
+            let side = 70.0;
+            let (rect, _) = ui.allocate_exact_size(egui::vec2(side, side), egui::Sense::hover());
+            let painter = ui.painter_at(rect);
+            painter.rect_filled(rect, 0.0, egui::Color32::from_gray(20));
+            for (info, w) in s.scene_layout.iter().zip(&weights) {
+                if info.view != v {
+                    continue;
+                }
+                if let Some((row, col)) = info.cell {
+                    let c = side / info.grid.max(1) as f32;
+                    let min = rect.min + egui::vec2(col as f32 * c, row as f32 * c);
+                    painter.rect_filled(
+                        egui::Rect::from_min_size(min, egui::vec2(c, c)),
+                        0.0,
+                        heat(w / wmax),
+                    );
+                }
+            }
+        }
+    });
+    ui.checkbox(&mut view.show_in_scene, "show in the 3D view");
+}
+
+/// Draws where the latents look, in the scene (spheres sized by weight).
+pub fn draw_attention(
+    mut gizmos: Gizmos,
+    chat: Res<Chat>,
+    view: Res<DiagnosticView>,
+    predictions: Res<Predictions>,
+    current: Option<Res<super::loading::CurrentScene>>,
+) {
+    if !view.show_in_scene {
+        return;
+    }
+    let (Some(current), Some(views)) = (current, &predictions.views) else {
+        return;
+    };
+    let Some(last) = chat
+        .history
+        .get(&current.path)
+        .and_then(|h| h.iter().rev().find(|e| !e.answers.is_empty()))
+    else {
+        return;
+    };
+    let Some(s) = answer_of(last, Role::Student) else {
+        return;
+    };
+    let Some(weights) = latent_attention_over_scene(s, view.layer, view.head) else {
+        return;
+    };
+    let wmax = weights.iter().copied().fold(1e-9f32, f32::max);
+    for (p, w) in attention_points(views, &s.scene_layout, &weights) {
+        let r = 0.02 + 0.12 * (w / wmax);
+        gizmos.sphere(Isometry3d::from_translation(p), r, ATTENTION_COLOR);
+    }
+}
