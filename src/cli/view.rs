@@ -35,6 +35,12 @@ pub struct ViewArgs {
     /// taken after the answer arrived.
     #[arg(long)]
     pub ask: Option<String>,
+    /// Diagnostic mode: the teacher answers too (a screenshot waits for both answers).
+    #[arg(long)]
+    pub diagnostic: bool,
+    /// The right-hand panel's tab: chat, diagnostics or training.
+    #[arg(long)]
+    pub panel: Option<String>,
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), String> {
@@ -67,6 +73,8 @@ pub fn run(args: &ViewArgs) -> anyhow::Result<()> {
         size: args.size.unwrap_or((1280, 800)),
         bench_frames: args.bench_frames,
         ask: args.ask.clone(),
+        diagnostic: args.diagnostic,
+        panel: args.panel.clone(),
     };
     run_viewer(options)?;
     Ok(())

@@ -13,6 +13,7 @@ use bevy_egui::egui;
 use super::diagnostics::{DiagnosticView, draw_attention};
 use super::loading::{CurrentScene, SceneReplaced};
 use super::predictions::{Predictions, draw_predictions};
+use super::training::TrainingState;
 use crate::model::AttentionMaps;
 use crate::model::vlm::SceneTokenInfo;
 use crate::worker::{Event, Request, Role, Worker};
@@ -130,6 +131,34 @@ pub struct Chat {
     pub diagnostic: bool,
 }
 
+/// The tabs of the right-hand panel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PanelTab {
+    /// Questions and answers, depth and boxes.
+    #[default]
+    Chat,
+    /// Teacher vs student, attention, disagreements.
+    Diagnostics,
+    /// The distillation run.
+    Training,
+}
+
+impl PanelTab {
+    /// From `--panel chat|diagnostics|training`.
+    pub fn from_name(name: &str) -> Option<PanelTab> {
+        match name {
+            "chat" => Some(PanelTab::Chat),
+            "diagnostics" => Some(PanelTab::Diagnostics),
+            "training" => Some(PanelTab::Training),
+            _ => None,
+        }
+    }
+}
+
+/// Which tab the right-hand panel shows.
+#[derive(Resource, Debug, Clone, Copy, Default)]
+pub struct RightPanel(pub PanelTab);
+
 /// A question asked as soon as the scene is with the worker (`spatia view --ask`); the
 /// screenshot waits for its answer.
 #[derive(Resource, Debug, Clone)]
@@ -158,6 +187,8 @@ impl Plugin for AssistantPlugin {
             .init_resource::<ModelDirs>()
             .init_resource::<Predictions>()
             .init_resource::<DiagnosticView>()
+            .init_resource::<TrainingState>()
+            .init_resource::<RightPanel>()
             .add_systems(Startup, start_model_worker)
             .add_systems(
                 PreUpdate,
@@ -229,6 +260,7 @@ fn drain_model_events(
     mut bridge: ResMut<ModelBridge>,
     mut chat: ResMut<Chat>,
     mut predictions: ResMut<Predictions>,
+    mut training: ResMut<TrainingState>,
     current: Option<Res<CurrentScene>>,
 ) {
     let events: Vec<Event> = match &bridge.worker {
@@ -250,7 +282,9 @@ fn drain_model_events(
                 bridge.note = Some(e);
             }
         }
-        if !predictions.apply(bridge.scene_id, &e) {
+        if let Event::Training(t) = e {
+            training.apply(t);
+        } else if !predictions.apply(bridge.scene_id, &e) {
             apply_event(&mut bridge, &mut chat, &path, e);
         }
     }
@@ -289,6 +323,7 @@ pub fn apply_event(bridge: &mut ModelBridge, chat: &mut Chat, path: &Path, event
             attention,
             scene_layout,
         } => {
+            let mut complete = true;
             if let Some(i) = find(chat, request_id)
                 && let Some(entry) = chat.history.get_mut(path).and_then(|h| h.get_mut(i))
             {
@@ -305,9 +340,11 @@ pub fn apply_event(bridge: &mut ModelBridge, chat: &mut Chat, path: &Path, event
                         entry.objects.push(id);
                     }
                 }
+                // In diagnostic mode the question waits for the teacher too.
+                complete = !chat.diagnostic || entry.answers.len() >= 2;
                 chat.highlighted = entry.objects.clone();
             }
-            if chat.waiting == Some(request_id) && role == Role::Student {
+            if chat.waiting == Some(request_id) && complete {
                 chat.waiting = None;
             }
         }

@@ -17,6 +17,7 @@ mod predictions;
 mod recent;
 mod render;
 mod screenshot;
+mod training;
 mod ui;
 
 #[cfg(test)]
@@ -52,6 +53,10 @@ pub struct ViewerOptions {
     pub bench_frames: Option<u32>,
     /// Ask this question once the scene is loaded (a screenshot waits for the answer).
     pub ask: Option<String>,
+    /// Start in diagnostic mode (the teacher answers too; a screenshot waits for it).
+    pub diagnostic: bool,
+    /// The right-hand panel's tab at start: chat, diagnostics or training.
+    pub panel: Option<String>,
 }
 
 impl Default for ViewerOptions {
@@ -64,6 +69,8 @@ impl Default for ViewerOptions {
             size: (1280, 800),
             bench_frames: None,
             ask: None,
+            diagnostic: false,
+            panel: None,
         }
     }
 }
@@ -148,6 +155,20 @@ pub fn run(options: ViewerOptions) -> Result<(), ViewerError> {
         overlays::OverlayPlugin,
         ui::UiPlugin,
     ));
+    if let Some(name) = &options.panel {
+        let tab = assistant::PanelTab::from_name(name).ok_or_else(|| {
+            ViewerError::Failed(format!(
+                "--panel must be chat, diagnostics or training, not {name:?}"
+            ))
+        })?;
+        app.insert_resource(assistant::RightPanel(tab));
+    }
+    if options.diagnostic {
+        app.insert_resource(assistant::Chat {
+            diagnostic: true,
+            ..Default::default()
+        });
+    }
     if let Some(question) = &options.ask {
         app.insert_resource(assistant::ScriptedQuestion {
             question: question.clone(),

@@ -8,7 +8,7 @@ use bevy::window::FileDragAndDrop;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 use crossbeam_channel::{Receiver, TryRecvError, bounded};
 
-use super::assistant::{Chat, ModelBridge, chat_ui};
+use super::assistant::{Chat, ModelBridge, PanelTab, RightPanel, chat_ui};
 use super::camera::{FocusObject, FrameScene, ViewRect};
 use super::colors::ColorMode;
 use super::diagnostics::{DiagnosticView, diagnostics_ui};
@@ -18,6 +18,7 @@ use super::picking::{MeasureTool, Selection, measure_distance_m};
 use super::predictions::{Predictions, predictions_ui};
 use super::recent::RecentScenes;
 use super::render::{BackFaceCulling, HiddenObjects, PointSize};
+use super::training::{TrainingState, training_ui};
 use crate::scene::LoadOptions;
 
 /// A native file dialog running on its own thread.
@@ -145,6 +146,8 @@ pub struct PanelState<'w> {
     chat: ResMut<'w, Chat>,
     predictions: ResMut<'w, Predictions>,
     diagnostic: ResMut<'w, DiagnosticView>,
+    training: ResMut<'w, TrainingState>,
+    tab: ResMut<'w, RightPanel>,
 }
 
 fn panels_ui(
@@ -193,18 +196,40 @@ fn panels_ui(
                 chat,
                 predictions,
                 diagnostic,
+                training,
+                tab,
                 ..
             } = &mut state;
-            egui::CollapsingHeader::new("Depth & boxes")
-                .default_open(false)
-                .show(ui, |ui| predictions_ui(ui, predictions));
-            egui::CollapsingHeader::new("Diagnostics")
-                .default_open(chat.diagnostic)
-                .show(ui, |ui| {
-                    diagnostics_ui(ui, chat, diagnostic, predictions, &path, &scene_name)
-                });
+            ui.horizontal(|ui| {
+                for (t, name) in [
+                    (PanelTab::Chat, "Chat"),
+                    (PanelTab::Diagnostics, "Diagnostics"),
+                    (PanelTab::Training, "Training"),
+                ] {
+                    ui.selectable_value(&mut tab.0, t, name);
+                }
+            });
             ui.separator();
-            chat_ui(ui, bridge, chat, &path)
+            match tab.0 {
+                PanelTab::Chat => {
+                    egui::CollapsingHeader::new("Depth & boxes")
+                        .default_open(false)
+                        .show(ui, |ui| predictions_ui(ui, predictions));
+                    chat_ui(ui, bridge, chat, &path);
+                }
+                PanelTab::Diagnostics => {
+                    egui::ScrollArea::vertical()
+                        .show(ui, |ui| {
+                            diagnostics_ui(ui, chat, diagnostic, predictions, &path, &scene_name)
+                        })
+                        .inner
+                }
+                PanelTab::Training => {
+                    egui::ScrollArea::vertical()
+                        .show(ui, |ui| training_ui(ui, training, bridge))
+                        .inner
+                }
+            }
         });
     let rest = root.available_rect_before_wrap();
     let rect = Rect::new(rest.min.x, rest.min.y, rest.max.x, rest.max.y);
