@@ -167,11 +167,13 @@ fn asking_in_screenshot_mode_waits_for_the_answer_and_highlights_the_named_objec
     // without a question there are none.
     let green = |p: &Path| {
         let img = image::open(p).unwrap().to_rgb8();
-        count(&img, |[r, g, b]| g > 200 && r < 120 && b < 140)
+        count(&img, |[r, g, b]| g > 230 && r < 110 && b < 130)
     };
     let (before, after) = (green(&plain), green(&asked));
-    assert!(before < 50, "{before} green px without a question");
-    assert!(after > 300, "only {after} green px after asking");
+    assert!(
+        after > before + 300,
+        "{after} highlight-green px after asking, {before} without a question"
+    );
     // The chat panel on the right is drawn: egui's panel grey fills its lower half.
     let img = image::open(&asked).unwrap().to_rgb8();
     let panel = image::imageops::crop_imm(&img, 760, 450, 200, 150).to_image();
