@@ -673,23 +673,24 @@ fn diagnostics_compare_answers_export_disagreements_and_place_attention() {
 #[test]
 fn training_events_fill_the_curves_and_checkpoints() {
     use super::training::TrainingState;
-    use crate::worker::TrainingEvent;
+    use crate::worker::TrainEvent;
     use std::collections::BTreeMap;
     let mut t = TrainingState::default();
     assert_eq!(t.request(false).cot, 8);
-    t.apply(TrainingEvent::Started {
+    t.apply(TrainEvent::Started {
         step: 0,
         total: 100,
     });
     assert!(t.running);
     for step in 1..=10 {
-        t.apply(TrainingEvent::Step {
+        t.apply(TrainEvent::Step {
             step,
             losses: BTreeMap::from([
                 ("answer_ce".to_string(), 5.0 - step as f32 * 0.1),
                 ("geo_match".to_string(), 4.0),
             ]),
             weights: BTreeMap::from([("answer".to_string(), 1.0)]),
+            lr: 1e-3,
             steps_per_s: 0.5,
         });
     }
@@ -699,11 +700,11 @@ fn training_events_fill_the_curves_and_checkpoints() {
     // 90 steps left at 0.5 steps/s.
     assert!((t.eta_s().unwrap() - 180.0).abs() < 1e-9);
     let ckpt: std::path::PathBuf = "/runs/a/checkpoint".into();
-    t.apply(TrainingEvent::Checkpoint {
+    t.apply(TrainEvent::Checkpoint {
         step: 5,
         path: ckpt.clone(),
     });
-    t.apply(TrainingEvent::Checkpoint {
+    t.apply(TrainEvent::Checkpoint {
         step: 10,
         path: ckpt.clone(),
     });
@@ -712,23 +713,21 @@ fn training_events_fill_the_curves_and_checkpoints() {
         vec![(10, ckpt)],
         "one folder, its latest step"
     );
-    t.apply(TrainingEvent::Eval {
+    t.apply(TrainEvent::Eval {
         step: 10,
         metrics: BTreeMap::from([("proximity".to_string(), 0.6)]),
     });
     assert_eq!(t.eval.as_ref().unwrap().1["proximity"], 0.6);
-    t.apply(TrainingEvent::Stopped {
-        step: 10,
-        reason: "stopped".into(),
-    });
+    t.apply(TrainEvent::Cancelled { step: 10 });
     assert!(!t.running && t.eta_s().is_none());
     assert_eq!(t.status.as_deref(), Some("stopped"));
     // Long runs keep the curves bounded.
     for step in 11..=9000 {
-        t.apply(TrainingEvent::Step {
+        t.apply(TrainEvent::Step {
             step,
             losses: BTreeMap::from([("total".to_string(), 1.0)]),
             weights: BTreeMap::new(),
+            lr: 1e-3,
             steps_per_s: 1.0,
         });
     }

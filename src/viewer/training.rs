@@ -11,7 +11,7 @@ use bevy::prelude::*;
 use bevy_egui::egui;
 
 use super::assistant::ModelBridge;
-use crate::worker::{Request, Role, TrainRequest, TrainingEvent};
+use crate::worker::{Request, Role, TrainEvent, TrainRequest};
 
 /// Curves longer than this are thinned (every other point dropped).
 const MAX_POINTS: usize = 4000;
@@ -94,19 +94,20 @@ fn push_point(curve: &mut Vec<(usize, f32)>, p: (usize, f32)) {
 
 impl TrainingState {
     /// Takes one training event.
-    pub fn apply(&mut self, e: TrainingEvent) {
+    pub fn apply(&mut self, e: TrainEvent) {
         match e {
-            TrainingEvent::Started { step, total } => {
+            TrainEvent::Started { step, total } => {
                 self.running = true;
                 self.step = step;
                 self.total = total;
                 self.status = None;
             }
-            TrainingEvent::Step {
+            TrainEvent::Step {
                 step,
                 losses,
                 weights,
                 steps_per_s,
+                ..
             } => {
                 self.step = step;
                 self.steps_per_s = steps_per_s;
@@ -117,20 +118,24 @@ impl TrainingState {
                     push_point(self.weights.entry(k).or_default(), (step, v));
                 }
             }
-            TrainingEvent::Eval { step, metrics } => self.eval = Some((step, metrics)),
-            TrainingEvent::Checkpoint { step, path } => {
+            TrainEvent::Eval { step, metrics } => self.eval = Some((step, metrics)),
+            TrainEvent::Checkpoint { step, path } => {
                 // The trainer replaces one checkpoint folder; keep the latest step per folder.
                 self.checkpoints.retain(|(_, p)| *p != path);
                 self.checkpoints.push((step, path));
             }
-            TrainingEvent::Stopped { step, reason } => {
-                self.running = false;
-                if step > 0 {
-                    self.step = step;
-                }
-                self.status = Some(reason);
-            }
+            TrainEvent::Finished { step } => self.stop(Some(step), "finished".into()),
+            TrainEvent::Cancelled { step } => self.stop(Some(step), "stopped".into()),
+            TrainEvent::Failed { error } => self.stop(None, error),
         }
+    }
+
+    fn stop(&mut self, step: Option<usize>, reason: String) {
+        self.running = false;
+        if let Some(step) = step {
+            self.step = step;
+        }
+        self.status = Some(reason);
     }
 
     /// Seconds left at the recent step rate.

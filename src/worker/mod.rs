@@ -9,8 +9,9 @@ pub mod engine;
 pub mod protocol;
 pub mod thread;
 
+pub use crate::train::TrainEvent;
 pub use engine::Engine;
-pub use protocol::{Event, Request, Role, SceneViews, TrainRequest, TrainingEvent};
+pub use protocol::{Event, Request, Role, SceneViews, TrainRequest};
 pub use thread::{Worker, WorkerError};
 
 #[cfg(test)]

@@ -1,13 +1,13 @@
 //! What the viewer asks the worker and what it hears back: plain data only (no tensors), so the
 //! viewer never touches candle.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::model::vlm::SceneTokenInfo;
 use crate::model::{AttentionMaps, Detection, ViewBatch, ViewDepth};
 use crate::scene::Scene;
+use crate::train::TrainEvent;
 
 /// Which model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -197,50 +197,6 @@ pub enum Event {
         /// What happened.
         reason: String,
     },
-    /// From the training thread.
-    Training(TrainingEvent),
-}
-
-/// Training progress, as plain data.
-#[derive(Debug, Clone, PartialEq)]
-pub enum TrainingEvent {
-    /// Began or resumed.
-    Started {
-        /// First step.
-        step: usize,
-        /// Steps in all.
-        total: usize,
-    },
-    /// One step: every named loss term and the Kendall task weights.
-    Step {
-        /// Step.
-        step: usize,
-        /// Loss terms by name.
-        losses: BTreeMap<String, f32>,
-        /// Task weights by task.
-        weights: BTreeMap<String, f32>,
-        /// Steps per second.
-        steps_per_s: f64,
-    },
-    /// Validation metrics.
-    Eval {
-        /// Step.
-        step: usize,
-        /// Metric → value.
-        metrics: BTreeMap<String, f32>,
-    },
-    /// A checkpoint (a loadable model folder) was written.
-    Checkpoint {
-        /// Step.
-        step: usize,
-        /// Folder.
-        path: PathBuf,
-    },
-    /// Stopped: finished, stopped on request, or failed.
-    Stopped {
-        /// Last step.
-        step: usize,
-        /// Why: "finished", "stopped" or the error.
-        reason: String,
-    },
+    /// From the training thread: the trainer's own events (plain data).
+    Training(TrainEvent),
 }

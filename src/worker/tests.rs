@@ -310,7 +310,7 @@ fn the_worker_thread_trains_and_hands_over_a_checkpoint() {
             .recv_timeout(Duration::from_secs(120))
             .expect("training events");
         match e {
-            Event::Training(TrainingEvent::Step {
+            Event::Training(TrainEvent::Step {
                 step,
                 losses,
                 weights,
@@ -320,11 +320,13 @@ fn the_worker_thread_trains_and_hands_over_a_checkpoint() {
                 assert_eq!(weights.len(), 5);
                 steps.push(step);
             }
-            Event::Training(TrainingEvent::Checkpoint { path, .. }) => checkpoint = Some(path),
-            Event::Training(TrainingEvent::Stopped { reason, step }) => {
-                assert_eq!((reason.as_str(), step), ("finished", 4));
+            Event::Training(TrainEvent::Checkpoint { path, .. }) => checkpoint = Some(path),
+            Event::Training(TrainEvent::Finished { step }) => {
+                assert_eq!(step, 4);
                 break;
             }
+            Event::Training(TrainEvent::Failed { error }) => panic!("{error}"),
+            Event::Training(TrainEvent::Cancelled { step }) => panic!("cancelled at {step}"),
             Event::Error { message, .. } => panic!("{message}"),
             _ => {}
         }
@@ -362,7 +364,7 @@ fn the_worker_thread_trains_and_hands_over_a_checkpoint() {
         .recv_timeout(Duration::from_secs(60))
         .unwrap();
     assert!(
-        matches!(&e, Event::Training(TrainingEvent::Stopped { reason, .. }) if reason.contains("huge")),
+        matches!(&e, Event::Training(TrainEvent::Failed { error }) if error.contains("huge")),
         "{e:?}"
     );
 }

@@ -14,7 +14,7 @@ use candle_core::Device;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use super::engine::Engine;
-use super::protocol::{Event, Request, TrainRequest, TrainingEvent};
+use super::protocol::{Event, Request, TrainRequest};
 use crate::model::{ModelConfig, ModelError, load_model};
 use crate::train::{Dataset, DistillSettings, Distiller, TrainConfig, TrainEvent, Trainer};
 
@@ -310,9 +310,8 @@ impl WorkerLoop {
                 let result = run_training(&req, &device, &events, &flag);
                 if let Err(e) = result {
                     let _ = events.send_timeout(
-                        Event::Training(TrainingEvent::Stopped {
-                            step: 0,
-                            reason: e.to_string(),
+                        Event::Training(TrainEvent::Failed {
+                            error: e.to_string(),
                         }),
                         Duration::from_secs(10),
                     );
@@ -324,7 +323,7 @@ impl WorkerLoop {
     }
 }
 
-/// One distillation run with its events forwarded as [`TrainingEvent`]s.
+/// One distillation run with its events forwarded as [`Event::Training`].
 fn run_training(
     req: &TrainRequest,
     device: &Device,
@@ -371,38 +370,7 @@ fn run_training(
         .name("spatia-train-events".into())
         .spawn(move || {
             for e in rx {
-                let t = match e {
-                    TrainEvent::Started { step, total } => TrainingEvent::Started { step, total },
-                    TrainEvent::Step {
-                        step,
-                        losses,
-                        weights,
-                        steps_per_s,
-                        ..
-                    } => TrainingEvent::Step {
-                        step,
-                        losses,
-                        weights,
-                        steps_per_s,
-                    },
-                    TrainEvent::Eval { step, metrics } => TrainingEvent::Eval { step, metrics },
-                    TrainEvent::Checkpoint { step, path } => {
-                        TrainingEvent::Checkpoint { step, path }
-                    }
-                    TrainEvent::Finished { step } => TrainingEvent::Stopped {
-                        step,
-                        reason: "finished".into(),
-                    },
-                    TrainEvent::Cancelled { step } => TrainingEvent::Stopped {
-                        step,
-                        reason: "stopped".into(),
-                    },
-                    TrainEvent::Failed { error } => TrainingEvent::Stopped {
-                        step: 0,
-                        reason: error,
-                    },
-                };
-                let _ = out.send_timeout(Event::Training(t), Duration::from_secs(10));
+                let _ = out.send_timeout(Event::Training(e), Duration::from_secs(10));
             }
         })
         .map_err(|e| ModelError::Invalid(format!("could not start training: {e}")))?;
@@ -414,6 +382,6 @@ fn run_training(
     }
     drop(tx);
     let _ = forward.join();
-    // A failure inside the run was forwarded as a Stopped event already.
+    // A failure inside the run was forwarded as a Failed event already.
     Ok(())
 }
