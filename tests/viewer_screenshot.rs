@@ -182,3 +182,161 @@ fn asking_in_screenshot_mode_waits_for_the_answer_and_highlights_the_named_objec
     });
     assert!(greys > (200 * 150) / 3, "no chat panel ({greys} grey px)");
 }
+
+fn shot(path: &Path) -> image::RgbImage {
+    image::open(path).unwrap().to_rgb8()
+}
+
+fn expect_ok(run: &std::process::Output) {
+    assert!(
+        run.status.success(),
+        "viewer failed: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
+#[test]
+fn diagnostic_mode_shows_both_answers_attention_heatmaps_and_attention_in_the_scene() {
+    let Some(x) = start_xvfb(3) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let scene = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/scenes/default");
+    let scene = scene.to_str().unwrap();
+    let question = "Is the sofa near the table?";
+    let plain = dir.path().join("plain.png");
+    let diag = dir.path().join("diag.png");
+    // The same tab and question without diagnostic mode: the student alone, no attention.
+    expect_ok(&screenshot(
+        &x.display,
+        &[scene, "--panel", "diagnostics", "--ask", question],
+        &plain,
+    ));
+    expect_ok(&screenshot(
+        &x.display,
+        &[
+            scene,
+            "--diagnostic",
+            "--panel",
+            "diagnostics",
+            "--ask",
+            question,
+        ],
+        &diag,
+    ));
+    let (plain, diag) = (shot(&plain), shot(&diag));
+    // The right-hand panel (x ≥ 670 of 1000): the answer→latent heatmap and the four
+    // latent→scene grids are turbo-coloured cells; the rest of the panel is grey text.
+    let saturated = |img: &image::RgbImage| {
+        let panel = image::imageops::crop_imm(img, 670, 60, 330, 600).to_image();
+        count(&panel, |p| {
+            p.iter().max().unwrap() - p.iter().min().unwrap() > 80
+        })
+    };
+    let (before, after) = (saturated(&plain), saturated(&diag));
+    assert!(
+        after > 8000 && before < 500,
+        "{after} heatmap px in diagnostic mode, {before} without"
+    );
+    // Where the scratchpad looked, as ATTENTION_COLOR (1, 0.45, 0.1) spheres in the 3D view.
+    let orange = |img: &image::RgbImage| {
+        let view = image::imageops::crop_imm(img, 210, 30, 445, 640).to_image();
+        count(&view, |[r, g, b]| {
+            r > 220 && (80..140).contains(&g) && b < 70
+        })
+    };
+    let (before, after) = (orange(&plain), orange(&diag));
+    assert!(
+        after > before + 300,
+        "{after} attention-orange px in the 3D view, {before} without"
+    );
+}
+
+#[test]
+fn training_tab_shows_live_curves_of_a_run_started_from_the_command_line() {
+    let Some(x) = start_xvfb(4) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let spatia = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_spatia"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    // Three generated rooms in the shipped teacher's format (4 views of 112 px).
+    let scenes = dir.path().join("scenes");
+    let data = dir.path().join("data");
+    let run = dir.path().join("run");
+    let p = |p: &Path| p.to_str().unwrap().to_string();
+    spatia(&[
+        "gen-scenes",
+        "--out",
+        &p(&scenes),
+        "--count",
+        "3",
+        "--seed",
+        "7",
+    ]);
+    spatia(&[
+        "gen-data",
+        "--scenes",
+        &p(&scenes),
+        "--out",
+        &p(&data),
+        "--per-category",
+        "2",
+    ]);
+    let scene = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/scenes/default");
+    let idle = dir.path().join("idle.png");
+    let trained = dir.path().join("trained.png");
+    expect_ok(&screenshot(
+        &x.display,
+        &[scene.to_str().unwrap(), "--panel", "training"],
+        &idle,
+    ));
+    expect_ok(&screenshot(
+        &x.display,
+        &[
+            scene.to_str().unwrap(),
+            "--panel",
+            "training",
+            "--train",
+            &p(&data),
+            "--train-steps",
+            "3",
+            "--train-preset",
+            "tiny",
+            "--train-out",
+            &p(&run),
+        ],
+        &trained,
+    ));
+    // The run really trained: its checkpoint is on disk, its log ends at step 3.
+    assert!(run.join("checkpoint/config.json").is_file());
+    let log = std::fs::read_to_string(run.join("train_log.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+    assert_eq!(last["step"], 3, "{log}");
+    // Curves and legend swatches in the training tab's colours (CURVE_COLORS' first eight);
+    // before the run the tab says "no points yet".
+    let palette: [[i32; 3]; 8] = [
+        [255, 170, 60],
+        [90, 200, 255],
+        [120, 230, 110],
+        [240, 100, 200],
+        [230, 230, 90],
+        [170, 140, 255],
+        [255, 110, 110],
+        [140, 240, 220],
+    ];
+    let curve_px = |img: &image::RgbImage| {
+        let panel = image::imageops::crop_imm(img, 670, 280, 330, 390).to_image();
+        count(&panel, |p| {
+            palette
+                .iter()
+                .any(|c| (0..3).map(|i| (i32::from(p[i]) - c[i]).abs()).sum::<i32>() < 40)
+        })
+    };
+    let (before, after) = (curve_px(&shot(&idle)), curve_px(&shot(&trained)));
+    assert!(
+        after > 800 && before < 100,
+        "{after} curve-coloured px after 3 steps, {before} before the run"
+    );
+}

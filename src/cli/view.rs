@@ -41,6 +41,19 @@ pub struct ViewArgs {
     /// The right-hand panel's tab: chat, diagnostics or training.
     #[arg(long)]
     pub panel: Option<String>,
+    /// Start a distillation run on this `spatia gen-data` folder (teacher: the bundled one)
+    /// once the scene is shown; with --screenshot, the image is taken after the run ended.
+    #[arg(long)]
+    pub train: Option<PathBuf>,
+    /// Steps of the --train run.
+    #[arg(long, default_value_t = 300)]
+    pub train_steps: usize,
+    /// Student preset of the --train run: student or tiny.
+    #[arg(long, default_value = "student")]
+    pub train_preset: String,
+    /// Output folder of the --train run (default: a `spatia-training` folder in the temp dir).
+    #[arg(long)]
+    pub train_out: Option<PathBuf>,
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), String> {
@@ -75,6 +88,10 @@ pub fn run(args: &ViewArgs) -> anyhow::Result<()> {
         ask: args.ask.clone(),
         diagnostic: args.diagnostic,
         panel: args.panel.clone(),
+        train: args.train.clone(),
+        train_steps: args.train_steps,
+        train_preset: args.train_preset.clone(),
+        train_out: args.train_out.clone(),
     };
     run_viewer(options)?;
     Ok(())
@@ -94,6 +111,17 @@ pub struct BenchViewArgs {
     /// Window size.
     #[arg(long, default_value = "1280x720", value_parser = parse_size)]
     pub size: (u32, u32),
+    /// Also time the bundled scene while the student answers this question over and over
+    /// (prints the answers' round-trip times too).
+    #[arg(long)]
+    pub ask: Option<String>,
+    /// Also time the bundled scene while a distillation run trains on this `spatia gen-data`
+    /// folder (prints its step rate too).
+    #[arg(long)]
+    pub train: Option<PathBuf>,
+    /// Student preset of the --train run.
+    #[arg(long, default_value = "student")]
+    pub train_preset: String,
 }
 
 /// A random point cloud filling a 6 x 5 x 3 m room, deterministic.
@@ -132,19 +160,45 @@ pub fn bench(args: &BenchViewArgs) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("cannot find the spatia executable")?;
     let dir = std::env::temp_dir().join(format!("spatia-bench-view-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let mut cases: Vec<PathBuf> = Vec::new();
+    let mut cases: Vec<(String, Vec<String>)> = Vec::new();
+    let path = |p: &std::path::Path| p.display().to_string();
     for &n in &args.points {
         let p = dir.join(format!("cloud_{n}.ply"));
         write_cloud(&p, n)?;
-        cases.push(p);
+        cases.push((path(&p), vec![path(&p)]));
     }
-    cases.extend(args.scene.iter().cloned());
+    for s in &args.scene {
+        cases.push((path(s), vec![path(s)]));
+    }
+    let bundled = path(&spatia::viewer::default_scene_path());
+    if let Some(q) = &args.ask {
+        cases.push((
+            format!("{bundled} while the student answers"),
+            vec![bundled.clone(), "--ask".into(), q.clone()],
+        ));
+    }
+    if let Some(data) = &args.train {
+        cases.push((
+            format!("{bundled} while training"),
+            vec![
+                bundled.clone(),
+                "--train".into(),
+                path(data),
+                "--train-steps".into(),
+                "100000".into(),
+                "--train-preset".into(),
+                args.train_preset.clone(),
+                "--train-out".into(),
+                path(&dir.join("training")),
+            ],
+        ));
+    }
     let size = format!("{}x{}", args.size.0, args.size.1);
     println!("bench-view: {} frames per case at {size}", args.frames);
-    for case in &cases {
+    for (name, case) in &cases {
         let out = Command::new(&exe)
             .arg("view")
-            .arg(case)
+            .args(case)
             .args(["--bench-frames", &args.frames.to_string(), "--size", &size])
             .output()
             .with_context(|| format!("cannot run {}", exe.display()))?;
@@ -158,7 +212,7 @@ pub fn bench(args: &BenchViewArgs) -> anyhow::Result<()> {
                     .rev()
                     .find(|l| !l.trim().is_empty())
                     .unwrap_or("");
-                println!("frame_bench scene={} FAILED: {last}", case.display());
+                println!("frame_bench scene={name} FAILED: {last}");
             }
         }
     }

@@ -12,8 +12,8 @@ use bevy_egui::egui;
 
 use super::diagnostics::{DiagnosticView, draw_attention};
 use super::loading::{CurrentScene, SceneReplaced};
-use super::predictions::{Predictions, draw_predictions};
-use super::training::TrainingState;
+use super::predictions::{Predictions, draw_predictions, update_depth_cloud};
+use super::training::{TrainingState, start_scripted_training};
 use crate::model::AttentionMaps;
 use crate::model::vlm::SceneTokenInfo;
 use crate::worker::{Event, Request, Role, Worker};
@@ -167,6 +167,8 @@ pub struct ScriptedQuestion {
     pub question: String,
     /// Sent yet.
     pub asked: bool,
+    /// When it was last sent.
+    pub asked_at: Option<std::time::Instant>,
 }
 
 impl ScriptedQuestion {
@@ -199,7 +201,9 @@ impl Plugin for AssistantPlugin {
                 (
                     draw_highlights,
                     ask_scripted_question,
+                    start_scripted_training,
                     draw_predictions,
+                    update_depth_cloud,
                     draw_attention,
                 ),
             );
@@ -528,6 +532,7 @@ fn ask_scripted_question(
         return;
     }
     script.asked = true;
+    script.asked_at = Some(std::time::Instant::now());
     let question = script.question.clone();
     submit_question(&mut bridge, &mut chat, &current.path, &question);
 }

@@ -20,7 +20,7 @@ use crate::worker::{Role, SceneViews};
 pub const ATTENTION_COLOR: Color = Color::srgb(1.0, 0.45, 0.1);
 
 /// What the diagnostic panel shows.
-#[derive(Resource, Debug, Clone, Default)]
+#[derive(Resource, Debug, Clone)]
 pub struct DiagnosticView {
     /// Decoder layer of the attention maps.
     pub layer: usize,
@@ -30,6 +30,17 @@ pub struct DiagnosticView {
     pub show_in_scene: bool,
     /// Where the last export went, or why it failed.
     pub export_note: Option<String>,
+}
+
+impl Default for DiagnosticView {
+    fn default() -> Self {
+        Self {
+            layer: 0,
+            head: 0,
+            show_in_scene: true,
+            export_note: None,
+        }
+    }
 }
 
 /// Whether two answers say the same after normalisation (articles, number words, synonyms).

@@ -57,6 +57,15 @@ pub struct ViewerOptions {
     pub diagnostic: bool,
     /// The right-hand panel's tab at start: chat, diagnostics or training.
     pub panel: Option<String>,
+    /// Start a distillation run on this `spatia gen-data` folder once the scene is shown (a
+    /// screenshot waits for its end; a frame benchmark times frames while it runs).
+    pub train: Option<PathBuf>,
+    /// Steps of that run.
+    pub train_steps: usize,
+    /// Student preset of that run: student or tiny.
+    pub train_preset: String,
+    /// Output folder of that run (the training tab's default when `None`).
+    pub train_out: Option<PathBuf>,
 }
 
 impl Default for ViewerOptions {
@@ -71,6 +80,10 @@ impl Default for ViewerOptions {
             ask: None,
             diagnostic: false,
             panel: None,
+            train: None,
+            train_steps: 300,
+            train_preset: "student".into(),
+            train_out: None,
         }
     }
 }
@@ -173,6 +186,16 @@ pub fn run(options: ViewerOptions) -> Result<(), ViewerError> {
         app.insert_resource(assistant::ScriptedQuestion {
             question: question.clone(),
             asked: false,
+            asked_at: None,
+        });
+    }
+    if let Some(data) = &options.train {
+        app.insert_resource(training::ScriptedTraining {
+            data: data.clone(),
+            steps: options.train_steps,
+            preset: options.train_preset.clone(),
+            out: options.train_out.clone(),
+            started: false,
         });
     }
     if let Some(path) = &options.screenshot {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use bevy::prelude::*;
 use bevy_egui::egui;
 
+use super::points::{PointCloud, PointInstance};
 use crate::model::{Detection, ViewDepth};
 use crate::worker::{Event, Role, SceneViews};
 
@@ -35,10 +36,14 @@ pub struct Predictions {
     pub show_boxes: bool,
     /// Draw the cameras.
     pub show_frusta: bool,
+    /// Draw the predicted depth back-projected as a point cloud.
+    pub show_depth_points: bool,
+    /// Changes whenever the views or the predicted depth do.
+    pub generation: u64,
     /// Smallest score of a drawn box.
     pub threshold: f32,
-    /// Textures of the depth panel: (view, ground truth, prediction).
-    textures: Option<(usize, egui::TextureHandle, egui::TextureHandle)>,
+    /// Textures of the depth panel: (view, [ground truth, prediction, confidence]).
+    textures: Option<(usize, [egui::TextureHandle; 3])>,
 }
 
 impl Default for Predictions {
@@ -51,6 +56,8 @@ impl Default for Predictions {
             view: 0,
             show_boxes: true,
             show_frusta: true,
+            show_depth_points: false,
+            generation: 0,
             threshold: 0.3,
             textures: None,
         }
@@ -68,6 +75,7 @@ impl Predictions {
                 self.detections.clear();
                 self.view = self.view.min(v.views.views.saturating_sub(1));
                 self.textures = None;
+                self.generation += 1;
                 true
             }
             Event::Prediction {
@@ -81,6 +89,7 @@ impl Predictions {
                 self.detections = detections.clone();
                 self.world_from_camera0 = Mat4::from_cols_array(world_from_camera0);
                 self.textures = None;
+                self.generation += 1;
                 true
             }
             _ => false,
@@ -151,6 +160,80 @@ pub fn frustum(views: &SceneViews, v: usize, depth_m: f32) -> (Vec3, [Vec3; 4]) 
     )
 }
 
+/// The predicted depth of every view back-projected into the world, every `stride` pixels
+/// (pixel centres at integer coordinates, depth along the camera's z): (point, depth in metres)
+/// for the pixels with a finite positive depth.
+pub fn depth_points(views: &SceneViews, depth: &[ViewDepth], stride: usize) -> Vec<(Vec3, f32)> {
+    let size = views.views.size;
+    let stride = stride.max(1);
+    let mut out = Vec::new();
+    for (v, d) in depth.iter().enumerate().take(views.views.views) {
+        if d.depth_m.len() != size * size {
+            continue;
+        }
+        let world_from_camera =
+            Mat4::from_cols_array(&views.views.camera_from_world(v).to_cols_array()).inverse();
+        let (fx, fy, cx, cy) = views.views.k(v);
+        for y in (0..size).step_by(stride) {
+            for x in (0..size).step_by(stride) {
+                let z = d.depth_m[y * size + x];
+                if !(z.is_finite() && z > 0.0) {
+                    continue;
+                }
+                let p = Vec3::new((x as f32 - cx) / fx * z, (y as f32 - cy) / fy * z, z);
+                out.push((world_from_camera.transform_point3(p), z));
+            }
+        }
+    }
+    out
+}
+
+/// The predicted-depth point cloud's entity.
+#[derive(Component)]
+pub struct DepthCloud;
+
+/// Keeps the predicted-depth point cloud in step with the predictions and its toggle.
+pub fn update_depth_cloud(
+    mut commands: Commands,
+    p: Res<Predictions>,
+    clouds: Query<Entity, With<DepthCloud>>,
+    mut built: Local<Option<(u64, bool)>>,
+) {
+    let want = (p.generation, p.show_depth_points);
+    if *built == Some(want) {
+        return;
+    }
+    *built = Some(want);
+    for e in &clouds {
+        commands.entity(e).despawn();
+    }
+    let Some(views) = p.views.as_ref().filter(|_| p.show_depth_points) else {
+        return;
+    };
+    let points = depth_points(views, &p.depth, 1);
+    let max_m = points.iter().map(|q| q.1).fold(0.5f32, f32::max);
+    let instances: Vec<PointInstance> = points
+        .iter()
+        .map(|&(q, z)| {
+            let [r, g, b] = turbo(z / max_m);
+            PointInstance {
+                position: q.to_array(),
+                size_px: 3.0,
+                color: [r, g, b, 255],
+            }
+        })
+        .collect();
+    if !instances.is_empty() {
+        commands.spawn((
+            DepthCloud,
+            PointCloud {
+                instances: Arc::new(instances),
+                generation: p.generation,
+            },
+        ));
+    }
+}
+
 /// Google's Turbo colour map (polynomial approximation by Ruofei Du), `t` in [0, 1].
 pub fn turbo(t: f32) -> [u8; 3] {
     let t = t.clamp(0.0, 1.0);
@@ -199,6 +282,27 @@ pub fn depth_image(depth: &[f32], size: usize, max_m: f32) -> egui::ColorImage {
     egui::ColorImage::new([size, size], pixels)
 }
 
+/// A confidence map (≥ 1) as grey levels, dark = least confident in the map, white = most;
+/// the wrong size gives a black image.
+pub fn confidence_image(confidence: &[f32], size: usize) -> egui::ColorImage {
+    let finite = || confidence.iter().copied().filter(|c| c.is_finite());
+    let lo = finite().fold(f32::INFINITY, f32::min);
+    let hi = finite().fold(f32::NEG_INFINITY, f32::max);
+    let span = (hi - lo).max(1e-6);
+    let pixels: Vec<egui::Color32> = if confidence.len() == size * size {
+        confidence
+            .iter()
+            .map(|&c| {
+                let t = if c.is_finite() { (c - lo) / span } else { 0.0 };
+                egui::Color32::from_gray((t.clamp(0.0, 1.0) * 255.0).round() as u8)
+            })
+            .collect()
+    } else {
+        vec![egui::Color32::BLACK; size * size]
+    };
+    egui::ColorImage::new([size, size], pixels)
+}
+
 /// The depth and boxes section of the side panel.
 pub fn predictions_ui(ui: &mut egui::Ui, p: &mut Predictions) {
     let Some(views) = p.views.clone() else {
@@ -218,25 +322,29 @@ pub fn predictions_ui(ui: &mut egui::Ui, p: &mut Predictions) {
             let max_m = gt.iter().copied().fold(0.5f32, f32::max);
             if p.textures.as_ref().map(|t| t.0) != Some(v) {
                 let ctx = ui.ctx();
-                let a = ctx.load_texture("depth-gt", depth_image(gt, size, max_m), default());
-                let b = ctx.load_texture(
-                    "depth-pred",
-                    depth_image(&pred.depth_m, size, max_m),
-                    default(),
-                );
-                p.textures = Some((v, a, b));
+                let images = [
+                    ("depth-gt", depth_image(gt, size, max_m)),
+                    ("depth-pred", depth_image(&pred.depth_m, size, max_m)),
+                    ("depth-conf", confidence_image(&pred.confidence, size)),
+                ];
+                p.textures = Some((
+                    v,
+                    images.map(|(name, image)| ctx.load_texture(name, image, default())),
+                ));
             }
-            if let Some((_, a, b)) = &p.textures {
-                let side = egui::vec2(140.0, 140.0);
+            if let Some((_, textures)) = &p.textures {
+                let side = egui::vec2(100.0, 100.0);
                 ui.horizontal(|ui| {
-                    ui.vertical(|ui| {
-                        ui.small("rendered depth");
-                        ui.image((a.id(), side));
-                    });
-                    ui.vertical(|ui| {
-                        ui.small("predicted depth");
-                        ui.image((b.id(), side));
-                    });
+                    for (t, label) in
+                        textures
+                            .iter()
+                            .zip(["rendered depth", "predicted depth", "confidence"])
+                    {
+                        ui.vertical(|ui| {
+                            ui.small(label);
+                            ui.image((t.id(), side));
+                        });
+                    }
                 });
             }
             if let Some((rel, d1)) = p.depth_scores(v) {
@@ -264,6 +372,7 @@ pub fn predictions_ui(ui: &mut egui::Ui, p: &mut Predictions) {
         p.detections.len()
     ));
     ui.checkbox(&mut p.show_frusta, "cameras of the views");
+    ui.checkbox(&mut p.show_depth_points, "predicted depth as points in 3D");
 }
 
 /// Draws predicted boxes and view frusta.

@@ -1,15 +1,20 @@
 //! Scripted runs: `--screenshot` renders some frames after the scene is shown (and, with
-//! `--ask`, after the answer arrived), writes the window's image and exits; `--bench-frames` times frames and prints the figures.
+//! `--ask`, after the answer arrived; with `--train`, after the run ended), writes the window's
+//! image and exits; `--bench-frames` times frames and prints the figures — with `--ask`, while
+//! the student answers the question over and over, with `--train`, while the run trains.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
+use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
 use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
 
 use super::ExitReason;
 use super::assistant::{Chat, ScriptedQuestion};
 use super::loading::{CurrentScene, SceneLoader};
+use super::training::{ScriptedTraining, TrainingState};
+use crate::worker::Role;
 
 /// Screenshot mode.
 pub struct ScreenshotPlugin {
@@ -58,6 +63,30 @@ fn fail_if_load_failed(
     false
 }
 
+/// Ends the app with the run's error when the scripted training run failed.
+fn fail_if_training_failed(
+    t: &TrainingState,
+    reason: &ExitReason,
+    exit: &mut MessageWriter<AppExit>,
+) -> bool {
+    if !t.failed {
+        return false;
+    }
+    let why = t.status.clone().unwrap_or_default();
+    reason.set(format!("the training run failed: {why}"));
+    exit.write(AppExit::error());
+    true
+}
+
+/// What a screenshot waits for: the scripted question's answer and the scripted run's end.
+#[derive(SystemParam)]
+struct Scripts<'w> {
+    question: Option<Res<'w, ScriptedQuestion>>,
+    chat: Option<Res<'w, Chat>>,
+    training: Option<Res<'w, ScriptedTraining>>,
+    state: Option<Res<'w, TrainingState>>,
+}
+
 fn take_screenshot_when_ready(
     mut commands: Commands,
     mut plan: ResMut<ScreenshotPlan>,
@@ -65,7 +94,7 @@ fn take_screenshot_when_ready(
     current: Option<Res<CurrentScene>>,
     reason: Res<ExitReason>,
     mut exit: MessageWriter<AppExit>,
-    scripted: (Option<Res<ScriptedQuestion>>, Option<Res<Chat>>),
+    scripts: Scripts,
 ) {
     if plan.requested || fail_if_load_failed(&loader, current.is_some(), &reason, &mut exit) {
         return;
@@ -73,10 +102,19 @@ fn take_screenshot_when_ready(
     if current.is_none() || loader.in_flight.is_some() {
         return;
     }
-    if let (Some(script), Some(chat)) = scripted
+    if let (Some(script), Some(chat)) = (scripts.question, scripts.chat)
         && script.pending(&chat)
     {
         return;
+    }
+    if let (Some(script), Some(t)) = (scripts.training, scripts.state) {
+        if script.pending(&t) {
+            return;
+        }
+        if fail_if_training_failed(&t, &reason, &mut exit) {
+            plan.requested = true;
+            return;
+        }
     }
     plan.shown_frames += 1;
     if plan.shown_frames < plan.frames.max(2) {
@@ -120,6 +158,9 @@ struct FrameBench {
     warmup: u32,
     times_ms: Vec<f64>,
     last: Option<Instant>,
+    /// Question → answer wall times, milliseconds (`--ask`).
+    round_trips_ms: Vec<f64>,
+    done: bool,
 }
 
 impl Plugin for FrameBenchPlugin {
@@ -129,6 +170,8 @@ impl Plugin for FrameBenchPlugin {
             warmup: 3,
             times_ms: Vec::new(),
             last: None,
+            round_trips_ms: Vec::new(),
+            done: false,
         })
         .add_systems(Last, time_frames);
     }
@@ -140,11 +183,36 @@ fn time_frames(
     current: Option<Res<CurrentScene>>,
     reason: Res<ExitReason>,
     mut exit: MessageWriter<AppExit>,
+    scripted: (Option<ResMut<ScriptedQuestion>>, Res<Chat>),
+    training: (Option<Res<ScriptedTraining>>, Res<TrainingState>),
 ) {
-    if fail_if_load_failed(&loader, current.is_some(), &reason, &mut exit) {
+    if bench.done || fail_if_load_failed(&loader, current.is_some(), &reason, &mut exit) {
         return;
     }
     let Some(current) = current else { return };
+    let (question, chat) = scripted;
+    if let Some(mut q) = question
+        && q.asked
+        && !q.pending(&chat)
+    {
+        // Answered: note the round trip and ask again, so the student is busy the whole time.
+        if let Some(at) = q.asked_at.take() {
+            bench.round_trips_ms.push(at.elapsed().as_secs_f64() * 1e3);
+        }
+        q.asked = false;
+    }
+    let (train, t) = training;
+    if train.is_some() {
+        if fail_if_training_failed(&t, &reason, &mut exit) {
+            bench.done = true;
+            return;
+        }
+        // Time the steady state: from the first step on (the teacher cache is filled before).
+        if t.step == 0 || !t.running {
+            bench.last = None;
+            return;
+        }
+    }
     let now = Instant::now();
     if let Some(last) = bench.last.replace(now) {
         if bench.warmup > 0 {
@@ -156,21 +224,51 @@ fn time_frames(
             .push(now.duration_since(last).as_secs_f64() * 1e3);
     }
     if bench.times_ms.len() as u32 >= bench.frames {
-        let mut t = bench.times_ms.clone();
-        t.sort_by(f64::total_cmp);
-        let mean = t.iter().sum::<f64>() / t.len() as f64;
+        bench.done = true;
+        let (mean, median, min, max) = stats(&bench.times_ms);
         let s = &current.scene;
-        println!(
-            "frame_bench scene={} vertices={} faces={} frames={} mean_ms={:.1} median_ms={:.1} min_ms={:.1} max_ms={:.1}",
+        let mut line = format!(
+            "frame_bench scene={} vertices={} faces={} frames={} mean_ms={mean:.1} median_ms={median:.1} min_ms={min:.1} max_ms={max:.1}",
             s.name,
             s.positions.len(),
             s.face_count(),
-            t.len(),
-            mean,
-            t[t.len() / 2],
-            t[0],
-            t[t.len() - 1]
+            bench.times_ms.len(),
         );
+        if !bench.round_trips_ms.is_empty() {
+            let (mean, median, ..) = stats(&bench.round_trips_ms);
+            let model: Vec<f64> = chat
+                .history
+                .get(&current.path)
+                .into_iter()
+                .flatten()
+                .flat_map(|e| &e.answers)
+                .filter(|a| a.role == Role::Student)
+                .map(|a| a.latency_ms)
+                .collect();
+            let (model_mean, ..) = stats(&model);
+            line += &format!(
+                " answers={} answer_round_trip_mean_ms={mean:.1} answer_round_trip_median_ms={median:.1} student_model_mean_ms={model_mean:.1}",
+                bench.round_trips_ms.len()
+            );
+        }
+        if train.is_some() {
+            line += &format!(
+                " train_step={} train_steps_per_s={:.3}",
+                t.step, t.steps_per_s
+            );
+        }
+        println!("{line}");
         exit.write(AppExit::Success);
     }
+}
+
+/// Mean, median, min and max; NaNs for no values.
+fn stats(v: &[f64]) -> (f64, f64, f64, f64) {
+    if v.is_empty() {
+        return (f64::NAN, f64::NAN, f64::NAN, f64::NAN);
+    }
+    let mut t = v.to_vec();
+    t.sort_by(f64::total_cmp);
+    let mean = t.iter().sum::<f64>() / t.len() as f64;
+    (mean, t[t.len() / 2], t[0], t[t.len() - 1])
 }

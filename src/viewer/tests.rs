@@ -457,7 +457,10 @@ fn worker_events_update_the_chat_and_highlights() {
 
 #[test]
 fn prediction_overlays_place_boxes_frusta_and_score_depth() {
-    use super::predictions::{Predictions, box_transform, depth_scores, frustum, turbo};
+    use super::predictions::{
+        DepthCloud, Predictions, box_transform, depth_points, depth_scores, frustum, turbo,
+        update_depth_cloud,
+    };
     use crate::model::{Detection, ViewBatch, ViewDepth};
     use crate::worker::{Event, Role, SceneViews};
     // Turbo: dark at 0, green in the middle, dark red at 1.
@@ -556,6 +559,54 @@ fn prediction_overlays_place_boxes_frusta_and_score_depth() {
     assert_eq!(p.box_transforms().len(), 1);
     let (rel, d1) = p.depth_scores(0).unwrap();
     assert!((rel - 0.1).abs() < 1e-5 && d1 == 1.0);
+
+    // Predicted depth back-projected: every 4th pixel of the 8x8 view at 2 m, one pixel
+    // without depth. Pixel (4, 4) is the principal point: 2 m straight ahead (+x) of the camera
+    // at (0, 0, 1); pixel (0, 0) is 2 m left (+y) and up (+z) of that.
+    let mut depth = vec![2.0f32; size * size];
+    depth[4 * size] = f32::NAN; // pixel (0, 4)
+    let pred = vec![ViewDepth {
+        depth_m: depth,
+        confidence: vec![1.0; size * size],
+    }];
+    let pts = depth_points(&views, &pred, 4);
+    assert_eq!(pts.len(), 3, "{pts:?}");
+    let at = |q: Vec3| pts.iter().any(|(p, d)| p.distance(q) < 1e-5 && *d == 2.0);
+    assert!(at(Vec3::new(2.0, 0.0, 1.0)), "{pts:?}");
+    assert!(at(Vec3::new(2.0, 2.0, 3.0)), "{pts:?}");
+    assert!(at(Vec3::new(2.0, 0.0, 3.0)), "{pts:?}");
+    // A depth map of the wrong size is skipped, not read out of bounds.
+    let short = vec![ViewDepth {
+        depth_m: vec![1.0; 3],
+        confidence: vec![1.0; 3],
+    }];
+    assert!(depth_points(&views, &short, 1).is_empty());
+
+    // The point cloud entity follows the toggle and the predictions.
+    let mut app = App::new();
+    app.add_plugins(MinimalPlugins)
+        .insert_resource(p)
+        .add_systems(Update, update_depth_cloud);
+    let clouds = |app: &mut App| {
+        let mut q = app
+            .world_mut()
+            .query_filtered::<&super::points::PointCloud, With<DepthCloud>>();
+        q.iter(app.world())
+            .map(|c| c.instances.len())
+            .collect::<Vec<_>>()
+    };
+    app.update();
+    assert!(clouds(&mut app).is_empty(), "drawn while toggled off");
+    app.world_mut()
+        .resource_mut::<Predictions>()
+        .show_depth_points = true;
+    app.update();
+    assert_eq!(clouds(&mut app), vec![size * size]);
+    app.world_mut()
+        .resource_mut::<Predictions>()
+        .show_depth_points = false;
+    app.update();
+    assert!(clouds(&mut app).is_empty(), "not removed when toggled off");
 }
 
 #[test]
@@ -672,7 +723,8 @@ fn diagnostics_compare_answers_export_disagreements_and_place_attention() {
 
 #[test]
 fn training_events_fill_the_curves_and_checkpoints() {
-    use super::training::TrainingState;
+    use super::assistant::ModelBridge;
+    use super::training::{ScriptedTraining, TrainingState};
     use crate::worker::TrainEvent;
     use std::collections::BTreeMap;
     let mut t = TrainingState::default();
@@ -733,4 +785,32 @@ fn training_events_fill_the_curves_and_checkpoints() {
     }
     assert!(t.losses["total"].len() <= 4000);
     assert_eq!(t.losses["total"].last().unwrap().0, 9000);
+    assert!(!t.failed, "a stopped run is not a failure");
+
+    // A scripted run (`view --train`) is pending until the run ends; a run that cannot start
+    // (no worker here) ends at once as a failure with the reason, and a new start clears it.
+    let mut script = ScriptedTraining {
+        data: "/data".into(),
+        steps: 3,
+        preset: "tiny".into(),
+        out: None,
+        started: false,
+    };
+    let mut fresh = TrainingState::default();
+    assert!(script.pending(&fresh));
+    script.started = true;
+    assert!(script.pending(&fresh), "started, not ended");
+    fresh.start(&mut ModelBridge::default(), false);
+    assert!(fresh.failed && !script.pending(&fresh));
+    assert!(
+        fresh.status.as_deref().unwrap().contains("not running"),
+        "{:?}",
+        fresh.status
+    );
+    fresh.apply(TrainEvent::Started { step: 0, total: 3 });
+    assert!(!fresh.failed && fresh.status.is_none() && script.pending(&fresh));
+    fresh.apply(TrainEvent::Failed {
+        error: "data: no such folder".into(),
+    });
+    assert!(fresh.failed && !fresh.running && !script.pending(&fresh));
 }

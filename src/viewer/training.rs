@@ -11,6 +11,7 @@ use bevy::prelude::*;
 use bevy_egui::egui;
 
 use super::assistant::ModelBridge;
+use super::loading::CurrentScene;
 use crate::worker::{Request, Role, TrainEvent, TrainRequest};
 
 /// Curves longer than this are thinned (every other point dropped).
@@ -51,6 +52,8 @@ pub struct TrainingState {
     pub checkpoints: Vec<(usize, PathBuf)>,
     /// How the last run ended, or why it could not start.
     pub status: Option<String>,
+    /// The last run failed (or could not start); `status` says why.
+    pub failed: bool,
 }
 
 impl Default for TrainingState {
@@ -77,6 +80,7 @@ impl Default for TrainingState {
             eval: None,
             checkpoints: Vec::new(),
             status: None,
+            failed: false,
         }
     }
 }
@@ -101,6 +105,7 @@ impl TrainingState {
                 self.step = step;
                 self.total = total;
                 self.status = None;
+                self.failed = false;
             }
             TrainEvent::Step {
                 step,
@@ -126,7 +131,10 @@ impl TrainingState {
             }
             TrainEvent::Finished { step } => self.stop(Some(step), "finished".into()),
             TrainEvent::Cancelled { step } => self.stop(Some(step), "stopped".into()),
-            TrainEvent::Failed { error } => self.stop(None, error),
+            TrainEvent::Failed { error } => {
+                self.stop(None, error);
+                self.failed = true;
+            }
         }
     }
 
@@ -142,6 +150,23 @@ impl TrainingState {
     pub fn eta_s(&self) -> Option<f64> {
         (self.running && self.steps_per_s > 0.0)
             .then(|| self.total.saturating_sub(self.step) as f64 / self.steps_per_s)
+    }
+
+    /// Starts a run with the form's settings (a fresh one clears the curves); a request the
+    /// worker cannot take ends as a failed run.
+    pub fn start(&mut self, bridge: &mut ModelBridge, resume: bool) {
+        if !resume {
+            self.losses.clear();
+            self.weights.clear();
+            self.checkpoints.clear();
+            self.eval = None;
+        }
+        self.status = None;
+        self.failed = false;
+        if let Err(e) = bridge.send(Request::StartTraining(self.request(resume))) {
+            self.stop(None, e);
+            self.failed = true;
+        }
     }
 
     /// The request for the form's settings.
@@ -161,68 +186,124 @@ impl TrainingState {
     }
 }
 
-/// Draws curves (already thinned) in a box, each in its own colour, on a shared y range.
-fn curves_ui(ui: &mut egui::Ui, id: &str, curves: &BTreeMap<String, Vec<(usize, f32)>>) {
-    let palette = [
-        egui::Color32::from_rgb(255, 170, 60),
-        egui::Color32::from_rgb(90, 200, 255),
-        egui::Color32::from_rgb(120, 230, 110),
-        egui::Color32::from_rgb(240, 100, 200),
-        egui::Color32::from_rgb(230, 230, 90),
-        egui::Color32::from_rgb(170, 140, 255),
-        egui::Color32::from_rgb(255, 110, 110),
-        egui::Color32::from_rgb(140, 240, 220),
-    ];
-    let all = curves.values().flatten();
-    let (mut x1, mut y0, mut y1) = (1usize, f32::INFINITY, f32::NEG_INFINITY);
-    for &(x, y) in all {
-        if y.is_finite() {
-            x1 = x1.max(x);
-            y0 = y0.min(y);
-            y1 = y1.max(y);
-        }
-    }
-    if !y0.is_finite() {
+/// Colours of the curves, in the order of their names (shared by the loss and weight plots).
+pub const CURVE_COLORS: [egui::Color32; 16] = [
+    egui::Color32::from_rgb(255, 170, 60),
+    egui::Color32::from_rgb(90, 200, 255),
+    egui::Color32::from_rgb(120, 230, 110),
+    egui::Color32::from_rgb(240, 100, 200),
+    egui::Color32::from_rgb(230, 230, 90),
+    egui::Color32::from_rgb(170, 140, 255),
+    egui::Color32::from_rgb(255, 110, 110),
+    egui::Color32::from_rgb(140, 240, 220),
+    egui::Color32::from_rgb(255, 255, 255),
+    egui::Color32::from_rgb(60, 130, 255),
+    egui::Color32::from_rgb(200, 120, 40),
+    egui::Color32::from_rgb(40, 170, 90),
+    egui::Color32::from_rgb(190, 60, 255),
+    egui::Color32::from_rgb(255, 200, 200),
+    egui::Color32::from_rgb(120, 160, 60),
+    egui::Color32::from_rgb(60, 200, 180),
+];
+
+/// The y axis of a plot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scale {
+    Linear,
+    /// log10 of the values (non-positive values are left out).
+    Log10,
+}
+
+/// Plots curves (already thinned) with egui_plot: one line per name against the step, a legend
+/// with the last value (click a name to hide its line), zoom and pan on the plot.
+fn curves_ui(
+    ui: &mut egui::Ui,
+    id: &str,
+    curves: &BTreeMap<String, Vec<(usize, f32)>>,
+    scale: Scale,
+) {
+    if curves.values().all(Vec::is_empty) {
         ui.small("no points yet");
         return;
     }
-    let (rect, _) = ui.allocate_exact_size(
-        egui::vec2(ui.available_width().min(320.0), 120.0),
-        egui::Sense::hover(),
-    );
-    let painter = ui.painter_at(rect);
-    painter.rect_filled(rect, 2.0, egui::Color32::from_gray(18));
-    let span = (y1 - y0).max(1e-6);
-    let to_screen = |x: usize, y: f32| {
-        egui::pos2(
-            rect.left() + rect.width() * x as f32 / x1 as f32,
-            rect.bottom() - rect.height() * (y - y0) / span,
-        )
+    let y = |v: f32| match scale {
+        Scale::Linear => Some(f64::from(v)),
+        Scale::Log10 => (v > 0.0).then(|| f64::from(v).log10()),
     };
-    for (i, (name, pts)) in curves.iter().enumerate() {
-        let c = palette[i % palette.len()];
-        let line: Vec<egui::Pos2> = pts
-            .iter()
-            .filter(|p| p.1.is_finite())
-            .map(|&(x, y)| to_screen(x, y))
-            .collect();
-        painter.add(egui::Shape::line(line, egui::Stroke::new(1.5, c)));
-        let last = pts.last().map_or(f32::NAN, |p| p.1);
-        painter.text(
-            rect.left_top() + egui::vec2(4.0, 2.0 + 11.0 * i as f32),
-            egui::Align2::LEFT_TOP,
-            format!("{name} {last:.3}"),
-            egui::FontId::monospace(9.0),
-            c,
-        );
+    egui_plot::Plot::new(id)
+        .height(60.0 + 14.0 * curves.len() as f32)
+        .width(ui.available_width().min(340.0))
+        .legend(
+            egui_plot::Legend::default()
+                .position(egui_plot::Corner::RightTop)
+                .background_alpha(0.6),
+        )
+        .x_axis_label("step")
+        .y_axis_label(match scale {
+            Scale::Linear => "",
+            Scale::Log10 => "log10",
+        })
+        .allow_scroll(false)
+        .show(ui, |plot| {
+            for (i, (name, pts)) in curves.iter().enumerate() {
+                let line: egui_plot::PlotPoints = pts
+                    .iter()
+                    .filter_map(|&(x, v)| Some([x as f64, y(v).filter(|y| y.is_finite())?]))
+                    .collect();
+                let last = pts.last().map_or(f32::NAN, |p| p.1);
+                plot.line(
+                    egui_plot::Line::new(format!("{name} {last:.3}"), line)
+                        .color(CURVE_COLORS[i % CURVE_COLORS.len()])
+                        .width(2.0),
+                );
+            }
+        });
+}
+
+/// A run started as soon as the scene is shown (`spatia view --train DATA`): a screenshot
+/// waits for its end, a frame benchmark times frames while it runs.
+#[derive(Resource, Debug, Clone)]
+pub struct ScriptedTraining {
+    /// Data folder.
+    pub data: PathBuf,
+    /// Steps.
+    pub steps: usize,
+    /// Student preset.
+    pub preset: String,
+    /// Output folder (the form's default when `None`).
+    pub out: Option<PathBuf>,
+    /// Sent yet.
+    pub started: bool,
+}
+
+impl ScriptedTraining {
+    /// Whether the run has not been started yet or has not ended.
+    pub fn pending(&self, t: &TrainingState) -> bool {
+        !self.started || t.status.is_none()
     }
-    painter.text(
-        rect.right_bottom() - egui::vec2(4.0, 2.0),
-        egui::Align2::RIGHT_BOTTOM,
-        format!("{id}: {y0:.2}–{y1:.2}, steps 0–{x1}"),
-        egui::FontId::monospace(9.0),
-        egui::Color32::GRAY,
-    );
+}
+
+/// Starts the scripted run once the scene is on screen.
+pub fn start_scripted_training(
+    script: Option<ResMut<ScriptedTraining>>,
+    current: Option<Res<CurrentScene>>,
+    mut training: ResMut<TrainingState>,
+    mut bridge: ResMut<ModelBridge>,
+) {
+    let (Some(mut script), Some(_)) = (script, current) else {
+        return;
+    };
+    if script.started {
+        return;
+    }
+    script.started = true;
+    training.data = script.data.display().to_string();
+    training.steps = script.steps;
+    training.preset = script.preset.clone();
+    if let Some(out) = &script.out {
+        training.out = out.display().to_string();
+    }
+    training.start(&mut bridge, false);
 }
 
 /// The training tab.
@@ -261,28 +342,21 @@ pub fn training_ui(ui: &mut egui::Ui, t: &mut TrainingState, bridge: &mut ModelB
         ui.end_row();
     });
     ui.horizontal(|ui| {
-        let send = |bridge: &mut ModelBridge, t: &mut TrainingState, r: Request| {
-            if let Err(e) = bridge.send(r) {
-                t.status = Some(e);
-            }
-        };
         if !t.running {
             if ui.button("Start").clicked() {
-                t.losses.clear();
-                t.weights.clear();
-                t.checkpoints.clear();
-                t.eval = None;
-                let r = Request::StartTraining(t.request(false));
-                send(bridge, t, r);
+                t.start(bridge, false);
             }
             if ui.button("Resume").clicked() {
-                let r = Request::StartTraining(t.request(true));
-                send(bridge, t, r);
+                t.start(bridge, true);
             }
         } else {
             // Pause and stop both end the run after a checkpoint; Resume continues exactly.
-            if ui.button("Pause").clicked() || ui.button("Stop").clicked() {
-                send(bridge, t, Request::StopTraining);
+            let pause = ui.button("Pause").clicked();
+            let stop = ui.button("Stop").clicked();
+            if (pause || stop)
+                && let Err(e) = bridge.send(Request::StopTraining)
+            {
+                t.status = Some(e);
             }
         }
     });
@@ -301,10 +375,10 @@ pub fn training_ui(ui: &mut egui::Ui, t: &mut TrainingState, bridge: &mut ModelB
     if let Some(s) = &t.status {
         ui.small(format!("last run: {s}"));
     }
-    ui.label("loss terms");
-    curves_ui(ui, "loss", &t.losses);
+    ui.label("loss terms (log10)");
+    curves_ui(ui, "loss", &t.losses, Scale::Log10);
     ui.label("task weights exp(−s)");
-    curves_ui(ui, "weight", &t.weights);
+    curves_ui(ui, "weight", &t.weights, Scale::Linear);
     if let Some((step, m)) = &t.eval {
         ui.label(format!("validation at step {step}"));
         for (k, v) in m {
