@@ -464,10 +464,18 @@ pub fn chat_ui(ui: &mut egui::Ui, bridge: &mut ModelBridge, chat: &mut Chat, pat
                 if let Some(e) = &entry.error {
                     ui.colored_label(egui::Color32::from_rgb(255, 110, 90), e);
                 }
-                if entry.answers.is_empty() && entry.error.is_none() {
+                let unanswered = entry.answers.is_empty() || chat.waiting == Some(entry.request_id);
+                if unanswered && entry.error.is_none() {
                     ui.horizontal(|ui| {
                         ui.spinner();
                         ui.label("thinking…");
+                        if ui.small_button("cancel").clicked()
+                            && let Err(e) = bridge.send(Request::Cancel {
+                                request_id: entry.request_id,
+                            })
+                        {
+                            bridge.note = Some(e);
+                        }
                     });
                 }
                 ui.add_space(4.0);

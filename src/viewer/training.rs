@@ -10,6 +10,8 @@ use std::path::PathBuf;
 use bevy::prelude::*;
 use bevy_egui::egui;
 
+use crossbeam_channel::{Receiver, TryRecvError};
+
 use super::assistant::ModelBridge;
 use super::loading::CurrentScene;
 use crate::worker::{Request, Role, TrainEvent, TrainRequest};
@@ -54,6 +56,16 @@ pub struct TrainingState {
     pub status: Option<String>,
     /// The last run failed (or could not start); `status` says why.
     pub failed: bool,
+    /// A folder dialog open for one of the form's fields.
+    picking: Option<(FolderField, Receiver<Option<PathBuf>>)>,
+}
+
+/// The form's folder fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FolderField {
+    Data,
+    Teacher,
+    Out,
 }
 
 impl Default for TrainingState {
@@ -81,6 +93,7 @@ impl Default for TrainingState {
             checkpoints: Vec::new(),
             status: None,
             failed: false,
+            picking: None,
         }
     }
 }
@@ -306,19 +319,67 @@ pub fn start_scripted_training(
     training.start(&mut bridge, false);
 }
 
+/// Puts the folder a dialog returned into its field.
+fn poll_folder_dialog(t: &mut TrainingState) {
+    let Some((field, rx)) = &t.picking else {
+        return;
+    };
+    let field = *field;
+    match rx.try_recv() {
+        Ok(Some(dir)) => {
+            let dir = dir.display().to_string();
+            match field {
+                FolderField::Data => t.data = dir,
+                FolderField::Teacher => t.teacher = dir,
+                FolderField::Out => t.out = dir,
+            }
+            t.picking = None;
+        }
+        Ok(None) | Err(TryRecvError::Disconnected) => t.picking = None,
+        Err(TryRecvError::Empty) => {}
+    }
+}
+
 /// The training tab.
 pub fn training_ui(ui: &mut egui::Ui, t: &mut TrainingState, bridge: &mut ModelBridge) {
-    egui::Grid::new("train-form").num_columns(2).show(ui, |ui| {
-        ui.label("data");
-        ui.text_edit_singleline(&mut t.data)
-            .on_hover_text("a `spatia gen-data` folder");
-        ui.end_row();
-        ui.label("teacher");
-        ui.text_edit_singleline(&mut t.teacher);
-        ui.end_row();
-        ui.label("output");
-        ui.text_edit_singleline(&mut t.out);
-        ui.end_row();
+    poll_folder_dialog(t);
+    egui::Grid::new("train-form").num_columns(3).show(ui, |ui| {
+        for (field, label, hint) in [
+            (FolderField::Data, "data", "a `spatia gen-data` folder"),
+            (
+                FolderField::Teacher,
+                "teacher",
+                "a model folder (config.json)",
+            ),
+            (
+                FolderField::Out,
+                "output",
+                "where checkpoints and the log go",
+            ),
+        ] {
+            ui.label(label);
+            let text = match field {
+                FolderField::Data => &mut t.data,
+                FolderField::Teacher => &mut t.teacher,
+                FolderField::Out => &mut t.out,
+            };
+            ui.text_edit_singleline(text).on_hover_text(hint);
+            let browsing = t.picking.as_ref().map(|p| p.0) == Some(field);
+            if ui
+                .add_enabled(t.picking.is_none(), egui::Button::new("…"))
+                .on_hover_text("choose a folder")
+                .clicked()
+            {
+                match super::ui::pick_in_background("Choose a folder", None) {
+                    Ok(rx) => t.picking = Some((field, rx)),
+                    Err(e) => t.status = Some(e),
+                }
+            }
+            if browsing {
+                ui.spinner();
+            }
+            ui.end_row();
+        }
         ui.label("student preset");
         egui::ComboBox::from_id_salt("preset")
             .selected_text(t.preset.clone())

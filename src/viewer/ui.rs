@@ -34,29 +34,41 @@ impl FileDialog {
         if self.rx.is_some() {
             return;
         }
-        let (tx, rx) = bounded(1);
-        let spawned = std::thread::Builder::new()
-            .name("file-dialog".into())
-            .spawn(move || {
-                let dialog = rfd::FileDialog::new().set_title(if folder {
-                    "Open a ScanNet scan folder"
-                } else {
-                    "Open a scene"
-                });
-                let picked = if folder {
-                    dialog.pick_folder()
-                } else {
-                    dialog
-                        .add_filter("Scenes (PLY, 3D-FRONT JSON)", &["ply", "json"])
-                        .pick_file()
-                };
-                let _ = tx.send(picked);
-            });
-        match spawned {
-            Ok(_) => self.rx = Some(rx),
-            Err(e) => self.note = Some(format!("cannot open a file dialog: {e}")),
+        let picked = if folder {
+            pick_in_background("Open a ScanNet scan folder", None)
+        } else {
+            pick_in_background(
+                "Open a scene",
+                Some(("Scenes (PLY, 3D-FRONT JSON)", &["ply", "json"])),
+            )
+        };
+        match picked {
+            Ok(rx) => self.rx = Some(rx),
+            Err(e) => self.note = Some(e),
         }
     }
+}
+
+/// Opens a native dialog on a named thread: a file dialog with `filter` (name, extensions), or a
+/// folder dialog without one. The receiver gets the choice (`None` when cancelled or when no
+/// dialog could be shown).
+pub(super) fn pick_in_background(
+    title: &'static str,
+    filter: Option<(&'static str, &'static [&'static str])>,
+) -> Result<Receiver<Option<PathBuf>>, String> {
+    let (tx, rx) = bounded(1);
+    std::thread::Builder::new()
+        .name("file-dialog".into())
+        .spawn(move || {
+            let dialog = rfd::FileDialog::new().set_title(title);
+            let picked = match filter {
+                Some((name, extensions)) => dialog.add_filter(name, extensions).pick_file(),
+                None => dialog.pick_folder(),
+            };
+            let _ = tx.send(picked);
+        })
+        .map_err(|e| format!("cannot open a file dialog: {e}"))?;
+    Ok(rx)
 }
 
 /// Smoothed frame time for the status bar.
