@@ -143,6 +143,13 @@ pub struct Detection {
     pub size: [f32; 3],
 }
 
+impl Detection {
+    /// The class's name ("?" for an index outside the classes).
+    pub fn class_name(&self) -> &'static str {
+        crate::data::detection_class_name(self.class).unwrap_or("?")
+    }
+}
+
 /// Depth of one view.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ViewDepth {

@@ -7,6 +7,7 @@ use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 use super::camera::{OrbitCamera, ViewRect};
 use super::loading::CurrentScene;
 use super::picking::{Hover, MeasureTool, Selection, measure_distance_m};
+use super::predictions::{PRED_BOX_COLOR, Predictions};
 use super::render::HiddenObjects;
 
 /// Ground-truth box colour.
@@ -112,6 +113,7 @@ fn labels_ui(
     view: Res<ViewRect>,
     hover: Res<Hover>,
     measure: Res<MeasureTool>,
+    predictions: Res<Predictions>,
     cameras: Query<(&Camera, &GlobalTransform), With<OrbitCamera>>,
 ) -> Result {
     let Some(current) = current else {
@@ -147,6 +149,21 @@ fn labels_ui(
                     o.category.name(),
                     egui::FontId::proportional(12.0),
                     egui::Color32::from_rgb(255, 200, 40),
+                );
+            }
+        }
+    }
+    if predictions.show_boxes {
+        // Predicted boxes: class and score at the box centre, in the predicted-box colour.
+        let [r, g, b, _] = PRED_BOX_COLOR.to_srgba().to_u8_array();
+        for (d, t) in predictions.shown_boxes() {
+            if let Some(pos) = to_screen(t.translation) {
+                painter.text(
+                    pos,
+                    egui::Align2::CENTER_CENTER,
+                    format!("{} {:.2}", d.class_name(), d.score),
+                    egui::FontId::proportional(11.0),
+                    egui::Color32::from_rgb(r, g, b),
                 );
             }
         }

@@ -107,11 +107,20 @@ impl Predictions {
 
     /// Boxes above the threshold as world transforms of a unit cube.
     pub fn box_transforms(&self) -> Vec<Transform> {
-        self.detections
+        self.shown_boxes().map(|(_, t)| t).collect()
+    }
+
+    /// Boxes above the threshold with their world transforms (of a unit cube), best first.
+    pub fn shown_boxes(&self) -> impl Iterator<Item = (&Detection, Transform)> {
+        let mut shown: Vec<&Detection> = self
+            .detections
             .iter()
             .filter(|d| d.score >= self.threshold)
-            .map(|d| box_transform(self.world_from_camera0, d))
-            .collect()
+            .collect();
+        shown.sort_by(|a, b| b.score.total_cmp(&a.score));
+        shown
+            .into_iter()
+            .map(|d| (d, box_transform(self.world_from_camera0, d)))
     }
 }
 
@@ -363,13 +372,16 @@ pub fn predictions_ui(ui: &mut egui::Ui, p: &mut Predictions) {
     }
     ui.checkbox(&mut p.show_boxes, "predicted boxes");
     ui.add(egui::Slider::new(&mut p.threshold, 0.0..=1.0).text("score ≥"));
+    let shown: Vec<String> = p
+        .shown_boxes()
+        .map(|(d, _)| format!("{} {:.2}", d.class_name(), d.score))
+        .collect();
     ui.small(format!(
-        "{} of {} boxes shown",
-        p.detections
-            .iter()
-            .filter(|d| d.score >= p.threshold)
-            .count(),
-        p.detections.len()
+        "{} of {} boxes shown{}{}",
+        shown.len(),
+        p.detections.len(),
+        if shown.is_empty() { "" } else { ": " },
+        shown.join(", ")
     ));
     ui.checkbox(&mut p.show_frusta, "cameras of the views");
     ui.checkbox(&mut p.show_depth_points, "predicted depth as points in 3D");

@@ -543,6 +543,7 @@ fn prediction_overlays_place_boxes_frusta_and_score_depth() {
         score: 0.1,
         ..d.clone()
     };
+    let weak_copy = weak.clone();
     assert!(p.apply(
         2,
         &Event::Prediction {
@@ -557,6 +558,20 @@ fn prediction_overlays_place_boxes_frusta_and_score_depth() {
         }
     ));
     assert_eq!(p.box_transforms().len(), 1);
+    // The shown box is labelled with its class name and score, best first.
+    p.threshold = 0.0;
+    let shown: Vec<(&str, f32)> = p
+        .shown_boxes()
+        .map(|(d, _)| (d.class_name(), d.score))
+        .collect();
+    let sofa = crate::data::detection_class_name(3).unwrap();
+    assert_eq!(shown, vec![(sofa, 0.8), (sofa, 0.1)]);
+    p.threshold = 0.3;
+    let odd = Detection {
+        class: 999,
+        ..weak_copy.clone()
+    };
+    assert_eq!(odd.class_name(), "?");
     let (rel, d1) = p.depth_scores(0).unwrap();
     assert!((rel - 0.1).abs() < 1e-5 && d1 == 1.0);
 
