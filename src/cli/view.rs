@@ -45,12 +45,13 @@ pub struct ViewArgs {
     /// once the scene is shown; with --screenshot, the image is taken after the run ended.
     #[arg(long)]
     pub train: Option<PathBuf>,
-    /// Steps of the --train run.
-    #[arg(long, default_value_t = 300)]
-    pub train_steps: usize,
-    /// Student preset of the --train run: student or tiny.
-    #[arg(long, default_value = "student")]
-    pub train_preset: String,
+    /// Steps of the --train run (default: the training tab's, 300).
+    #[arg(long)]
+    pub train_steps: Option<usize>,
+    /// Student preset of the --train run, student or tiny (default: the training tab's,
+    /// student).
+    #[arg(long)]
+    pub train_preset: Option<String>,
     /// Output folder of the --train run (default: a `spatia-training` folder in the temp dir).
     #[arg(long)]
     pub train_out: Option<PathBuf>,
@@ -119,9 +120,9 @@ pub struct BenchViewArgs {
     /// folder (prints its step rate too).
     #[arg(long)]
     pub train: Option<PathBuf>,
-    /// Student preset of the --train run.
-    #[arg(long, default_value = "student")]
-    pub train_preset: String,
+    /// Student preset of the --train run (default: the training tab's).
+    #[arg(long)]
+    pub train_preset: Option<String>,
 }
 
 /// A random point cloud filling a 6 x 5 x 3 m room, deterministic.
@@ -180,17 +181,22 @@ pub fn bench(args: &BenchViewArgs) -> anyhow::Result<()> {
     if let Some(data) = &args.train {
         cases.push((
             format!("{bundled} while training"),
-            vec![
+            [
                 bundled.clone(),
                 "--train".into(),
                 path(data),
                 "--train-steps".into(),
                 "100000".into(),
-                "--train-preset".into(),
-                args.train_preset.clone(),
                 "--train-out".into(),
                 path(&dir.join("training")),
-            ],
+            ]
+            .into_iter()
+            .chain(
+                args.train_preset
+                    .iter()
+                    .flat_map(|p| ["--train-preset".to_string(), p.clone()]),
+            )
+            .collect(),
         ));
     }
     let size = format!("{}x{}", args.size.0, args.size.1);

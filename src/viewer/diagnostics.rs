@@ -11,7 +11,7 @@ use bevy::prelude::*;
 use bevy_egui::egui;
 
 use super::assistant::{Chat, ChatAnswer, ChatEntry};
-use super::predictions::{Predictions, turbo};
+use super::predictions::{Predictions, turbo, unprojector};
 use crate::model::vlm::SceneTokenInfo;
 use crate::questions::score::normalize_answer;
 use crate::worker::{Role, SceneViews};
@@ -122,6 +122,7 @@ pub fn attention_points(
         return Vec::new();
     };
     let s = v.size;
+    let unproject: Vec<_> = (0..v.views).map(|i| unprojector(views, i)).collect();
     layout
         .iter()
         .zip(weights)
@@ -137,15 +138,7 @@ pub fn attention_points(
             if d <= 0.0 {
                 return None;
             }
-            let (fx, fy, cx, cy) = v.k(info.view);
-            let world_from_camera =
-                Mat4::from_cols_array(&v.camera_from_world(info.view).to_cols_array()).inverse();
-            let p = world_from_camera.transform_point3(Vec3::new(
-                (u - cx) / fx * d,
-                (r - cy) / fy * d,
-                d,
-            ));
-            Some((p, w))
+            Some((unproject[info.view](u, r, d), w))
         })
         .collect()
 }

@@ -60,10 +60,10 @@ pub struct ViewerOptions {
     /// Start a distillation run on this `spatia gen-data` folder once the scene is shown (a
     /// screenshot waits for its end; a frame benchmark times frames while it runs).
     pub train: Option<PathBuf>,
-    /// Steps of that run.
-    pub train_steps: usize,
-    /// Student preset of that run: student or tiny.
-    pub train_preset: String,
+    /// Steps of that run (the training tab's default when `None`).
+    pub train_steps: Option<usize>,
+    /// Student preset of that run, student or tiny (the training tab's default when `None`).
+    pub train_preset: Option<String>,
     /// Output folder of that run (the training tab's default when `None`).
     pub train_out: Option<PathBuf>,
 }
@@ -81,8 +81,8 @@ impl Default for ViewerOptions {
             diagnostic: false,
             panel: None,
             train: None,
-            train_steps: 300,
-            train_preset: "student".into(),
+            train_steps: None,
+            train_preset: None,
             train_out: None,
         }
     }

@@ -147,26 +147,32 @@ pub fn box_transform(world_from_camera0: Mat4, d: &Detection) -> Transform {
 
 /// The camera centre and the four image corners at `depth_m` of view `v`, in world space.
 pub fn frustum(views: &SceneViews, v: usize, depth_m: f32) -> (Vec3, [Vec3; 4]) {
+    let unproject = unprojector(views, v);
+    let s = views.views.size as f32;
+    (
+        unproject(0.0, 0.0, 0.0),
+        [
+            unproject(0.0, 0.0, depth_m),
+            unproject(s, 0.0, depth_m),
+            unproject(s, s, depth_m),
+            unproject(0.0, s, depth_m),
+        ],
+    )
+}
+
+/// View `v`'s back-projection: image point (u, w) in pixels at `depth_m` along the camera's z
+/// → world point.
+pub fn unprojector(views: &SceneViews, v: usize) -> impl Fn(f32, f32, f32) -> Vec3 + use<> {
     let world_from_camera =
         Mat4::from_cols_array(&views.views.camera_from_world(v).to_cols_array()).inverse();
     let (fx, fy, cx, cy) = views.views.k(v);
-    let s = views.views.size as f32;
-    let corner = |u: f32, w: f32| {
+    move |u, w, depth_m| {
         world_from_camera.transform_point3(Vec3::new(
             (u - cx) / fx * depth_m,
             (w - cy) / fy * depth_m,
             depth_m,
         ))
-    };
-    (
-        world_from_camera.transform_point3(Vec3::ZERO),
-        [
-            corner(0.0, 0.0),
-            corner(s, 0.0),
-            corner(s, s),
-            corner(0.0, s),
-        ],
-    )
+    }
 }
 
 /// The predicted depth of every view back-projected into the world, every `stride` pixels
@@ -180,17 +186,13 @@ pub fn depth_points(views: &SceneViews, depth: &[ViewDepth], stride: usize) -> V
         if d.depth_m.len() != size * size {
             continue;
         }
-        let world_from_camera =
-            Mat4::from_cols_array(&views.views.camera_from_world(v).to_cols_array()).inverse();
-        let (fx, fy, cx, cy) = views.views.k(v);
+        let unproject = unprojector(views, v);
         for y in (0..size).step_by(stride) {
             for x in (0..size).step_by(stride) {
                 let z = d.depth_m[y * size + x];
-                if !(z.is_finite() && z > 0.0) {
-                    continue;
+                if z.is_finite() && z > 0.0 {
+                    out.push((unproject(x as f32, y as f32, z), z));
                 }
-                let p = Vec3::new((x as f32 - cx) / fx * z, (y as f32 - cy) / fy * z, z);
-                out.push((world_from_camera.transform_point3(p), z));
             }
         }
     }

@@ -806,8 +806,8 @@ fn training_events_fill_the_curves_and_checkpoints() {
     // (no worker here) ends at once as a failure with the reason, and a new start clears it.
     let mut script = ScriptedTraining {
         data: "/data".into(),
-        steps: 3,
-        preset: "tiny".into(),
+        steps: Some(3),
+        preset: Some("tiny".into()),
         out: None,
         started: false,
     };

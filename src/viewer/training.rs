@@ -144,10 +144,7 @@ impl TrainingState {
             }
             TrainEvent::Finished { step } => self.stop(Some(step), "finished".into()),
             TrainEvent::Cancelled { step } => self.stop(Some(step), "stopped".into()),
-            TrainEvent::Failed { error } => {
-                self.stop(None, error);
-                self.failed = true;
-            }
+            TrainEvent::Failed { error } => self.fail(error),
         }
     }
 
@@ -157,6 +154,11 @@ impl TrainingState {
             self.step = step;
         }
         self.status = Some(reason);
+    }
+
+    fn fail(&mut self, error: String) {
+        self.stop(None, error);
+        self.failed = true;
     }
 
     /// Seconds left at the recent step rate.
@@ -177,8 +179,7 @@ impl TrainingState {
         self.status = None;
         self.failed = false;
         if let Err(e) = bridge.send(Request::StartTraining(self.request(resume))) {
-            self.stop(None, e);
-            self.failed = true;
+            self.fail(e);
         }
     }
 
@@ -279,10 +280,10 @@ fn curves_ui(
 pub struct ScriptedTraining {
     /// Data folder.
     pub data: PathBuf,
-    /// Steps.
-    pub steps: usize,
-    /// Student preset.
-    pub preset: String,
+    /// Steps (the form's default when `None`).
+    pub steps: Option<usize>,
+    /// Student preset (the form's default when `None`).
+    pub preset: Option<String>,
     /// Output folder (the form's default when `None`).
     pub out: Option<PathBuf>,
     /// Sent yet.
@@ -311,8 +312,12 @@ pub fn start_scripted_training(
     }
     script.started = true;
     training.data = script.data.display().to_string();
-    training.steps = script.steps;
-    training.preset = script.preset.clone();
+    if let Some(steps) = script.steps {
+        training.steps = steps;
+    }
+    if let Some(preset) = &script.preset {
+        training.preset = preset.clone();
+    }
     if let Some(out) = &script.out {
         training.out = out.display().to_string();
     }
