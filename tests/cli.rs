@@ -360,3 +360,127 @@ fn ask_answers_with_a_model_folder() {
         stderr(&out)
     );
 }
+
+/// `spatia questions SCENE --views N --scene-path` asks only about objects the rendered views
+/// show and writes the scene's path; `spatia eval --questions FILE` opens those paths (a
+/// ScanNet folder, a 3D-FRONT house; relative to the file's folder too) without a dataset and
+/// scores every question, seen and held-out wordings apart.
+#[test]
+fn eval_on_a_question_file_about_scene_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("tiny");
+    tiny_model(&model);
+    for format in ["scannet", "3dfront"] {
+        let scenes = dir.path().join(format);
+        let out = spatia(&[
+            "gen-scenes",
+            "--out",
+            scenes.to_str().unwrap(),
+            "--count",
+            "1",
+            "--seed",
+            "5",
+            "--format",
+            format,
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let scene = if format == "scannet" {
+            scene_dirs(&scenes).remove(0)
+        } else {
+            std::fs::read_dir(scenes.join("3D-FRONT"))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .find(|p| p.extension().is_some_and(|e| e == "json"))
+                .unwrap()
+        };
+        // Written relative to the question file's folder (`dir`), run from elsewhere.
+        let rel = scene.strip_prefix(dir.path()).unwrap();
+        let qfile = dir.path().join(format!("{format}.jsonl"));
+        let out = Command::new(env!("CARGO_BIN_EXE_spatia"))
+            .current_dir(dir.path())
+            .args([
+                "questions",
+                rel.to_str().unwrap(),
+                "--views",
+                "2",
+                "--res",
+                "28",
+                "--scene-path",
+                "--per-category",
+                "3",
+                "--out",
+                qfile.to_str().unwrap(),
+                "--json",
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let lines: Vec<serde_json::Value> = stdout(&out)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert!(lines.len() >= 5, "{format}: {} questions", lines.len());
+        for q in &lines {
+            assert_eq!(q["scene"], rel.to_str().unwrap());
+            // Every named object is shown by a view.
+            // (A count of an absent class names no object and has neither field.)
+            let views = q["views"].as_array().cloned().unwrap_or_default();
+            let objects = q["objects"].as_array().map_or(0, Vec::len);
+            assert_eq!(views.len(), objects, "{q}");
+            assert!(views.iter().all(|v| !v.as_array().unwrap().is_empty()));
+        }
+        let elsewhere = tempfile::tempdir().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_spatia"))
+            .current_dir(elsewhere.path())
+            .args([
+                "eval",
+                "--model",
+                model.to_str().unwrap(),
+                "--questions",
+                qfile.to_str().unwrap(),
+                "--json",
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{format}: {}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        let n = |k: &str| -> u64 {
+            v[k].as_object()
+                .unwrap()
+                .values()
+                .map(|c| c["n"].as_u64().unwrap())
+                .sum()
+        };
+        assert_eq!(
+            n("categories") + n("held_out"),
+            lines.len() as u64,
+            "{format}"
+        );
+        assert_eq!(v["scenes"], 1);
+        for c in v["categories"].as_object().unwrap().values() {
+            let ci = c["ci95"].as_array().unwrap();
+            let acc = c["accuracy"].as_f64().unwrap();
+            assert!(ci[0].as_f64().unwrap() <= acc && acc <= ci[1].as_f64().unwrap());
+        }
+    }
+    // A scene that is neither beside the file nor in the working directory: one clear line.
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        r#"{"scene":"nowhere/scene","question":"Is the cup near the sofa?","answer":"yes","category":"proximity"}"#,
+    )
+    .unwrap();
+    let out = spatia(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--questions",
+        bad.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("bad.jsonl") && err.contains("nowhere/scene"),
+        "{err}"
+    );
+}

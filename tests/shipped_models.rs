@@ -59,7 +59,7 @@ fn shipped_student_beats_chance_on_unseen_rooms() {
     .unwrap();
     let ds = spatia::data::Dataset::open(&data).unwrap();
     let student = load_model(&default_model_dir("student"), &candle_core::Device::Cpu).unwrap();
-    let report = evaluate(&student, &ds, &Split::ALL, None, None).unwrap();
+    let report = evaluate(&student, &ds, &Split::ALL, &Default::default(), None).unwrap();
     let acc = |c: &str| {
         let a = &report.categories[c];
         (f64::from(a.accuracy), a.n)

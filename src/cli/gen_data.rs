@@ -94,6 +94,43 @@ pub fn run(args: &GenDataArgs) -> anyhow::Result<()> {
             .map_or(String::new(), |y| format!(", {:.0}% yes", y * 100.0));
         println!("  {:<5} {scenes} scenes, {qs} questions{yes}", split.name());
     }
+    let c = &m.coverage;
+    println!(
+        "  coverage: {:.1} askable objects per scene, {:.1}% shown by a view (>= {} px)",
+        c.objects_per_scene,
+        c.visible_share * 100.0,
+        c.min_visible_px
+    );
+    for split in Split::ALL {
+        let Some(per) = m.questions.get(&split) else {
+            continue;
+        };
+        let cats: Vec<String> = per
+            .iter()
+            .map(|(k, n)| {
+                let yes = c
+                    .yes_share
+                    .get(&split)
+                    .and_then(|y| y.get(k))
+                    .map_or(String::new(), |y| format!(" ({:.0}% yes)", y * 100.0));
+                format!("{k} {n}{yes}")
+            })
+            .collect();
+        let dropped = c.dropped_by_balance.get(&split).copied().unwrap_or(0);
+        println!(
+            "  {:<5} {}; {dropped} yes/no dropped by the wording balance",
+            split.name(),
+            cats.join(", ")
+        );
+    }
+    for (k, t) in &c.text_only {
+        println!(
+            "  text-only baseline (question words, no scene) on test {k}: {:.1}% of {} (trained on {})",
+            t.accuracy * 100.0,
+            t.n,
+            t.trained_on
+        );
+    }
     for f in &m.failed {
         eprintln!("  failed: {}", f.error);
     }

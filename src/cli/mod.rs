@@ -2,6 +2,7 @@
 //! are printed as one line by `main`.
 
 mod ask;
+mod eval;
 mod gen_data;
 mod gen_scenes;
 mod info;
@@ -35,7 +36,7 @@ enum Command {
     /// Train a model (`train teacher`).
     Train(train::TrainArgs),
     /// Evaluate a model on a dataset split.
-    Eval(train::EvalArgs),
+    Eval(eval::EvalArgs),
     /// Copy a checkpoint to a plain model folder (f16 by default), as `models/` ships them.
     ExportModel(train::ExportArgs),
     /// Distil a student from a teacher (`distill --teacher DIR --data DIR --out DIR`).
@@ -92,7 +93,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::GenData(a)) => gen_data::run(&a),
         Some(Command::Ask(a)) => ask::run(&a),
         Some(Command::Train(a)) => train::run(&a),
-        Some(Command::Eval(a)) => train::eval(&a),
+        Some(Command::Eval(a)) => eval::run(&a),
         Some(Command::Distill(a)) => train::distill(&a),
         Some(Command::ExportModel(a)) => train::export(&a),
         Some(Command::BenchModels(a)) => ask::bench(&a),

@@ -3,9 +3,10 @@
 use std::path::PathBuf;
 
 use anyhow::bail;
+use spatia::data::build::{BuildOptions, render_shard, shard_visibility};
 use spatia::questions::import::{ImportReport, import_scanqa, import_sqa3d};
 use spatia::questions::jsonl::write_jsonl;
-use spatia::questions::{GenerateOptions, QuestionCategory, generate};
+use spatia::questions::{GenerateOptions, QuestionCategory, generate, generate_visible};
 use spatia::spatial::SpatialScene;
 
 use super::SceneArgs;
@@ -40,12 +41,25 @@ pub struct QuestionsArgs {
     /// Also write the questions to this JSONL file.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Ask only about objects that views of the scene show: render this many views as
+    /// `spatia ask` and `spatia eval --questions` do (same cameras for the same --res and
+    /// --seed) and record which views show each object.
+    #[arg(long)]
+    views: Option<usize>,
+    /// Side of those views, pixels.
+    #[arg(long, default_value_t = 112)]
+    res: u32,
+    /// Write the scene's path as given here (not its name) into each question's `scene`, so
+    /// `spatia eval --questions` can open it without a dataset.
+    #[arg(long)]
+    scene_path: bool,
 }
 
 pub fn run(args: &QuestionsArgs) -> anyhow::Result<()> {
     let scene = args.scene.load()?;
     let spatial = SpatialScene::new(&scene);
     let options = GenerateOptions {
+        all_yes_no: false,
         seed: args.seed,
         per_category: args.per_category,
         held_out: match args.templates {
@@ -54,7 +68,24 @@ pub fn run(args: &QuestionsArgs) -> anyhow::Result<()> {
             TemplateSet::All => None,
         },
     };
-    let questions = generate(&spatial, &options);
+    let mut questions = match args.views {
+        Some(views) => {
+            let build = BuildOptions {
+                views,
+                size: args.res,
+                ..Default::default()
+            };
+            let shard = render_shard(&args.scene.scene, &scene, &build, args.seed)?;
+            generate_visible(&spatial, &options, &shard_visibility(&shard))
+        }
+        None => generate(&spatial, &options),
+    };
+    if args.scene_path {
+        let path = args.scene.scene.to_string_lossy().to_string();
+        for q in &mut questions {
+            q.scene = path.clone();
+        }
+    }
     if let Some(out) = &args.out {
         write_jsonl(out, &questions)?;
     }

@@ -1,15 +1,12 @@
-//! `spatia train teacher …` and `spatia eval …`.
+//! `spatia train teacher …`, `spatia distill …` and `spatia export-model …`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use spatia::data::Split;
-use spatia::eval::{EvalReport, compare, evaluate};
 use spatia::model::{ModelConfig, SpatiaTokenizer, load_model, pick_device};
-use spatia::questions::jsonl::read_jsonl;
 use spatia::train::{
     Dataset, DistillSettings, Distiller, TrainConfig, TrainEvent, Trainer, checkpoint_dir,
 };
@@ -251,137 +248,5 @@ pub fn export(a: &ExportArgs) -> anyhow::Result<()> {
     };
     spatia::model::checkpoint::export_model(&a.from, &a.to, dtype)?;
     println!("{} -> {} ({dtype:?})", a.from.display(), a.to.display());
-    Ok(())
-}
-
-#[derive(clap::Args, Debug)]
-pub struct EvalArgs {
-    /// Model folder.
-    #[arg(long, required_unless_present = "compare")]
-    model: Option<PathBuf>,
-    /// Evaluate a teacher and a student and print the paper's table: accuracy per category,
-    /// retention (student / teacher), size and latency ratios.
-    #[arg(long, num_args = 2, value_names = ["TEACHER", "STUDENT"], conflicts_with = "model")]
-    compare: Option<Vec<PathBuf>>,
-    /// A `spatia gen-data` folder.
-    #[arg(long)]
-    data: PathBuf,
-    /// Which split: test, val, train or all.
-    #[arg(long, default_value = "test")]
-    split: String,
-    /// Use these questions (JSONL) instead of the dataset's.
-    #[arg(long)]
-    questions: Option<PathBuf>,
-    /// At most this many scenes.
-    #[arg(long)]
-    max_scenes: Option<usize>,
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
-}
-
-pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
-    let splits: &[Split] = match args.split.as_str() {
-        "train" => &[Split::Train],
-        "val" => &[Split::Val],
-        "test" => &[Split::Test],
-        "all" => &Split::ALL,
-        other => anyhow::bail!("--split must be train, val, test or all, not {other}"),
-    };
-    let device = pick_device();
-    let dataset = Dataset::open(&args.data)?;
-    let external = match &args.questions {
-        Some(p) => Some(read_jsonl(p)?),
-        None => None,
-    };
-    let run = |dir: &PathBuf| -> anyhow::Result<EvalReport> {
-        let model = load_model(dir, &device)?;
-        evaluate(
-            &model,
-            &dataset,
-            splits,
-            args.max_scenes,
-            external.as_deref(),
-        )
-        .with_context(|| format!("evaluating {}", dir.display()))
-    };
-    if let Some(pair) = &args.compare {
-        let (teacher, student) = (run(&pair[0])?, run(&pair[1])?);
-        let c = compare(&teacher, &student);
-        if args.json {
-            let v = serde_json::json!({"teacher": teacher, "student": student, "comparison": c});
-            println!("{}", serde_json::to_string_pretty(&v)?);
-            return Ok(());
-        }
-        println!(
-            "{:<12} {:>9} {:>9} {:>10}",
-            "category", "teacher", "student", "retention"
-        );
-        for (k, t) in &teacher.categories {
-            let s = student.categories.get(k).map_or(0.0, |s| s.accuracy);
-            let r = c
-                .retention
-                .get(k)
-                .map_or("-".to_string(), |r| format!("{:.1}%", r * 100.0));
-            println!(
-                "{k:<12} {:>8.1}% {:>8.1}% {r:>10}",
-                t.accuracy * 100.0,
-                s * 100.0
-            );
-        }
-        println!("mean retention {:.1}%", c.mean_retention * 100.0);
-        println!(
-            "parameters {} / {} = {:.2}x",
-            teacher.params, student.params, c.params_ratio
-        );
-        println!(
-            "per-answer latency {:.1} ms / {:.1} ms = {:.2}x",
-            teacher.latency_ms, student.latency_ms, c.latency_ratio
-        );
-        return Ok(());
-    }
-    let model_dir = args
-        .model
-        .clone()
-        .context("--model or --compare is needed")?;
-    let report = run(&model_dir)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-        return Ok(());
-    }
-    println!(
-        "{}: {} parameters, {} scenes, answer {:.1} ms, encode {:.1} ms",
-        report.model, report.params, report.scenes, report.latency_ms, report.encode_ms
-    );
-    println!(
-        "{:<12} {:>9} {:>6} {:>9}",
-        "category", "accuracy", "n", "held-out"
-    );
-    for (k, v) in &report.categories {
-        let h = report
-            .held_out
-            .get(k)
-            .map_or("-".to_string(), |h| format!("{:.1}%", h.accuracy * 100.0));
-        let extra = match (v.mra, v.within_25) {
-            (Some(m), Some(w)) => format!("  MRA {m:.3}, within 25% {:.1}%", w * 100.0),
-            _ => String::new(),
-        };
-        println!(
-            "{k:<12} {:>8.1}% {:>6} {:>9}{extra}",
-            v.accuracy * 100.0,
-            v.n,
-            h
-        );
-    }
-    println!(
-        "depth: AbsRel {:.3}, δ<1.25 {:.1}% ({} views)",
-        report.depth.abs_rel,
-        report.depth.delta1 * 100.0,
-        report.depth.views
-    );
-    println!(
-        "detection: mAP@0.25 {:.3} over {} classes",
-        report.detection.map25, report.detection.classes
-    );
     Ok(())
 }

@@ -8,8 +8,11 @@ use serde::{Deserialize, Serialize};
 
 use super::shard::SceneShard;
 use super::{Split, assign_splits, detection_class, stable_hash};
+use crate::questions::balance::balance_wordings;
 use crate::questions::jsonl::{read_jsonl, write_jsonl};
-use crate::questions::{GenerateOptions, Question, generate};
+use crate::questions::names::names_of;
+use crate::questions::text_only::{TextOnlyScore, text_only_scores};
+use crate::questions::{GenerateOptions, Question, Visibility, generate_visible, min_visible_px};
 use crate::render::frames::find_frames;
 use crate::render::{
     Camera, Intrinsics, PlacementOptions, Rasterizer, RenderOptions, place_cameras,
@@ -24,6 +27,10 @@ use crate::spatial::SpatialScene;
 pub const MAX_VIEWS: usize = 64;
 /// Largest image side, pixels.
 pub const MAX_SIZE: u32 = 1024;
+
+/// Questions per category and scene generated before the dataset-wide balancing (which keeps
+/// about half of the yes/no ones).
+pub const DEFAULT_PER_CATEGORY: usize = 16;
 
 /// What to build.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,7 +53,7 @@ impl Default for BuildOptions {
             views: 4,
             size: 112,
             seed: 0,
-            per_category: 8,
+            per_category: DEFAULT_PER_CATEGORY,
             hfov_deg: 75.0,
         }
     }
@@ -76,8 +83,54 @@ pub struct Manifest {
     pub questions: BTreeMap<Split, BTreeMap<String, usize>>,
     /// Share of "yes" among yes/no answers, per split.
     pub yes_share: BTreeMap<Split, f32>,
+    /// What the views show and how the questions are balanced.
+    #[serde(default)]
+    pub coverage: Coverage,
     /// All scenes are done.
     pub complete: bool,
+}
+
+/// One scene's objects and how many of them the views show.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct SceneCoverage {
+    /// Objects a question can name (named categories).
+    pub objects: usize,
+    /// Of those, shown by at least one view (≥ `min_visible_px` mask pixels).
+    pub visible: usize,
+}
+
+/// Yes/no questions and how many say yes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct YesCount {
+    /// Questions.
+    pub n: usize,
+    /// Of those, answered yes.
+    pub yes: usize,
+}
+
+/// Coverage and balance figures of a dataset (`manifest.json` → `coverage`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Coverage {
+    /// Mask pixels an object needs in a view to count as shown.
+    pub min_visible_px: usize,
+    /// Mean askable objects per scene.
+    pub objects_per_scene: f32,
+    /// Share of askable objects some view shows.
+    pub visible_share: f32,
+    /// Per scene.
+    pub scenes: BTreeMap<String, SceneCoverage>,
+    /// Per split and category, the share of yes among yes/no questions.
+    pub yes_share: BTreeMap<Split, BTreeMap<String, f32>>,
+    /// Per split and template id, yes/no questions and yes answers.
+    pub per_template: BTreeMap<Split, BTreeMap<String, YesCount>>,
+    /// Per split and fact (`proximity near`, `proximity far`, `contact touching`, `contact
+    /// apart`), yes/no questions and yes answers.
+    pub per_fact: BTreeMap<Split, BTreeMap<String, YesCount>>,
+    /// Per split, yes/no questions the dataset-wide wording balance dropped.
+    pub dropped_by_balance: BTreeMap<Split, usize>,
+    /// A text-only model (question words, no scene) trained on train, scored on test's seen
+    /// wordings, per yes/no category.
+    pub text_only: BTreeMap<String, TextOnlyScore>,
 }
 
 /// What a build did.
@@ -182,8 +235,9 @@ pub fn build(
     }
     std::fs::create_dir_all(out_dir).map_err(|e| SceneError::io(out_dir, e))?;
     let manifest_path = out_dir.join("manifest.json");
-    if let Some(old) = read_manifest(&manifest_path)?
-        && old.options != options.clone()
+    let old = read_manifest(&manifest_path)?;
+    if let Some(old) = &old
+        && old.options != *options
     {
         return Err(SceneError::invalid(
             &manifest_path,
@@ -206,24 +260,38 @@ pub fn build(
         failed: Vec::new(),
         questions: BTreeMap::new(),
         yes_share: BTreeMap::new(),
+        coverage: Coverage {
+            min_visible_px: min_visible_px(options.size),
+            ..Default::default()
+        },
         complete: false,
     };
+    let old_scenes = old.map(|m| m.coverage.scenes).unwrap_or_default();
     write_manifest(&manifest_path, &manifest)?;
     let (mut built, mut resumed) = (0, 0);
     for (i, ((key, path), split)) in scenes.iter().zip(&splits).enumerate() {
         let dir = out_dir.join(split.name());
         let shard_path = dir.join(format!("{key}.safetensors"));
-        let questions_path = dir.join(format!("{key}.jsonl"));
-        if shard_path.is_file() && questions_path.is_file() {
+        let candidates_path = dir.join(format!("{key}.candidates.jsonl"));
+        if shard_path.is_file() && candidates_path.is_file() {
             resumed += 1;
             manifest.splits.entry(*split).or_default().push(key.clone());
+            if let Some(c) = old_scenes.get(key) {
+                manifest.coverage.scenes.insert(key.clone(), *c);
+            }
         } else {
             match build_scene(path, key, *split, options) {
-                Ok((shard, questions)) => {
-                    write_jsonl(&questions_path, &questions)?;
-                    shard.write(&shard_path)?;
+                Ok(built_scene) => {
+                    write_jsonl(&candidates_path, &built_scene.questions)?;
+                    built_scene.shard.write(&shard_path)?;
                     built += 1;
                     manifest.splits.entry(*split).or_default().push(key.clone());
+                    manifest
+                        .coverage
+                        .scenes
+                        .insert(key.clone(), built_scene.coverage);
+                    // Written as the scenes finish, so a resume keeps their coverage.
+                    write_manifest(&manifest_path, &manifest)?;
                 }
                 Err(e) => manifest.failed.push(Failure {
                     path: path.clone(),
@@ -233,15 +301,31 @@ pub fn build(
         }
         progress(i + 1, scenes.len(), key);
     }
-    // Per-split question files, in scene order, and their statistics.
+    // Per split: the candidates balanced by wording, written per scene and as one file, and
+    // their statistics.
+    let mut kept: BTreeMap<Split, Vec<Question>> = BTreeMap::new();
     for split in Split::ALL {
+        let dir = out_dir.join(split.name());
+        let keys = manifest.splits.get(&split).cloned().unwrap_or_default();
         let mut all: Vec<Question> = Vec::new();
-        for key in manifest.splits.get(&split).into_iter().flatten() {
-            all.extend(read_jsonl(
-                &out_dir.join(split.name()).join(format!("{key}.jsonl")),
-            )?);
+        for key in &keys {
+            all.extend(read_jsonl(&dir.join(format!("{key}.candidates.jsonl")))?);
         }
-        write_jsonl(&out_dir.join(split.name()).join("questions.jsonl"), &all)?;
+        let (all, dropped) = balance_wordings(all);
+        let mut by_scene: BTreeMap<&str, Vec<Question>> = BTreeMap::new();
+        for q in &all {
+            by_scene
+                .entry(q.scene.as_str())
+                .or_default()
+                .push(q.clone());
+        }
+        for key in &keys {
+            // A shard's questions carry the scene's own name, which may differ from its key.
+            let shard_scene = scene_name_of(&all, key, &dir)?;
+            let qs = by_scene.remove(shard_scene.as_str()).unwrap_or_default();
+            write_jsonl(&dir.join(format!("{key}.jsonl")), &qs)?;
+        }
+        write_jsonl(&dir.join("questions.jsonl"), &all)?;
         let mut per: BTreeMap<String, usize> = BTreeMap::new();
         for q in &all {
             *per.entry(q.category.name().to_string()).or_insert(0) += 1;
@@ -254,7 +338,23 @@ pub fn build(
                 .insert(split, yes as f32 / (yes + no) as f32);
         }
         manifest.questions.insert(split, per);
+        manifest.coverage.dropped_by_balance.insert(split, dropped);
+        count_balance(&mut manifest.coverage, split, &all);
+        kept.insert(split, all);
     }
+    let scenes_n = manifest.coverage.scenes.len().max(1) as f32;
+    let (objects, visible) = manifest
+        .coverage
+        .scenes
+        .values()
+        .fold((0, 0), |(o, v), c| (o + c.objects, v + c.visible));
+    manifest.coverage.objects_per_scene = objects as f32 / scenes_n;
+    manifest.coverage.visible_share = visible as f32 / objects.max(1) as f32;
+    let empty = Vec::new();
+    manifest.coverage.text_only = text_only_scores(
+        kept.get(&Split::Train).unwrap_or(&empty),
+        kept.get(&Split::Test).unwrap_or(&empty),
+    );
     manifest.complete = true;
     write_manifest(&manifest_path, &manifest)?;
     Ok(BuildReport {
@@ -264,22 +364,103 @@ pub fn build(
     })
 }
 
-/// Loads one scene and makes its shard and questions.
+/// The scene name the questions of shard `key` carry: from its questions when it has any, else
+/// read from the shard.
+fn scene_name_of(all: &[Question], key: &str, dir: &Path) -> Result<String, SceneError> {
+    if all.iter().any(|q| q.scene == key) {
+        return Ok(key.to_string());
+    }
+    Ok(SceneShard::read(&dir.join(format!("{key}.safetensors")))?.scene)
+}
+
+/// Adds `questions`' per-category yes share, per-template and per-fact counts to `coverage`.
+fn count_balance(coverage: &mut Coverage, split: Split, questions: &[Question]) {
+    let mut per_cat: BTreeMap<String, YesCount> = BTreeMap::new();
+    let templates = coverage.per_template.entry(split).or_default();
+    let facts = coverage.per_fact.entry(split).or_default();
+    for q in questions.iter().filter(|q| q.is_yes_no()) {
+        let yes = usize::from(q.answer == "yes");
+        let add = |map: &mut BTreeMap<String, YesCount>, key: String| {
+            let c = map.entry(key).or_default();
+            c.n += 1;
+            c.yes += yes;
+        };
+        add(&mut per_cat, q.category.name().to_string());
+        if let Some(t) = &q.template {
+            add(templates, t.clone());
+        }
+        let fact = q.fact.as_ref();
+        let which = match q.category {
+            crate::questions::QuestionCategory::Proximity => fact
+                .and_then(|f| f.near)
+                .map(|near| if near { "near" } else { "far" }),
+            crate::questions::QuestionCategory::Contact => fact
+                .and_then(|f| f.contact)
+                .map(|c| if c { "touching" } else { "apart" }),
+            _ => None,
+        };
+        if let Some(w) = which {
+            add(facts, format!("{} {w}", q.category.name()));
+        }
+    }
+    coverage.yes_share.insert(
+        split,
+        per_cat
+            .into_iter()
+            .map(|(k, c)| (k, c.yes as f32 / c.n.max(1) as f32))
+            .collect(),
+    );
+}
+
+/// One scene's shard, its questions before the dataset-wide balance, and its coverage.
+pub struct BuiltScene {
+    /// Views, depth, masks, cameras, boxes.
+    pub shard: SceneShard,
+    /// Questions about objects the views show.
+    pub questions: Vec<Question>,
+    /// Objects and visible objects.
+    pub coverage: SceneCoverage,
+}
+
+/// Which objects of `shard`'s views are shown well enough to be asked about.
+pub fn shard_visibility(shard: &SceneShard) -> Visibility {
+    let pixels = shard.size as usize * shard.size as usize;
+    Visibility::from_masks(
+        &shard.instance,
+        shard.views,
+        pixels,
+        min_visible_px(shard.size),
+    )
+}
+
+/// Loads one scene and makes its shard and questions (about objects the views show).
 pub fn build_scene(
     path: &Path,
     key: &str,
     split: Split,
     options: &BuildOptions,
-) -> Result<(SceneShard, Vec<Question>), SceneError> {
+) -> Result<BuiltScene, SceneError> {
     let scene = load_scene(path, &LoadOptions::default())?;
     let seed = options.seed ^ stable_hash(key);
     let shard = render_shard(path, &scene, options, seed)?;
+    let visible = shard_visibility(&shard);
+    let askable: Vec<u32> = scene
+        .objects
+        .iter()
+        .filter(|o| names_of(o.category).is_some())
+        .map(|o| o.id)
+        .collect();
+    let coverage = SceneCoverage {
+        objects: askable.len(),
+        visible: askable.iter().filter(|&&id| visible.shows(id)).count(),
+    };
     let spatial = SpatialScene::new(&scene);
-    let questions = generate(
+    let questions = generate_visible(
         &spatial,
         &GenerateOptions {
             seed,
             per_category: options.per_category,
+            all_yes_no: true,
             // Held-out wording never reaches training scenes.
             held_out: if split == Split::Train {
                 Some(false)
@@ -287,8 +468,13 @@ pub fn build_scene(
                 None
             },
         },
+        &visible,
     );
-    Ok((shard, questions))
+    Ok(BuiltScene {
+        shard,
+        questions,
+        coverage,
+    })
 }
 
 /// The views of `scene`: ScanNet's exported frames when the scan has them, else rendered views

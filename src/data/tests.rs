@@ -253,3 +253,105 @@ fn broken_shards_name_the_file_and_tensor() {
             .contains("s.safetensors")
     );
 }
+
+/// Every question names only objects that some view shows with at least the threshold of
+/// instance-mask pixels, read from the shard's masks (not from the generator's bookkeeping),
+/// and its `views` lists exactly those views.
+#[test]
+fn questions_name_only_objects_the_views_show() {
+    let scenes = tempfile::tempdir().unwrap();
+    write_scenes(scenes.path(), 6);
+    let out = tempfile::tempdir().unwrap();
+    let options = BuildOptions {
+        views: 4,
+        size: 56,
+        seed: 0,
+        per_category: 8,
+        hfov_deg: 75.0,
+    };
+    let report = build(scenes.path(), out.path(), &options, |_, _, _| {}).unwrap();
+    let min_px = crate::questions::min_visible_px(56);
+    assert_eq!(min_px, 10, "40 px at 112² is 10 px at 56²");
+    let mut checked = 0;
+    let mut yes_no = 0;
+    for (split, keys) in &report.manifest.splits {
+        for key in keys {
+            let dir = out.path().join(split.name());
+            let shard = SceneShard::read(&dir.join(format!("{key}.safetensors"))).unwrap();
+            // The balanced questions and the candidates they were drawn from.
+            let mut qs = read_jsonl(&dir.join(format!("{key}.jsonl"))).unwrap();
+            qs.extend(read_jsonl(&dir.join(format!("{key}.candidates.jsonl"))).unwrap());
+            let px = 56 * 56;
+            let count = |v: usize, id: u32| {
+                shard.instance[v * px..(v + 1) * px]
+                    .iter()
+                    .filter(|&&i| i == id as i32)
+                    .count()
+            };
+            for q in &qs {
+                assert_eq!(q.views.len(), q.objects.len(), "{}", q.question);
+                assert_eq!(q.classes.len(), q.objects.len(), "{}", q.question);
+                assert!(q.fact.is_some(), "{}", q.question);
+                for (id, views) in q.objects.iter().zip(&q.views) {
+                    let showing: Vec<usize> = (0..shard.views)
+                        .filter(|&v| count(v, *id) >= min_px)
+                        .collect();
+                    assert!(!showing.is_empty(), "{}: object {id} unseen", q.question);
+                    assert_eq!(*views, showing, "{}", q.question);
+                    checked += 1;
+                }
+                yes_no += usize::from(q.is_yes_no());
+            }
+        }
+    }
+    assert!(
+        checked > 500 && yes_no > 100,
+        "{checked} objects, {yes_no} yes/no"
+    );
+    // Coverage is reported: objects per scene, the share seen, the threshold.
+    let c = &report.manifest.coverage;
+    assert_eq!(c.min_visible_px, min_px);
+    assert_eq!(c.scenes.len(), 6);
+    assert!(c.objects_per_scene > 5.0, "{}", c.objects_per_scene);
+    assert!(
+        c.visible_share > 0.5 && c.visible_share <= 1.0,
+        "{}",
+        c.visible_share
+    );
+}
+
+/// After the dataset-wide balance, within every wording group (category, template polarity,
+/// classes) of a split there are as many yes as no answers; the manifest counts them per
+/// template and per fact.
+#[test]
+fn yes_no_answers_are_balanced_within_every_wording_group() {
+    let scenes = tempfile::tempdir().unwrap();
+    write_scenes(scenes.path(), 12);
+    let out = tempfile::tempdir().unwrap();
+    let report = build(scenes.path(), out.path(), &small(), |_, _, _| {}).unwrap();
+    let mut total = 0;
+    for split in Split::ALL {
+        let qs = read_jsonl(&out.path().join(split.name()).join("questions.jsonl")).unwrap();
+        let mut groups: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+        for q in qs.iter().filter(|q| q.is_yes_no()) {
+            let g = groups
+                .entry(crate::questions::balance::wording_key(q))
+                .or_default();
+            if q.answer == "yes" {
+                g.0 += 1
+            } else {
+                g.1 += 1
+            }
+            total += 1;
+        }
+        for (k, (yes, no)) in groups {
+            assert_eq!(yes, no, "{split:?} {k}");
+        }
+        // The per-template counts of the manifest are those of the file.
+        let per_template = &report.manifest.coverage.per_template[&split];
+        let n: usize = per_template.values().map(|c| c.n).sum();
+        assert_eq!(n, qs.iter().filter(|q| q.is_yes_no()).count());
+    }
+    assert!(total > 0);
+    assert!(report.manifest.coverage.dropped_by_balance[&Split::Train] > 0);
+}

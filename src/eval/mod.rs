@@ -1,26 +1,50 @@
-//! Evaluation the way the paper reports it: accuracy per question category (mean relative
-//! accuracy and within-25% for distances), separately for held-out wordings; depth AbsRel and
-//! δ < 1.25; detection mAP@0.25 over the ScanNet-18 classes (axis-aligned 3D IoU); per-answer
-//! latency with the scene cached; parameters.
+//! Evaluation that cannot flatter: accuracy per question category on seen wordings, held-out
+//! wordings apart, each with its count and 95% Wilson interval; yes/no decided by the model's
+//! probability of `yes` against `no` at the first answer position (the free-running generation
+//! scored beside it); a blind baseline with another scene's tokens; depth AbsRel and δ < 1.25
+//! (marked as input for a model that receives depth); detection mAP@0.25 over the objects the
+//! views show (`detection.rs`); per-answer latency measured with the answer forced, so models
+//! compare on equal work. See docs/TRAINING.md, "Evaluation".
+
+pub mod detection;
+pub mod stats;
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use glam::Vec3;
 use serde::Serialize;
 
 use crate::data::Split;
-use crate::data::{Dataset, iou_3d_plain};
-use crate::model::{LoadedModel, ModelError, ViewBatch};
-use crate::questions::score::score;
+use crate::data::build::{BuildOptions, render_shard, shard_visibility};
+use crate::data::{Dataset, SceneShard};
+use crate::model::{LoadedModel, ModelError, SceneTokens, ViewBatch};
+use crate::questions::score::{normalize_answer, score};
 use crate::questions::{Question, QuestionCategory};
+use crate::scene::{LoadOptions, SceneError, load_scene};
+use detection::{GtBox, MapAccumulator, OrientedBox, PredBox};
+use stats::{majority_share, wilson95};
+
+/// Questions per scene whose latency is timed.
+const TIMED_PER_SCENE: usize = 4;
+/// Detection classes scored (the ScanNet-18).
+const MAP_CLASSES: usize = 18;
 
 /// One category's result.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct CategoryScore {
-    /// Share answered correctly.
+    /// Share answered correctly (yes/no: by the first-position decision).
     pub accuracy: f32,
     /// Questions.
     pub n: usize,
+    /// 95% Wilson interval of `accuracy`.
+    pub ci95: [f32; 2],
+    /// Share whose free-running generated answer matched (equals `accuracy` for categories
+    /// without a yes/no decision).
+    pub generated_accuracy: f32,
+    /// Accuracy of always giving the most common reference answer of these questions.
+    pub chance: f32,
     /// Mean relative accuracy (numeric categories).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mra: Option<f32>,
@@ -38,16 +62,26 @@ pub struct DepthScore {
     pub delta1: f32,
     /// Views evaluated.
     pub views: usize,
+    /// The model receives ground-truth depth as input (the teacher): these are not
+    /// predictions.
+    pub input: bool,
 }
 
 /// Detection metrics.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct DetectionScore {
-    /// Mean average precision at 3D IoU 0.25 over the ScanNet-18 classes present.
+    /// Mean average precision at 3D IoU 0.25 over the ScanNet-18 classes present among the
+    /// objects the views show.
     pub map25: f32,
     /// Classes with ground truth.
     pub classes: usize,
 }
+
+/// How the blind baseline hid the scene.
+pub const BLIND_METHOD: &str =
+    "scene tokens of another evaluated scene (the previous one in order; the first takes the last)";
+/// How latency is measured.
+pub const LATENCY_METHOD: &str = "scene cached; same prompt; the reference answer's tokens and <eos> forced through the KV cache one at a time (equal work for every model); mean over up to 4 questions per scene";
 
 /// An evaluation.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -56,14 +90,25 @@ pub struct EvalReport {
     pub model: String,
     /// Parameters.
     pub params: usize,
-    /// Mean per-answer latency with the scene cached, milliseconds.
+    /// Mean per-answer latency, milliseconds (see `latency_method`).
     pub latency_ms: f32,
+    /// How `latency_ms` was measured.
+    pub latency_method: String,
     /// Mean encode time per scene, milliseconds.
     pub encode_ms: f32,
-    /// Per category, training wordings and held-out ones together.
+    /// Per category, seen (training) wordings only.
     pub categories: BTreeMap<String, CategoryScore>,
     /// Per category, held-out wordings only.
     pub held_out: BTreeMap<String, CategoryScore>,
+    /// Per category, seen wordings answered blind (see `blind_method`); empty unless asked for.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub blind: BTreeMap<String, CategoryScore>,
+    /// How the blind baseline hid the scene.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blind_method: Option<String>,
+    /// Answers of the kind the question asks for (yes/no, a number, metres, a name), share of
+    /// all questions.
+    pub answer_kind_ok: f32,
     /// Depth.
     pub depth: DepthScore,
     /// Detection.
@@ -87,86 +132,144 @@ impl EvalReport {
     }
 }
 
+/// How to evaluate.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct EvalOptions {
+    /// At most this many scenes.
+    pub max_scenes: Option<usize>,
+    /// Also answer every question blind (another scene's tokens).
+    pub blind: bool,
+}
+
+/// One answered question.
+#[derive(Debug, Clone, Copy)]
+struct Outcome {
+    correct: bool,
+    generated_correct: bool,
+    kind_ok: bool,
+    mra: Option<f32>,
+    within_25: Option<f32>,
+}
+
 #[derive(Default)]
 struct Acc {
     correct: usize,
+    generated: usize,
     n: usize,
     mra: f32,
-    w25: usize,
+    w25: f32,
     numeric: usize,
+    answers: Vec<String>,
 }
 
 impl Acc {
-    fn add(&mut self, s: crate::questions::score::Score) {
+    fn add(&mut self, o: Outcome, reference: &str) {
         self.n += 1;
-        self.correct += usize::from(s.correct);
-        if let (Some(m), Some(w)) = (s.mra, s.within_25) {
+        self.correct += usize::from(o.correct);
+        self.generated += usize::from(o.generated_correct);
+        if let (Some(m), Some(w)) = (o.mra, o.within_25) {
             self.numeric += 1;
             self.mra += m;
-            self.w25 += usize::from(w);
+            self.w25 += w;
         }
+        self.answers.push(normalize_answer(reference));
     }
 
     fn finish(&self) -> CategoryScore {
         CategoryScore {
             accuracy: self.correct as f32 / self.n.max(1) as f32,
             n: self.n,
+            ci95: wilson95(self.correct, self.n),
+            generated_accuracy: self.generated as f32 / self.n.max(1) as f32,
+            chance: majority_share(self.answers.iter().map(String::as_str)),
             mra: (self.numeric > 0).then(|| self.mra / self.numeric as f32),
-            within_25: (self.numeric > 0).then(|| self.w25 as f32 / self.numeric as f32),
+            within_25: (self.numeric > 0).then(|| self.w25 / self.numeric as f32),
         }
     }
 }
 
-/// Average precision from detections (score, true positive) and the number of ground truths,
-/// all-point interpolated.
-pub fn average_precision(mut dets: Vec<(f32, bool)>, gt: usize) -> f32 {
-    if gt == 0 {
-        return 0.0;
-    }
-    dets.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let (mut tp, mut fp) = (0usize, 0usize);
-    let mut points = Vec::new();
-    for (_, hit) in dets {
-        if hit {
-            tp += 1
-        } else {
-            fp += 1
-        }
-        points.push((tp as f32 / gt as f32, tp as f32 / (tp + fp) as f32));
-    }
-    let mut ap = 0.0;
-    let mut prev_recall = 0.0;
-    for i in 0..points.len() {
-        let best_precision = points[i..].iter().map(|p| p.1).fold(0.0, f32::max);
-        ap += (points[i].0 - prev_recall) * best_precision;
-        prev_recall = points[i].0;
-    }
-    ap
+fn finish_all(m: &BTreeMap<QuestionCategory, Acc>) -> BTreeMap<String, CategoryScore> {
+    m.iter()
+        .map(|(k, v)| (k.name().to_string(), v.finish()))
+        .collect()
 }
 
-/// Evaluates `model` on the scenes of `splits` of `dataset` (at most `max_scenes` scenes); `questions`, when
-/// given, replace the dataset's (only those about the evaluated scenes are used).
+/// Whether `answer` is of the kind `category` with reference `reference` asks for.
+fn answer_kind_ok(category: QuestionCategory, answer: &str, reference: &str) -> bool {
+    use crate::questions::score::parse_number;
+    let a = normalize_answer(answer);
+    if reference == "yes" || reference == "no" {
+        return a == "yes" || a == "no";
+    }
+    match category {
+        QuestionCategory::Counting => {
+            a.parse::<u32>().is_ok() || parse_number(&a).is_some_and(|x| x.fract() == 0.0)
+        }
+        QuestionCategory::Distance => parse_number(&a).is_some() && a.contains('m'),
+        QuestionCategory::Description => a.split_whitespace().count() >= 3,
+        _ => parse_number(&a).is_none() && !a.is_empty(),
+    }
+}
+
+/// Answers `q` about `tokens` and scores it.
+fn answer_one(
+    model: &LoadedModel,
+    tokens: &SceneTokens,
+    q: &Question,
+) -> Result<Outcome, ModelError> {
+    let a = model.answer(tokens, &q.question, false)?;
+    let s = score(q.category, &a.text, &q.answer);
+    let decided = match (q.is_yes_no(), a.p_yes) {
+        (true, Some(p)) => (p >= 0.5) == (q.answer == "yes"),
+        _ => s.correct,
+    };
+    Ok(Outcome {
+        correct: decided,
+        generated_correct: s.correct,
+        kind_ok: answer_kind_ok(q.category, &a.text, &q.answer),
+        mra: s.mra,
+        within_25: s.within_25.map(|w| f32::from(u8::from(w))),
+    })
+}
+
+/// The ground-truth boxes of `shard` that its views show (ScanNet-18 classes), in the world.
+pub fn visible_ground_truth(shard: &SceneShard) -> Vec<GtBox> {
+    let visible = shard_visibility(shard);
+    shard
+        .box_class
+        .iter()
+        .zip(&shard.box_object)
+        .enumerate()
+        .filter(|(_, (_, obj))| u32::try_from(**obj).is_ok_and(|id| visible.shows(id)))
+        .map(|(i, (&class, _))| {
+            let b = &shard.boxes[i * 6..i * 6 + 6];
+            GtBox {
+                class: class as usize,
+                centre: Vec3::new(b[0], b[1], b[2]),
+                size: Vec3::new(b[3], b[4], b[5]),
+            }
+        })
+        .collect()
+}
+
+/// Evaluates `model` on the scenes of `splits` of `dataset`; `questions`, when given, replace
+/// the dataset's (only those about the evaluated scenes, matched by scene name, are used).
 pub fn evaluate(
     model: &LoadedModel,
     dataset: &Dataset,
     splits: &[Split],
-    max_scenes: Option<usize>,
+    options: &EvalOptions,
     questions: Option<&[Question]>,
 ) -> Result<EvalReport, ModelError> {
     let scenes: Vec<(Split, String)> = splits
         .iter()
         .flat_map(|&s| dataset.scenes(s).iter().map(move |k| (s, k.clone())))
-        .take(max_scenes.unwrap_or(usize::MAX))
+        .take(options.max_scenes.unwrap_or(usize::MAX))
         .collect();
-    let mut cats: BTreeMap<QuestionCategory, Acc> = BTreeMap::new();
-    let mut held: BTreeMap<QuestionCategory, Acc> = BTreeMap::new();
-    let (mut abs_rel, mut delta1, mut pixels, mut views_n) = (0f64, 0f64, 0usize, 0usize);
-    let mut dets: BTreeMap<usize, Vec<(f32, bool)>> = BTreeMap::new();
-    let mut gts: BTreeMap<usize, usize> = BTreeMap::new();
-    let (mut latency, mut answers, mut encode) = (0f64, 0usize, 0f64);
-    for (split, key) in &scenes {
+    evaluate_scenes(model, scenes.len(), options, |i| {
+        let (split, key) = &scenes[i];
         let (shard, own) = dataset.load(*split, key)?;
-        let qs: Vec<Question> = match questions {
+        let qs = match questions {
             Some(all) => all
                 .iter()
                 .filter(|q| q.scene == shard.scene)
@@ -174,25 +277,126 @@ pub fn evaluate(
                 .collect(),
             None => own,
         };
+        Ok((shard, qs))
+    })
+}
+
+/// Where the `scene` of a question file's line points: relative to the file's folder first,
+/// then to the working directory (absolute paths as they are).
+pub fn resolve_scene_path(scene: &str, questions_file: &Path) -> Option<PathBuf> {
+    let p = Path::new(scene);
+    if p.is_absolute() {
+        return p.exists().then(|| p.to_path_buf());
+    }
+    let beside = questions_file
+        .parent()
+        .map(|d| d.join(p))
+        .filter(|q| q.exists());
+    beside.or_else(|| p.exists().then(|| p.to_path_buf()))
+}
+
+/// Evaluates `model` on `questions` (read from `questions_file`) about scenes given by path:
+/// each `scene` a ScanNet folder or `.ply`, a 3D-FRONT house, a generated scene — anything
+/// `spatia ask` opens — resolved by [`resolve_scene_path`]; the views are rendered as `ask`
+/// renders them (the model's view count and size, seed `seed`).
+pub fn evaluate_questions(
+    model: &LoadedModel,
+    questions: &[Question],
+    questions_file: &Path,
+    seed: u64,
+    options: &EvalOptions,
+) -> Result<EvalReport, ModelError> {
+    let mut scenes: Vec<(String, PathBuf)> = Vec::new();
+    for q in questions {
+        if scenes.iter().any(|(s, _)| *s == q.scene) {
+            continue;
+        }
+        let path = resolve_scene_path(&q.scene, questions_file).ok_or_else(|| {
+            SceneError::invalid(
+                questions_file,
+                format!(
+                    "scene \"{}\" is neither a path relative to the file's folder nor to the working directory",
+                    q.scene
+                ),
+            )
+        })?;
+        scenes.push((q.scene.clone(), path));
+    }
+    scenes.truncate(options.max_scenes.unwrap_or(usize::MAX));
+    let cfg = &model.model.cfg;
+    let build = BuildOptions {
+        views: cfg.num_views,
+        size: cfg.encoder.image_size as u32,
+        ..Default::default()
+    };
+    evaluate_scenes(model, scenes.len(), options, |i| {
+        let (name, path) = &scenes[i];
+        let scene = load_scene(path, &LoadOptions::default())?;
+        let shard = render_shard(path, &scene, &build, seed)?;
+        let qs = questions
+            .iter()
+            .filter(|q| q.scene == *name)
+            .cloned()
+            .collect();
+        Ok((shard, qs))
+    })
+}
+
+/// The evaluation over `n` scenes given by `load(i)` (shard and questions).
+fn evaluate_scenes(
+    model: &LoadedModel,
+    n: usize,
+    options: &EvalOptions,
+    load: impl Fn(usize) -> Result<(SceneShard, Vec<Question>), ModelError>,
+) -> Result<EvalReport, ModelError> {
+    let mut cats: BTreeMap<QuestionCategory, Acc> = BTreeMap::new();
+    let mut held: BTreeMap<QuestionCategory, Acc> = BTreeMap::new();
+    let mut blind: BTreeMap<QuestionCategory, Acc> = BTreeMap::new();
+    let (mut abs_rel, mut delta1, mut pixels, mut views_n) = (0f64, 0f64, 0usize, 0usize);
+    let mut map = MapAccumulator::default();
+    let (mut latency, mut timed, mut encode) = (0f64, 0usize, 0f64);
+    let (mut kind_ok, mut answered) = (0usize, 0usize);
+    if options.blind && n < 2 {
+        return Err(ModelError::Invalid(
+            "the blind baseline needs at least two scenes (it answers with another scene's tokens)"
+                .into(),
+        ));
+    }
+    // Blind answers use the previous scene's tokens; the first scene takes the last one's.
+    let mut donor: Option<SceneTokens> = if options.blind {
+        let (shard, _) = load(n - 1)?;
+        Some(model.encode(&ViewBatch::from_shard(&shard))?)
+    } else {
+        None
+    };
+    for i in 0..n {
+        let (shard, qs) = load(i)?;
         let views = ViewBatch::from_shard(&shard);
         let start = Instant::now();
         let tokens = model.encode(&views)?;
         encode += start.elapsed().as_secs_f64() * 1000.0;
-        for q in &qs {
-            let a = model.answer(&tokens, &q.question, false)?;
-            latency += a.latency_ms;
-            answers += 1;
-            let s = score(q.category, &a.text, &q.answer);
-            cats.entry(q.category).or_default().add(s);
-            if q.held_out {
-                held.entry(q.category).or_default().add(s);
+        for (qi, q) in qs.iter().enumerate() {
+            let o = answer_one(model, &tokens, q)?;
+            answered += 1;
+            kind_ok += usize::from(o.kind_ok);
+            let target = if q.held_out { &mut held } else { &mut cats };
+            target.entry(q.category).or_default().add(o, &q.answer);
+            if qi < TIMED_PER_SCENE {
+                latency += model.forced_latency_ms(&tokens, &q.question, &q.answer)?;
+                timed += 1;
+            }
+            if let Some(d) = &donor
+                && !q.held_out
+            {
+                let b = answer_one(model, d, q)?;
+                blind.entry(q.category).or_default().add(b, &q.answer);
             }
         }
         for (v, d) in model.depth(&tokens)?.iter().enumerate() {
-            let n = shard.size as usize * shard.size as usize;
-            let gt = &shard.depth[v * n..(v + 1) * n];
+            let px = shard.size as usize * shard.size as usize;
+            let gt = &shard.depth[v * px..(v + 1) * px];
             for (p, g) in d.depth_m.iter().zip(gt) {
-                if *g > 0.0 {
+                if *g > 0.0 && g.is_finite() {
                     abs_rel += ((p - g).abs() / g) as f64;
                     delta1 += f64::from(u8::from((p / g).max(g / p) < 1.25));
                     pixels += 1;
@@ -200,109 +404,103 @@ pub fn evaluate(
             }
             views_n += 1;
         }
-        let (gt_class, gt_boxes) = shard.boxes_in_first_camera(usize::MAX);
-        let mut matched = vec![false; gt_class.len()];
-        for &c in &gt_class {
-            if (c as usize) < 18 {
-                *gts.entry(c as usize).or_insert(0) += 1;
-            }
-        }
-        for d in model.detect(&tokens)? {
-            if d.class >= 18 {
-                continue;
-            }
-            let b = [
-                d.centre[0],
-                d.centre[1],
-                d.centre[2],
-                d.size[0],
-                d.size[1],
-                d.size[2],
-            ];
-            let best = gt_class
-                .iter()
-                .enumerate()
-                .filter(|(i, c)| **c as usize == d.class && !matched[*i])
-                .map(|(i, _)| (i, iou_3d_plain(&b, &gt_boxes[i])))
-                .max_by(|a, b| a.1.total_cmp(&b.1));
-            let hit = match best {
-                Some((i, iou)) if iou >= 0.25 => {
-                    matched[i] = true;
-                    true
-                }
-                _ => false,
-            };
-            dets.entry(d.class).or_default().push((d.score, hit));
+        let world_from_cam0 = shard.camera_from_world(0).inverse();
+        let preds: Vec<PredBox> = model
+            .detect(&tokens)?
+            .into_iter()
+            .map(|d| PredBox {
+                class: d.class,
+                score: d.score,
+                bbox: OrientedBox {
+                    centre: Vec3::from(d.centre),
+                    size: Vec3::from(d.size),
+                    world_from_frame: world_from_cam0,
+                },
+            })
+            .collect();
+        map.add_scene(&visible_ground_truth(&shard), &preds, MAP_CLASSES);
+        if donor.is_some() {
+            donor = Some(tokens);
         }
     }
-    let aps: Vec<f32> = gts
-        .iter()
-        .map(|(c, n)| average_precision(dets.remove(c).unwrap_or_default(), *n))
-        .collect();
+    let (map25, classes) = map.finish();
     Ok(EvalReport {
         model: format!("{} ({})", model.model.cfg.name, model.dir.display()),
         params: model.params()?,
-        latency_ms: (latency / answers.max(1) as f64) as f32,
-        encode_ms: (encode / scenes.len().max(1) as f64) as f32,
-        categories: cats
-            .iter()
-            .map(|(k, v)| (k.name().to_string(), v.finish()))
-            .collect(),
-        held_out: held
-            .iter()
-            .map(|(k, v)| (k.name().to_string(), v.finish()))
-            .collect(),
+        latency_ms: (latency / timed.max(1) as f64) as f32,
+        latency_method: LATENCY_METHOD.to_string(),
+        encode_ms: (encode / n.max(1) as f64) as f32,
+        categories: finish_all(&cats),
+        held_out: finish_all(&held),
+        blind: finish_all(&blind),
+        blind_method: options.blind.then(|| BLIND_METHOD.to_string()),
+        answer_kind_ok: kind_ok as f32 / answered.max(1) as f32,
         depth: DepthScore {
             abs_rel: (abs_rel / pixels.max(1) as f64) as f32,
             delta1: (delta1 / pixels.max(1) as f64) as f32,
             views: views_n,
+            input: model.model.cfg.encoder.position_3d,
         },
-        detection: DetectionScore {
-            map25: if aps.is_empty() {
-                0.0
-            } else {
-                aps.iter().sum::<f32>() / aps.len() as f32
-            },
-            classes: aps.len(),
-        },
-        scenes: scenes.len(),
+        detection: DetectionScore { map25, classes },
+        scenes: n,
     })
 }
 
 /// The paper's comparison of a student with its teacher.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Comparison {
-    /// Student accuracy / teacher accuracy, per category both report.
+    /// Student accuracy / teacher accuracy (the paper's retention), per category where the
+    /// teacher is above chance by more than its interval (its lower 95% bound above chance).
     pub retention: BTreeMap<String, f32>,
-    /// Mean of the per-category retentions.
+    /// (student − chance) / (teacher − chance) per yes/no category, under the same condition.
+    pub above_chance_retention: BTreeMap<String, f32>,
+    /// Categories left out because the teacher is not clearly above chance.
+    pub teacher_at_chance: Vec<String>,
+    /// Mean of `retention`.
     pub mean_retention: f32,
+    /// Mean of `above_chance_retention`.
+    pub mean_above_chance_retention: f32,
     /// Teacher parameters / student parameters.
     pub params_ratio: f32,
-    /// Teacher per-answer latency / student per-answer latency.
+    /// Teacher per-answer latency / student per-answer latency (both measured the same way,
+    /// see [`LATENCY_METHOD`]).
     pub latency_ratio: f32,
 }
 
-/// Retention, size ratio and latency ratio of `student` against `teacher`.
+/// The yes/no categories (chance 50% on balanced sets).
+const YES_NO_CATEGORIES: [&str; 2] = ["proximity", "contact"];
+
+/// Retention, size ratio and latency ratio of `student` against `teacher` (seen wordings).
 pub fn compare(teacher: &EvalReport, student: &EvalReport) -> Comparison {
-    let retention: BTreeMap<String, f32> = teacher
-        .categories
-        .iter()
-        .filter_map(|(k, t)| {
-            let s = student.categories.get(k)?;
-            (t.accuracy > 0.0).then(|| (k.clone(), s.accuracy / t.accuracy))
-        })
-        .collect();
-    let mean_retention = if retention.is_empty() {
-        0.0
-    } else {
-        retention.values().sum::<f32>() / retention.len() as f32
-    };
-    Comparison {
-        mean_retention,
-        retention,
+    let mut c = Comparison {
         params_ratio: teacher.params as f32 / student.params.max(1) as f32,
         latency_ratio: teacher.latency_ms / student.latency_ms.max(1e-6),
+        ..Default::default()
+    };
+    for (k, t) in &teacher.categories {
+        let Some(s) = student.categories.get(k) else {
+            continue;
+        };
+        if t.ci95[0] <= t.chance {
+            c.teacher_at_chance.push(k.clone());
+            continue;
+        }
+        c.retention.insert(k.clone(), s.accuracy / t.accuracy);
+        if YES_NO_CATEGORIES.contains(&k.as_str()) {
+            c.above_chance_retention
+                .insert(k.clone(), (s.accuracy - t.chance) / (t.accuracy - t.chance));
+        }
     }
+    let mean = |m: &BTreeMap<String, f32>| {
+        if m.is_empty() {
+            0.0
+        } else {
+            m.values().sum::<f32>() / m.len() as f32
+        }
+    };
+    c.mean_retention = mean(&c.retention);
+    c.mean_above_chance_retention = mean(&c.above_chance_retention);
+    c
 }
 
 #[cfg(test)]
@@ -310,19 +508,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn comparison_is_student_over_teacher() {
-        let cat = |a: f32| CategoryScore {
+    fn comparison_is_student_over_teacher_where_the_teacher_beats_chance() {
+        let cat = |a: f32, n: usize| CategoryScore {
             accuracy: a,
-            n: 10,
+            n,
+            ci95: wilson95((a * n as f32).round() as usize, n),
+            chance: 0.5,
             ..Default::default()
         };
         let teacher = EvalReport {
             params: 3000,
             latency_ms: 87.0,
             categories: BTreeMap::from([
-                ("proximity".into(), cat(0.9)),
-                ("contact".into(), cat(0.8)),
-                ("size".into(), cat(0.0)),
+                ("proximity".into(), cat(0.9, 400)),
+                ("contact".into(), cat(0.8, 400)),
+                // 55% of 40 is within its interval of chance: no ratio.
+                ("size".into(), cat(0.55, 40)),
             ]),
             ..Default::default()
         };
@@ -330,8 +531,9 @@ mod tests {
             params: 1000,
             latency_ms: 10.0,
             categories: BTreeMap::from([
-                ("proximity".into(), cat(0.72)),
-                ("contact".into(), cat(0.8)),
+                ("proximity".into(), cat(0.72, 400)),
+                ("contact".into(), cat(0.8, 400)),
+                ("size".into(), cat(0.6, 40)),
             ]),
             ..Default::default()
         };
@@ -339,7 +541,74 @@ mod tests {
         assert!((c.retention["proximity"] - 0.8).abs() < 1e-6);
         assert!((c.retention["contact"] - 1.0).abs() < 1e-6);
         assert!(!c.retention.contains_key("size"));
+        assert_eq!(c.teacher_at_chance, vec!["size".to_string()]);
         assert!((c.mean_retention - 0.9).abs() < 1e-6);
+        // (0.72 − 0.5) / (0.9 − 0.5) = 0.55; (0.8 − 0.5) / (0.8 − 0.5) = 1.
+        assert!((c.above_chance_retention["proximity"] - 0.55).abs() < 1e-5);
+        assert!((c.above_chance_retention["contact"] - 1.0).abs() < 1e-5);
         assert!((c.params_ratio - 3.0).abs() < 1e-6 && (c.latency_ratio - 8.7).abs() < 1e-5);
+    }
+
+    #[test]
+    fn yes_no_is_decided_by_the_two_logits() {
+        // Vocabulary of 6; "yes" is id 4, "no" id 2. The generated token could be anything
+        // (id 5 has the largest logit): the decision reads only yes against no.
+        let logits = [0.0, 0.0, 1.0, 0.0, 2.0, 9.0];
+        let p = crate::model::yes_probability(&logits, 4, 2);
+        assert!((p - 1.0 / (1.0 + (-1.0f32).exp())).abs() < 1e-6, "{p}");
+        assert!(crate::model::yes_probability(&[0.0, 3.0, 0.0, 0.0, 1.0], 4, 1) < 0.5);
+    }
+
+    #[test]
+    fn objects_no_view_shows_are_not_ground_truth() {
+        // One 8x8 view: object 1 covers 12 pixels, object 2 none (it is behind something).
+        let mut instance = vec![-1i32; 64];
+        instance[..12].fill(1);
+        let shard = SceneShard {
+            scene: "hand".into(),
+            view_source: "render".into(),
+            views: 1,
+            size: 8,
+            images: vec![0; 64 * 3],
+            depth: vec![1.0; 64],
+            instance,
+            intrinsics: vec![8.0, 0.0, 3.5, 0.0, 8.0, 3.5, 0.0, 0.0, 1.0],
+            extrinsics: vec![1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0],
+            boxes: vec![
+                0.0, 0.0, 2.0, 1.0, 1.0, 1.0, //
+                3.0, 0.0, 2.0, 1.0, 1.0, 1.0,
+            ],
+            box_class: vec![4, 4],
+            box_object: vec![1, 2],
+        };
+        let gt = visible_ground_truth(&shard);
+        assert_eq!(gt.len(), 1);
+        assert_eq!(gt[0].centre, Vec3::new(0.0, 0.0, 2.0));
+        // A perfect detection of the visible box: AP 1 (recall would stop at 0.5 had the
+        // hidden box counted).
+        let pred = PredBox {
+            class: 4,
+            score: 0.9,
+            bbox: OrientedBox {
+                centre: Vec3::new(0.0, 0.0, 2.0),
+                size: Vec3::ONE,
+                world_from_frame: glam::Mat4::IDENTITY,
+            },
+        };
+        let mut map = MapAccumulator::default();
+        map.add_scene(&gt, &[pred], MAP_CLASSES);
+        assert_eq!(map.finish(), (1.0, 1));
+    }
+
+    #[test]
+    fn answer_kinds() {
+        use QuestionCategory as C;
+        assert!(answer_kind_ok(C::Counting, "3", "2"));
+        assert!(!answer_kind_ok(C::Counting, "1.4 m", "2"));
+        assert!(answer_kind_ok(C::Distance, "1.4 m", "0.80 m"));
+        assert!(!answer_kind_ok(C::Distance, "yes", "0.80 m"));
+        assert!(answer_kind_ok(C::Proximity, "no", "yes"));
+        assert!(!answer_kind_ok(C::Proximity, "yesyes", "yes"));
+        assert!(answer_kind_ok(C::Closest, "sofa", "table"));
     }
 }

@@ -98,17 +98,50 @@ impl LoadedModel {
         let start = Instant::now();
         let ids = self.tokenizer.encode(question)?;
         let t = &self.tokenizer;
-        let (token_ids, token_probs, attention) =
-            self.model
-                .generate(scene, &ids, (t.bos, t.ans, t.eos), want_attention)?;
-        let text = self.tokenizer.decode(&token_ids)?.trim().to_string();
+        let g = self
+            .model
+            .generate(scene, &ids, (t.bos, t.ans, t.eos), want_attention)?;
+        let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
+        let text = self.tokenizer.decode(&g.ids)?.trim().to_string();
+        let p_yes = self
+            .yes_no_ids()?
+            .map(|(y, n)| yes_probability(&g.first_logits, y, n));
         Ok(Answer {
             text,
-            token_ids,
-            token_probs,
-            latency_ms: start.elapsed().as_secs_f64() * 1000.0,
-            attention,
+            token_ids: g.ids,
+            token_probs: g.probs,
+            p_yes,
+            latency_ms,
+            attention: g.attention,
         })
+    }
+
+    /// The first tokens of the answers `yes` and `no`, when they differ.
+    pub fn yes_no_ids(&self) -> Result<Option<(u32, u32)>, ModelError> {
+        let first = |w: &str| -> Result<Option<u32>, ModelError> {
+            Ok(self.tokenizer.encode(w)?.first().copied())
+        };
+        Ok(match (first("yes")?, first("no")?) {
+            (Some(y), Some(n)) if y != n => Some((y, n)),
+            _ => None,
+        })
+    }
+
+    /// Milliseconds to decode `answer` after `question` with the scene cached, the answer's
+    /// tokens forced (see [`SpatialVlm::forced_decode`]).
+    pub fn forced_latency_ms(
+        &self,
+        scene: &SceneTokens,
+        question: &str,
+        answer: &str,
+    ) -> Result<f64, ModelError> {
+        let q = self.tokenizer.encode(question)?;
+        let mut a = self.tokenizer.encode(answer)?;
+        a.push(self.tokenizer.eos);
+        let start = Instant::now();
+        self.model
+            .forced_decode(scene, &q, &a, (self.tokenizer.bos, self.tokenizer.ans))?;
+        Ok(start.elapsed().as_secs_f64() * 1000.0)
     }
 
     /// Per-view depth and confidence.
@@ -126,6 +159,17 @@ impl LoadedModel {
         let expected = checkpoint::expected_tensors(&self.model.cfg)?;
         Ok(expected.values().map(|s| s.iter().product::<usize>()).sum())
     }
+}
+
+/// P(yes) from the logits at the first answer position, over the two tokens `yes` and `no`
+/// only: softmax of (logit_yes, logit_no).
+pub fn yes_probability(logits: &[f32], yes: u32, no: u32) -> f32 {
+    let get = |i: u32| logits.get(i as usize).copied().unwrap_or(f32::NEG_INFINITY);
+    let (y, n) = (get(yes), get(no));
+    if !(y.is_finite() || n.is_finite()) {
+        return 0.5;
+    }
+    1.0 / (1.0 + (n - y).exp())
 }
 
 #[cfg(test)]

@@ -305,7 +305,15 @@ fn hidden_cot_latents_sit_after_the_question_and_their_attention_is_recorded() {
         let (_, layout) = m.prompt(&scene.embeds, &[9, 10, 11], 2, 4).unwrap();
         assert_eq!((layout.scene, layout.question, layout.latents), (n, 4, k));
         assert_eq!(layout.len(), n + 4 + k + 1);
-        let (ids, probs, maps) = m.generate(&scene, &[9, 10, 11], (2, 4, 3), true).unwrap();
+        let g = m.generate(&scene, &[9, 10, 11], (2, 4, 3), true).unwrap();
+        // The first-position logits are those the first token was chosen from (3 is <eos>).
+        let v = g.first_logits.len();
+        assert_eq!(v, cfg.decoder.vocab_size);
+        let argmax = (0..v)
+            .max_by(|&a, &b| g.first_logits[a].total_cmp(&g.first_logits[b]))
+            .unwrap() as u32;
+        assert_eq!(g.ids.first().copied().unwrap_or(3), argmax);
+        let (ids, probs, maps) = (g.ids, g.probs, g.attention);
         assert_eq!(ids.len(), probs.len());
         assert!(probs.iter().all(|p| *p > 0.0 && *p <= 1.0));
         let maps = maps.unwrap();
@@ -335,8 +343,8 @@ fn teacher_forced_logits_agree_with_greedy_generation() {
     let special = (2u32, 4u32, 3u32);
     let q1 = vec![9u32, 10, 11];
     let q2 = vec![12u32];
-    let (a1, _, _) = m.generate(&scene, &q1, special, false).unwrap();
-    let (a2, _, _) = m.generate(&scene, &q2, special, false).unwrap();
+    let a1 = m.generate(&scene, &q1, special, false).unwrap().ids;
+    let a2 = m.generate(&scene, &q2, special, false).unwrap().ids;
     let (logits, targets) = m
         .answer_logits(
             &scene.embeds,

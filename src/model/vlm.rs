@@ -115,6 +115,19 @@ pub struct AttentionMaps {
     pub latent_to_scene: Vec<Vec<Vec<Vec<f32>>>>,
 }
 
+/// What [`SpatialVlm::generate`] returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generated {
+    /// Generated token ids (without `<eos>`).
+    pub ids: Vec<u32>,
+    /// Probability of each.
+    pub probs: Vec<f32>,
+    /// Logits [V] at the first answer position.
+    pub first_logits: Vec<f32>,
+    /// Hidden CoT attention maps, when asked for.
+    pub attention: Option<AttentionMaps>,
+}
+
 /// An answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Answer {
@@ -124,6 +137,10 @@ pub struct Answer {
     pub token_ids: Vec<u32>,
     /// Probability of each generated token.
     pub token_probs: Vec<f32>,
+    /// Probability of `yes` against `no` at the first answer position (from the two tokens'
+    /// logits alone; one forward pass, no generation); `None` when the tokenizer has no
+    /// distinct first tokens for them.
+    pub p_yes: Option<f32>,
     /// Time `answer` took, milliseconds.
     pub latency_ms: f64,
     /// Attention maps, when asked for.
@@ -429,14 +446,15 @@ impl SpatialVlm {
     }
 
     /// Answers `question_ids` about `scene` greedily with a KV cache, stopping at `eos` or after
-    /// `max_answer_tokens`. With `want_attention`, records the Hidden CoT attention maps.
+    /// `max_answer_tokens`: the answer's ids, their probabilities and the logits [V] at the
+    /// first answer position. With `want_attention`, records the Hidden CoT attention maps.
     pub fn generate(
         &self,
         scene: &SceneTokens,
         question_ids: &[u32],
         special: (u32, u32, u32),
         want_attention: bool,
-    ) -> Result<(Vec<u32>, Vec<f32>, Option<AttentionMaps>)> {
+    ) -> Result<Generated> {
         let (bos, ans, eos) = special;
         let (prompt, layout) = self.prompt(&scene.embeds, question_ids, bos, ans)?;
         let mut cache = KvCache::default();
@@ -458,6 +476,9 @@ impl SpatialVlm {
                 m.answer_to_latent.push(vec![Vec::new(); rows.dim(0)?]);
             }
         }
+        // [1, T, V]: the last position predicts the first answer token.
+        let t = logits.dim(1)?;
+        let first_logits = logits.get(0)?.get(t - 1)?.to_vec1::<f32>()?;
         let (mut ids, mut probs) = (Vec::new(), Vec::new());
         for _ in 0..self.cfg.decoder.max_answer_tokens {
             let (id, p) = greedy(&logits)?;
@@ -489,7 +510,39 @@ impl SpatialVlm {
                 }
             }
         }
-        Ok((ids, probs, maps))
+        Ok(Generated {
+            ids,
+            probs,
+            first_logits,
+            attention: maps,
+        })
+    }
+
+    /// Decodes `answer_ids` after the prompt exactly as [`Self::generate`] would had it chosen
+    /// them (prompt once, then one token at a time through the KV cache), without choosing:
+    /// the same work for any model given the same answer, for fair latency comparisons.
+    pub fn forced_decode(
+        &self,
+        scene: &SceneTokens,
+        question_ids: &[u32],
+        answer_ids: &[u32],
+        special: (u32, u32),
+    ) -> Result<()> {
+        let (bos, ans) = special;
+        let (prompt, _) = self.prompt(&scene.embeds, question_ids, bos, ans)?;
+        let mut cache = KvCache::default();
+        let (mut logits, _) = self
+            .decoder
+            .forward(&prompt, Some(&mut cache), None, false)?;
+        for &id in answer_ids {
+            let x = self
+                .decoder
+                .embed(&Tensor::new(&[id], &self.device)?.unsqueeze(0)?)?;
+            logits = self.decoder.forward(&x, Some(&mut cache), None, false)?.0;
+        }
+        // Read the last logits back, as generation reads each step's.
+        greedy(&logits)?;
+        Ok(())
     }
 
     /// Teacher-forced logits for a batch of questions about one scene: for each example the

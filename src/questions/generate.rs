@@ -9,7 +9,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::names::{Names, canonical_name, names_of};
 use super::templates::{Kind, Template, fill, templates_of};
-use super::{Question, QuestionCategory};
+use super::{Fact, Question, QuestionCategory, Visibility};
 use crate::scene::{Category, SceneObject};
 use crate::spatial::direction::{Observer, above};
 use crate::spatial::{CONTACT_M, SpatialScene};
@@ -36,6 +36,9 @@ pub struct GenerateOptions {
     pub seed: u64,
     /// Most questions per category (yes/no categories: half yes, half no).
     pub per_category: usize,
+    /// Every proximity and contact question the scene allows, unbalanced: a dataset build
+    /// balances them across scenes (see [`super::balance`]).
+    pub all_yes_no: bool,
     /// `Some(false)`: training templates only; `Some(true)`: held-out only; `None`: both.
     pub held_out: Option<bool>,
 }
@@ -45,6 +48,7 @@ impl Default for GenerateOptions {
         Self {
             seed: 0,
             per_category: 8,
+            all_yes_no: false,
             held_out: Some(false),
         }
     }
@@ -55,8 +59,8 @@ impl Default for GenerateOptions {
 enum Referent {
     /// Its category is unique among the askable objects.
     Unique,
-    /// The only one of its category resting on an object of this category.
-    On(Category),
+    /// The only one of its category resting on an object of this category (that object).
+    On(Category, u32),
     /// The one of its category closest to this (uniquely named) object.
     ClosestTo(u32),
 }
@@ -76,11 +80,27 @@ struct Ctx<'a> {
     rng: ChaCha8Rng,
     options: GenerateOptions,
     seen: HashSet<String>,
+    /// Which views show which objects; `None`: every object counts as shown.
+    visible: Option<&'a Visibility>,
 }
 
-/// Generates questions about the scene behind `spatial`.
+/// Generates questions about the scene behind `spatial`, about any of its objects.
 pub fn generate(spatial: &SpatialScene<'_>, options: &GenerateOptions) -> Vec<Question> {
-    let mut ctx = Ctx::new(spatial, *options);
+    generate_with(Ctx::new(spatial, *options, None))
+}
+
+/// Generates questions that name only objects `visible` says some view shows (anchors of
+/// referring expressions included; the floor and walls may be named by descriptions); each
+/// question records the views showing each object it names.
+pub fn generate_visible(
+    spatial: &SpatialScene<'_>,
+    options: &GenerateOptions,
+    visible: &Visibility,
+) -> Vec<Question> {
+    generate_with(Ctx::new(spatial, *options, Some(visible)))
+}
+
+fn generate_with(mut ctx: Ctx<'_>) -> Vec<Question> {
     let mut out = Vec::new();
     out.extend(ctx.proximity());
     out.extend(ctx.contact());
@@ -96,8 +116,8 @@ pub fn generate(spatial: &SpatialScene<'_>, options: &GenerateOptions) -> Vec<Qu
 /// The reference sentence placing object `id`: "the cup is on the table, near the laptop and
 /// the monitor" (`None` for unknown or unnamed objects, or when nothing can be said).
 pub fn describe_object(spatial: &SpatialScene<'_>, id: u32) -> Option<String> {
-    let ctx = Ctx::new(spatial, GenerateOptions::default());
-    ctx.describe(id)
+    let ctx = Ctx::new(spatial, GenerateOptions::default(), None);
+    ctx.describe(id).map(|(text, _)| text)
 }
 
 fn yes_no(b: bool) -> String {
@@ -113,6 +133,14 @@ pub fn format_metres(d: f32) -> String {
     }
 }
 
+fn size_fact(measure: &str, a: f32, b: f32) -> Fact {
+    Fact {
+        measure: Some(measure.to_string()),
+        values: vec![a, b],
+        ..Default::default()
+    }
+}
+
 /// Keeps up to `n / 2` of each answer (yes and no), the same number of each.
 fn balance(yes: Vec<Question>, no: Vec<Question>, n: usize) -> Vec<Question> {
     let k = (n / 2).min(yes.len()).min(no.len());
@@ -123,7 +151,11 @@ fn balance(yes: Vec<Question>, no: Vec<Question>, n: usize) -> Vec<Question> {
 }
 
 impl<'a> Ctx<'a> {
-    fn new(spatial: &'a SpatialScene<'a>, options: GenerateOptions) -> Self {
+    fn new(
+        spatial: &'a SpatialScene<'a>,
+        options: GenerateOptions,
+        visible: Option<&'a Visibility>,
+    ) -> Self {
         let scene = spatial.scene;
         let objects: Vec<&SceneObject> = scene
             .objects
@@ -190,6 +222,7 @@ impl<'a> Ctx<'a> {
             rng,
             options,
             seen: HashSet::new(),
+            visible,
         };
         ctx.referents = ctx.find_referents();
         ctx
@@ -205,6 +238,11 @@ impl<'a> Ctx<'a> {
 
     fn category(&self, id: u32) -> Option<Category> {
         self.object(id).map(|o| o.category)
+    }
+
+    /// Some view shows `id` (always true without views).
+    fn shown(&self, id: u32) -> bool {
+        self.visible.is_none_or(|v| v.shows(id))
     }
 
     fn unique(&self, c: Category) -> bool {
@@ -225,21 +263,26 @@ impl<'a> Ctx<'a> {
                 .map(|x| x.id)
                 .collect();
             // "the X on the Y": no other X rests on a Y.
-            let on = self
+            let mut supports: Vec<(u32, u32)> = self
                 .on_pairs
                 .iter()
                 .filter(|(a, _)| *a == o.id)
-                .filter_map(|(_, b)| self.category(*b))
-                .filter(|&yc| names_of(yc).is_some())
-                .find(|&yc| {
+                .copied()
+                .collect();
+            supports.sort_unstable();
+            let on = supports
+                .iter()
+                .filter_map(|&(_, b)| Some((self.category(b)?, b)))
+                .filter(|&(yc, _)| names_of(yc).is_some())
+                .find(|&(yc, _)| {
                     !same.iter().any(|&x| {
                         self.on_pairs
                             .iter()
                             .any(|(a, b)| *a == x && self.category(*b) == Some(yc))
                     })
                 });
-            if let Some(yc) = on {
-                out.insert(o.id, Referent::On(yc));
+            if let Some((yc, y)) = on {
+                out.insert(o.id, Referent::On(yc, y));
                 continue;
             }
             // "the X closest to the Z": Z uniquely named, the next X clearly farther.
@@ -275,13 +318,18 @@ impl<'a> Ctx<'a> {
         let name = self.pick_name(id)?;
         match referent {
             Referent::Unique => Some(name.to_string()),
-            Referent::On(yc) => {
+            Referent::On(yc, y) => {
+                // "the cup on the table" in a question about that table would give away
+                // their contact.
+                if others.contains(&y) || !self.shown(y) {
+                    return None;
+                }
                 let y = names_of(yc)?.names;
                 let yn = y[self.rng.random_range(0..y.len())];
                 Some(format!("{name} on the {yn}"))
             }
             Referent::ClosestTo(z) => {
-                if others.contains(&z) {
+                if others.contains(&z) || !self.shown(z) {
                     return None;
                 }
                 let zn = self.pick_name(z)?;
@@ -307,8 +355,22 @@ impl<'a> Ctx<'a> {
         ids: &[u32],
         plural: &str,
         answer: String,
+        fact: Fact,
     ) -> Option<Question> {
         let template = self.template(kind)?;
+        self.ask_with(template, category, ids, plural, answer, fact)
+    }
+
+    /// Words a question about `ids` with `template` (see [`Self::ask`]).
+    fn ask_with(
+        &mut self,
+        template: &'static Template,
+        category: QuestionCategory,
+        ids: &[u32],
+        plural: &str,
+        answer: String,
+        fact: Fact,
+    ) -> Option<Question> {
         let mut phrases = Vec::new();
         for (i, &id) in ids.iter().enumerate() {
             let others: Vec<u32> = ids
@@ -332,14 +394,30 @@ impl<'a> Ctx<'a> {
             template: Some(template.id.to_string()),
             held_out: template.held_out,
             objects: ids.to_vec(),
+            classes: self.classes(ids),
+            views: self.views(ids),
+            fact: Some(fact),
         })
+    }
+
+    fn classes(&self, ids: &[u32]) -> Vec<String> {
+        ids.iter()
+            .map(|&id| self.category(id).map_or("", canonical_name).to_string())
+            .collect()
+    }
+
+    fn views(&self, ids: &[u32]) -> Vec<Vec<usize>> {
+        match self.visible {
+            Some(v) => ids.iter().map(|&id| v.views(id)).collect(),
+            None => Vec::new(),
+        }
     }
 
     fn referable(&self) -> Vec<u32> {
         self.objects
             .iter()
             .map(|o| o.id)
-            .filter(|id| self.referents.contains_key(id))
+            .filter(|id| self.referents.contains_key(id) && self.shown(*id))
             .collect()
     }
 
@@ -362,67 +440,124 @@ impl<'a> Ctx<'a> {
         pairs
     }
 
+    /// A template drawn uniformly from those of `kinds` (training or held-out as the options
+    /// say).
+    fn template_of(&mut self, kinds: &[Kind]) -> Option<&'static Template> {
+        let ts: Vec<&'static Template> = kinds
+            .iter()
+            .flat_map(|&k| templates_of(k, self.options.held_out))
+            .collect();
+        if ts.is_empty() {
+            return None;
+        }
+        Some(ts[self.rng.random_range(0..ts.len())])
+    }
+
+    /// The relation facts of a pair: distance, contact, near, far, a on b.
+    fn pair_fact(&self, a: u32, b: u32) -> Fact {
+        let d = self.d(a, b);
+        Fact {
+            distance_m: d.is_finite().then_some(d),
+            contact: Some(d <= CONTACT_M),
+            on: Some(self.on_pairs.contains(&(a, b))),
+            near: Some(d <= crate::spatial::NEAR_M),
+            far: Some(d >= crate::spatial::FAR_M),
+            ..Default::default()
+        }
+    }
+
+    /// Near / far questions; the wording (any near or far template) is drawn independently of
+    /// the fact, so within a wording the answer depends on the scene only.
     fn proximity(&mut self) -> Vec<Question> {
         let pairs = self.shuffled_pairs();
-        self.balanced_yes_no(&pairs, |ctx, a, b| {
-            let d = ctx.d(a, b);
-            let near = d <= crate::spatial::NEAR_M;
-            if !near && d < crate::spatial::FAR_M {
+        let kinds = [Kind::Near, Kind::Far];
+        self.balanced_yes_no(&pairs, &kinds, |ctx, a, b, kinds| {
+            let fact = ctx.pair_fact(a, b);
+            let near = fact.near == Some(true);
+            if !near && fact.far != Some(true) {
                 return None; // ambiguous band: never asked
             }
-            let (kind, ans) = if ctx.rng.random_bool(0.3) {
-                (Kind::Far, !near)
+            let template = ctx.template_of(kinds)?;
+            let ans = if template.kind == Kind::Far {
+                !near
             } else {
-                (Kind::Near, near)
+                near
             };
-            Some((kind, [a, b], near, ans))
+            Some((template, [a, b], near, ans, fact))
         })
     }
 
+    /// Touching / not touching / resting on; the wording is drawn independently of the fact.
     fn contact(&mut self) -> Vec<Question> {
         let pairs = self.shuffled_pairs();
-        self.balanced_yes_no(&pairs, |ctx, a, b| {
-            let d = ctx.d(a, b);
-            let touching = d <= CONTACT_M;
-            let on_ab = ctx.on_pairs.contains(&(a, b));
-            let on_ba = ctx.on_pairs.contains(&(b, a));
-            if (on_ab || on_ba) && ctx.rng.random_bool(0.5) {
-                // The right order says yes, the reversed one no (a hard negative).
-                let (x, y) = if on_ab { (a, b) } else { (b, a) };
-                return Some(if ctx.rng.random_bool(0.5) {
-                    (Kind::On, [x, y], true, true)
-                } else {
-                    (Kind::On, [y, x], true, false)
-                });
-            }
-            if !touching && d <= CONTACT_UNSURE_M {
+        let kinds = [Kind::Touch, Kind::Gap, Kind::On];
+        self.balanced_yes_no(&pairs, &kinds, |ctx, a, b, kinds| {
+            let fact = ctx.pair_fact(a, b);
+            let touching = fact.contact == Some(true);
+            if !touching && ctx.d(a, b) <= CONTACT_UNSURE_M {
                 return None;
             }
-            Some(if ctx.rng.random_bool(0.2) {
-                (Kind::Gap, [a, b], touching, !touching)
-            } else if !touching && ctx.rng.random_bool(0.2) {
-                // "Is the cup on the bed?" where it is not even touching.
-                (Kind::On, [a, b], false, false)
-            } else {
-                (Kind::Touch, [a, b], touching, touching)
-            })
+            let template = ctx.template_of(kinds)?;
+            let ans = match template.kind {
+                Kind::Gap => !touching,
+                Kind::On => fact.on == Some(true),
+                _ => touching,
+            };
+            Some((template, [a, b], touching, ans, fact))
         })
     }
 
     /// Yes/no questions from `pairs`, balanced twice over: as many yes as no, and within each
     /// answer the underlying fact (near, touching) true as often as false where the scene
-    /// allows. `make` returns the template kind, the ordered objects, the fact and the answer.
+    /// allows. `make` words a pair with a template of the given kinds and returns the template,
+    /// the ordered objects, the fact that is balanced, the answer and the recorded facts. With
+    /// `all_yes_no`, every pair is asked once per kind of `kinds`, unbalanced.
     fn balanced_yes_no(
         &mut self,
         pairs: &[(u32, u32)],
-        mut make: impl FnMut(&mut Self, u32, u32) -> Option<(Kind, [u32; 2], bool, bool)>,
+        kinds: &[Kind],
+        mut make: impl FnMut(
+            &mut Self,
+            u32,
+            u32,
+            &[Kind],
+        ) -> Option<(&'static Template, [u32; 2], bool, bool, Fact)>,
     ) -> Vec<Question> {
+        let category = |t: &Template| match t.kind {
+            Kind::Near | Kind::Far => QuestionCategory::Proximity,
+            _ => QuestionCategory::Contact,
+        };
+        if self.options.all_yes_no {
+            let mut out = Vec::new();
+            // Without a template restriction, each pair is worded once with a training
+            // template and once with a held-out one of every kind.
+            let sets = match self.options.held_out {
+                Some(h) => vec![Some(h)],
+                None => vec![Some(false), Some(true)],
+            };
+            let restore = self.options.held_out;
+            for &(a, b) in pairs {
+                for kind in kinds {
+                    for &set in &sets {
+                        self.options.held_out = set;
+                        if let Some((template, ids, _, ans, facts)) =
+                            make(self, a, b, std::slice::from_ref(kind))
+                        {
+                            let c = category(template);
+                            out.extend(self.ask_with(template, c, &ids, "", yes_no(ans), facts));
+                        }
+                    }
+                }
+            }
+            self.options.held_out = restore;
+            return out;
+        }
         let n = self.options.per_category;
         let mut pools: HashMap<(bool, bool), Vec<Question>> = HashMap::new();
         // First pass: a quarter per (fact, answer); second: fill up to half per answer.
         for cap in [n / 4, n / 2] {
             for &(a, b) in pairs {
-                let Some((kind, ids, fact, ans)) = make(self, a, b) else {
+                let Some((template, ids, fact, ans, facts)) = make(self, a, b, kinds) else {
                     continue;
                 };
                 let answer_total: usize = [true, false]
@@ -432,11 +567,8 @@ impl<'a> Ctx<'a> {
                 if pools.get(&(fact, ans)).map_or(0, Vec::len) >= cap || answer_total >= n / 2 {
                     continue;
                 }
-                let category = match kind {
-                    Kind::Near | Kind::Far => QuestionCategory::Proximity,
-                    _ => QuestionCategory::Contact,
-                };
-                if let Some(q) = self.ask(kind, category, &ids, "", yes_no(ans)) {
+                let c = category(template);
+                if let Some(q) = self.ask_with(template, c, &ids, "", yes_no(ans), facts) {
                     pools.entry((fact, ans)).or_default().push(q);
                 }
             }
@@ -483,6 +615,9 @@ impl<'a> Ctx<'a> {
                         let Some(best_c) = self.category(best) else {
                             continue;
                         };
+                        if !self.shown(best) {
+                            continue;
+                        }
                         let rival = ordered
                             .iter()
                             .find(|(b, _)| self.category(*b) != Some(best_c))
@@ -490,19 +625,24 @@ impl<'a> Ctx<'a> {
                         if rival.is_some_and(|r| (r - best_d).abs() < CLOSEST_MARGIN_M) {
                             continue;
                         }
+                        let fact = Fact {
+                            distance_m: Some(best_d),
+                            runner_up_m: rival,
+                            ..Default::default()
+                        };
                         let kind = if choice == 0 {
                             Kind::Closest
                         } else {
                             Kind::Farthest
                         };
                         let answer = canonical_name(best_c).to_string();
-                        self.ask(kind, QuestionCategory::Closest, &[a], "", answer)
+                        self.ask(kind, QuestionCategory::Closest, &[a], "", answer, fact)
                     }
                     _ => {
                         let candidates: Vec<(u32, f32)> = others
                             .iter()
                             .copied()
-                            .filter(|(b, _)| self.referents.contains_key(b))
+                            .filter(|(b, _)| self.referents.contains_key(b) && self.shown(*b))
                             .collect();
                         if candidates.len() < 2 {
                             continue;
@@ -519,12 +659,18 @@ impl<'a> Ctx<'a> {
                             continue;
                         };
                         let answer = canonical_name(cc).to_string();
+                        let fact = Fact {
+                            measure: Some("distance".to_string()),
+                            values: vec![db, dc],
+                            ..Default::default()
+                        };
                         self.ask(
                             Kind::CloserOfTwo,
                             QuestionCategory::Closest,
                             &[a, b, c],
                             "",
                             answer,
+                            fact,
                         )
                     }
                 };
@@ -571,12 +717,17 @@ impl<'a> Ctx<'a> {
                 if answers.get(&answer).copied().unwrap_or(0) >= n.div_ceil(4) {
                     continue;
                 }
+                let fact = Fact {
+                    above: Some(up),
+                    ..Default::default()
+                };
                 if let Some(q) = self.ask(
                     Kind::AboveBelow,
                     QuestionCategory::Direction,
                     &[a, b],
                     "",
                     answer.clone(),
+                    fact,
                 ) {
                     *answers.entry(answer).or_insert(0) += 1;
                     out.push(q);
@@ -617,12 +768,17 @@ impl<'a> Ctx<'a> {
             if answers.get(&answer).copied().unwrap_or(0) >= n.div_ceil(4) {
                 continue;
             }
+            let fact = Fact {
+                bearing_deg: Some(angle),
+                ..Default::default()
+            };
             if let Some(q) = self.ask(
                 kind,
                 QuestionCategory::Direction,
                 &[a, b, c],
                 "",
                 answer.clone(),
+                fact,
             ) {
                 *answers.entry(answer).or_insert(0) += 1;
                 out.push(q);
@@ -642,12 +798,14 @@ impl<'a> Ctx<'a> {
             if !d.is_finite() || d < CONTACT_UNSURE_M {
                 continue;
             }
+            let fact = self.pair_fact(a, b);
             out.extend(self.ask(
                 Kind::Distance,
                 QuestionCategory::Distance,
                 &[a, b],
                 "",
                 format_metres(d),
+                fact,
             ));
         }
         out
@@ -655,7 +813,18 @@ impl<'a> Ctx<'a> {
 
     fn counting(&mut self) -> Vec<Question> {
         let n = self.options.per_category;
-        let mut present: Vec<Category> = self.counts.keys().copied().collect();
+        // Only categories whose every object some view shows: the count is then seen.
+        let mut present: Vec<Category> = self
+            .counts
+            .keys()
+            .copied()
+            .filter(|&c| {
+                self.objects
+                    .iter()
+                    .filter(|o| o.category == c)
+                    .all(|o| self.shown(o.id))
+            })
+            .collect();
         present.sort();
         present.shuffle(&mut self.rng);
         let mut out = Vec::new();
@@ -697,7 +866,13 @@ impl<'a> Ctx<'a> {
                 category: QuestionCategory::Counting,
                 template: Some(template.id.to_string()),
                 held_out: template.held_out,
+                classes: self.classes(&ids),
+                views: self.views(&ids),
                 objects: ids,
+                fact: Some(Fact {
+                    count: Some(count),
+                    ..Default::default()
+                }),
             });
         }
         out
@@ -729,6 +904,7 @@ impl<'a> Ctx<'a> {
                         &[a, b],
                         "",
                         answer,
+                        size_fact("volume", va, vb),
                     ));
                 }
                 1 if choice.len() < n / 2 => {
@@ -744,6 +920,7 @@ impl<'a> Ctx<'a> {
                         &[a, b],
                         "",
                         answer,
+                        size_fact("width", wa, wb),
                     ));
                 }
                 _ => {
@@ -761,6 +938,7 @@ impl<'a> Ctx<'a> {
                         &[a, b],
                         "",
                         yes_no(taller),
+                        size_fact("height", sa.z, sb.z),
                     ) {
                         if taller { yes.push(q) } else { no.push(q) }
                     }
@@ -776,8 +954,9 @@ impl<'a> Ctx<'a> {
             .collect()
     }
 
-    /// The sentence placing `id` (see [`describe_object`]).
-    fn describe(&self, id: u32) -> Option<String> {
+    /// The sentence placing `id` (see [`describe_object`]) and the objects it names after
+    /// `id` (its support first, then its neighbours).
+    fn describe(&self, id: u32) -> Option<(String, Vec<u32>)> {
         let o = self.object(id)?;
         names_of(o.category)?;
         let name = canonical_name(o.category);
@@ -793,11 +972,13 @@ impl<'a> Ctx<'a> {
             .collect();
         near.sort_by(|x, y| x.1.total_cmp(&y.1).then(x.0.cmp(&y.0)));
         let mut near_names: Vec<&str> = Vec::new();
+        let mut named: Vec<u32> = support.into_iter().collect();
         for (x, _) in near {
             let Some(c) = self.category(x) else { continue };
             let nm = canonical_name(c);
             if nm != name && !near_names.contains(&nm) && Some(nm) != support_name {
                 near_names.push(nm);
+                named.push(x);
             }
             if near_names.len() == 2 {
                 break;
@@ -808,12 +989,13 @@ impl<'a> Ctx<'a> {
             [x] => Some(format!("near the {x}")),
             [x, y, ..] => Some(format!("near the {x} and the {y}")),
         };
-        match (support_name, near_part) {
-            (Some(s), Some(n)) => Some(format!("the {name} is on the {s}, {n}")),
-            (Some(s), None) => Some(format!("the {name} is on the {s}")),
-            (None, Some(n)) => Some(format!("the {name} is {n}")),
-            (None, None) => None,
-        }
+        let text = match (support_name, near_part) {
+            (Some(s), Some(n)) => format!("the {name} is on the {s}, {n}"),
+            (Some(s), None) => format!("the {name} is on the {s}"),
+            (None, Some(n)) => format!("the {name} is {n}"),
+            (None, None) => return None,
+        };
+        Some((text, named))
     }
 
     /// Hung on a wall: touching a wall with its bottom well above the floor.
@@ -853,8 +1035,17 @@ impl<'a> Ctx<'a> {
             if out.len() >= n {
                 break;
             }
-            let Some(answer) = self.describe(id) else {
+            let Some((answer, named)) = self.describe(id) else {
                 continue;
+            };
+            // Every object the answer names must be seen too (the floor and walls may not be).
+            let structure = |x: u32| self.category(x).is_none_or(|c| c.is_structure());
+            if !named.iter().all(|&x| structure(x) || self.shown(x)) {
+                continue;
+            }
+            let fact = Fact {
+                support: self.support.get(&id).copied(),
+                ..Default::default()
             };
             out.extend(self.ask(
                 Kind::Describe,
@@ -862,6 +1053,7 @@ impl<'a> Ctx<'a> {
                 &[id],
                 "",
                 answer,
+                fact,
             ));
         }
         out

@@ -204,6 +204,9 @@ pub fn import_sqa3d(
             template: Some(format!("sqa3d:{}", q.question_id)),
             held_out: false,
             objects: Vec::new(),
+            classes: Vec::new(),
+            views: Vec::new(),
+            fact: None,
         });
     }
     Ok((out, report))
@@ -246,6 +249,9 @@ pub fn import_scanqa(path: &Path) -> Result<(Vec<Question>, ImportReport), Scene
             template: Some(format!("scanqa:{}", it.question_id)),
             held_out: false,
             objects: it.object_ids,
+            classes: Vec::new(),
+            views: Vec::new(),
+            fact: None,
         });
     }
     Ok((out, report))

@@ -7,7 +7,7 @@ use super::losses::*;
 use super::optim::learning_rate;
 use super::*;
 use crate::data::build::{BuildOptions, build};
-use crate::eval::average_precision;
+use crate::eval::detection::average_precision;
 use crate::model::{ModelConfig, SpatiaTokenizer};
 
 fn t1(v: &[f32]) -> Tensor {
@@ -287,8 +287,20 @@ fn training_lowers_the_loss_and_resume_equals_an_uninterrupted_run() {
     }
     let loaded =
         crate::model::load_model(&dir.path().join("fit/checkpoint"), &Device::Cpu).unwrap();
-    let full = crate::eval::evaluate(&loaded, &ds, &[crate::data::Split::Val], None, None).unwrap();
-    let n: usize = full.categories.values().map(|c| c.n).sum();
+    let full = crate::eval::evaluate(
+        &loaded,
+        &ds,
+        &[crate::data::Split::Val],
+        &Default::default(),
+        None,
+    )
+    .unwrap();
+    let n: usize = full
+        .categories
+        .values()
+        .chain(full.held_out.values())
+        .map(|c| c.n)
+        .sum();
     let val_questions = ds
         .scenes(crate::data::Split::Val)
         .iter()
@@ -300,6 +312,48 @@ fn training_lowers_the_loss_and_resume_equals_an_uninterrupted_run() {
         2 * ds.scenes(crate::data::Split::Val).len()
     );
     assert!(full.depth.abs_rel > 0.0 && full.latency_ms > 0.0 && full.params > 0);
+    // The blind baseline answers every seen-wording question again with another scene's
+    // tokens, and those tokens change what the model says.
+    let splits = [crate::data::Split::Train, crate::data::Split::Val];
+    let blind = crate::eval::evaluate(
+        &loaded,
+        &ds,
+        &splits,
+        &crate::eval::EvalOptions {
+            blind: true,
+            max_scenes: None,
+        },
+        None,
+    )
+    .unwrap();
+    assert!(blind.blind_method.is_some() && !blind.blind.is_empty());
+    for (k, c) in &blind.categories {
+        assert_eq!(blind.blind[k].n, c.n, "{k}");
+    }
+    let keys: Vec<(crate::data::Split, String)> = splits
+        .iter()
+        .flat_map(|&s| ds.scenes(s).iter().map(move |k| (s, k.clone())))
+        .collect();
+    let (shard_a, qs) = ds.load(keys[0].0, &keys[0].1).unwrap();
+    let (shard_b, _) = ds.load(keys[1].0, &keys[1].1).unwrap();
+    let own = loaded
+        .encode(&crate::model::ViewBatch::from_shard(&shard_a))
+        .unwrap();
+    let other = loaded
+        .encode(&crate::model::ViewBatch::from_shard(&shard_b))
+        .unwrap();
+    let q = qs.iter().find(|q| q.is_yes_no()).unwrap();
+    let p_own = loaded
+        .answer(&own, &q.question, false)
+        .unwrap()
+        .p_yes
+        .unwrap();
+    let p_other = loaded
+        .answer(&other, &q.question, false)
+        .unwrap()
+        .p_yes
+        .unwrap();
+    assert!((p_own - p_other).abs() > 1e-6, "{p_own} {p_other}");
     let log = std::fs::read_to_string(dir.path().join("fit/train_log.jsonl")).unwrap();
     assert_eq!(log.lines().count(), 40);
 

@@ -595,7 +595,10 @@ impl Trainer {
             &loaded,
             &self.dataset,
             &[Split::Val],
-            Some(self.config.eval_scenes),
+            &crate::eval::EvalOptions {
+                max_scenes: Some(self.config.eval_scenes),
+                blind: false,
+            },
             None,
         )?;
         Ok(report.flat_metrics())
