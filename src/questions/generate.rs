@@ -338,14 +338,6 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn template(&mut self, kind: Kind) -> Option<&'static Template> {
-        let ts = templates_of(kind, self.options.held_out);
-        if ts.is_empty() {
-            return None;
-        }
-        Some(ts[self.rng.random_range(0..ts.len())])
-    }
-
     /// Words a question about `ids` with a template of `kind`; `None` when an object cannot be
     /// named, no template is allowed, or the same text was already asked.
     fn ask(
@@ -353,12 +345,11 @@ impl<'a> Ctx<'a> {
         kind: Kind,
         category: QuestionCategory,
         ids: &[u32],
-        plural: &str,
         answer: String,
         fact: Fact,
     ) -> Option<Question> {
-        let template = self.template(kind)?;
-        self.ask_with(template, category, ids, plural, answer, fact)
+        let template = self.template_of(&[kind])?;
+        self.ask_with(template, category, ids, answer, fact)
     }
 
     /// Words a question about `ids` with `template` (see [`Self::ask`]).
@@ -367,7 +358,6 @@ impl<'a> Ctx<'a> {
         template: &'static Template,
         category: QuestionCategory,
         ids: &[u32],
-        plural: &str,
         answer: String,
         fact: Fact,
     ) -> Option<Question> {
@@ -382,7 +372,7 @@ impl<'a> Ctx<'a> {
             phrases.push(self.phrase(id, &others)?);
         }
         let get = |i: usize| phrases.get(i).map_or("", String::as_str);
-        let text = fill(template.text, get(0), get(1), get(2), plural);
+        let text = fill(template.text, get(0), get(1), get(2), "");
         if !self.seen.insert(text.clone()) {
             return None;
         }
@@ -544,7 +534,7 @@ impl<'a> Ctx<'a> {
                             make(self, a, b, std::slice::from_ref(kind))
                         {
                             let c = category(template);
-                            out.extend(self.ask_with(template, c, &ids, "", yes_no(ans), facts));
+                            out.extend(self.ask_with(template, c, &ids, yes_no(ans), facts));
                         }
                     }
                 }
@@ -568,7 +558,7 @@ impl<'a> Ctx<'a> {
                     continue;
                 }
                 let c = category(template);
-                if let Some(q) = self.ask_with(template, c, &ids, "", yes_no(ans), facts) {
+                if let Some(q) = self.ask_with(template, c, &ids, yes_no(ans), facts) {
                     pools.entry((fact, ans)).or_default().push(q);
                 }
             }
@@ -636,7 +626,7 @@ impl<'a> Ctx<'a> {
                             Kind::Farthest
                         };
                         let answer = canonical_name(best_c).to_string();
-                        self.ask(kind, QuestionCategory::Closest, &[a], "", answer, fact)
+                        self.ask(kind, QuestionCategory::Closest, &[a], answer, fact)
                     }
                     _ => {
                         let candidates: Vec<(u32, f32)> = others
@@ -668,7 +658,6 @@ impl<'a> Ctx<'a> {
                             Kind::CloserOfTwo,
                             QuestionCategory::Closest,
                             &[a, b, c],
-                            "",
                             answer,
                             fact,
                         )
@@ -725,7 +714,6 @@ impl<'a> Ctx<'a> {
                     Kind::AboveBelow,
                     QuestionCategory::Direction,
                     &[a, b],
-                    "",
                     answer.clone(),
                     fact,
                 ) {
@@ -776,7 +764,6 @@ impl<'a> Ctx<'a> {
                 kind,
                 QuestionCategory::Direction,
                 &[a, b, c],
-                "",
                 answer.clone(),
                 fact,
             ) {
@@ -803,7 +790,6 @@ impl<'a> Ctx<'a> {
                 Kind::Distance,
                 QuestionCategory::Distance,
                 &[a, b],
-                "",
                 format_metres(d),
                 fact,
             ));
@@ -852,7 +838,7 @@ impl<'a> Ctx<'a> {
                 .filter(|o| o.category == category)
                 .map(|o| o.id)
                 .collect();
-            let Some(template) = self.template(Kind::Count) else {
+            let Some(template) = self.template_of(&[Kind::Count]) else {
                 break;
             };
             let text = fill(template.text, "", "", "", names.plural);
@@ -902,7 +888,6 @@ impl<'a> Ctx<'a> {
                         Kind::Bigger,
                         QuestionCategory::Size,
                         &[a, b],
-                        "",
                         answer,
                         size_fact("volume", va, vb),
                     ));
@@ -918,7 +903,6 @@ impl<'a> Ctx<'a> {
                         Kind::Wider,
                         QuestionCategory::Size,
                         &[a, b],
-                        "",
                         answer,
                         size_fact("width", wa, wb),
                     ));
@@ -936,7 +920,6 @@ impl<'a> Ctx<'a> {
                         Kind::Taller,
                         QuestionCategory::Size,
                         &[a, b],
-                        "",
                         yes_no(taller),
                         size_fact("height", sa.z, sb.z),
                     ) {
@@ -1051,7 +1034,6 @@ impl<'a> Ctx<'a> {
                 Kind::Describe,
                 QuestionCategory::Description,
                 &[id],
-                "",
                 answer,
                 fact,
             ));
