@@ -34,9 +34,12 @@ pub struct TrainOptions {
     /// Optimiser steps (one scene each).
     #[arg(long, default_value_t = 2000)]
     steps: usize,
-    /// Continue from `OUT/checkpoint` exactly where it stopped.
-    #[arg(long)]
+    /// Continue from `OUT/checkpoint` exactly where it stopped (refused when there is none).
+    #[arg(long, conflicts_with = "resume_or_start")]
     resume: bool,
+    /// Resume when `OUT/checkpoint` exists, else start a new run (and say which).
+    #[arg(long)]
+    resume_or_start: bool,
     /// Peak learning rate.
     #[arg(long, default_value_t = 1e-3)]
     lr: f64,
@@ -58,6 +61,24 @@ pub struct TrainOptions {
 }
 
 impl TrainOptions {
+    /// Whether to resume: `--resume`, or `--resume-or-start` with a checkpoint in `--out`.
+    fn resume(&self) -> bool {
+        if !self.resume_or_start {
+            return self.resume;
+        }
+        let found = checkpoint_dir(&self.out).is_some();
+        eprintln!(
+            "{}: {}",
+            self.out.display(),
+            if found {
+                "resuming from its checkpoint"
+            } else {
+                "no checkpoint, starting a new run"
+            }
+        );
+        found
+    }
+
     fn config(&self) -> TrainConfig {
         TrainConfig {
             steps: self.steps,
@@ -75,7 +96,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let TrainWhich::Teacher(o) = &args.which;
     let device = pick_device();
     let dataset = Dataset::open(&o.data)?;
-    let tokenizer = match (o.resume, checkpoint_dir(&o.out)) {
+    let resume = o.resume();
+    let tokenizer = match (resume, checkpoint_dir(&o.out)) {
         (true, Some(dir)) => SpatiaTokenizer::load(&dir.join("tokenizer.json"))?,
         _ => {
             let qs = dataset.questions(Split::Train)?;
@@ -96,7 +118,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     model_cfg.encoder.image_size = dataset.manifest.options.size as usize;
     let config = o.config();
     let mut trainer = Trainer::new(
-        model_cfg, tokenizer, config, dataset, &o.out, o.resume, &device,
+        model_cfg, tokenizer, config, dataset, &o.out, resume, &device,
     )?;
     run_with_progress(&mut trainer, o.steps, &o.out)
 }
@@ -210,7 +232,7 @@ pub fn distill(a: &DistillArgs) -> anyhow::Result<()> {
         o.config(),
         dataset,
         &o.out,
-        o.resume,
+        o.resume(),
         &device,
         distiller,
     )?;

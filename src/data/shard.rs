@@ -242,7 +242,7 @@ impl SceneShard {
         expect("box_class", &sh, &[n])?;
         let (sh, box_object) = get("box_object", Dtype::I64, 1)?;
         expect("box_object", &sh, &[n])?;
-        Ok(SceneShard {
+        let shard = SceneShard {
             scene: meta.get("scene").cloned().unwrap_or_default(),
             view_source: meta.get("view_source").cloned().unwrap_or_default(),
             views: v,
@@ -255,6 +255,41 @@ impl SceneShard {
             boxes: f32s(boxes),
             box_class: i64s(box_class),
             box_object: i64s(box_object),
-        })
+        };
+        shard
+            .check_values()
+            .map_err(|e| SceneError::invalid(path, e))?;
+        Ok(shard)
+    }
+
+    /// Checks values, not just shapes: depth, cameras and boxes finite (depth ≥ 0), box
+    /// classes within the detection classes; the message names the tensor and the first bad
+    /// element.
+    pub fn check_values(&self) -> Result<(), String> {
+        let finite = |name: &str, xs: &[f32], non_negative: bool| -> Result<(), String> {
+            match xs
+                .iter()
+                .position(|x| !x.is_finite() || (non_negative && *x < 0.0))
+            {
+                Some(i) => Err(format!("tensor \"{name}\" has {} at element {i}", xs[i])),
+                None => Ok(()),
+            }
+        };
+        finite("depth", &self.depth, true)?;
+        finite("intrinsics", &self.intrinsics, false)?;
+        finite("extrinsics", &self.extrinsics, false)?;
+        finite("boxes", &self.boxes, false)?;
+        let classes = super::NUM_DETECTION_CLASSES as i64;
+        if let Some(i) = self
+            .box_class
+            .iter()
+            .position(|c| !(0..classes).contains(c))
+        {
+            return Err(format!(
+                "tensor \"box_class\" has class {} at element {i}; classes are 0..{classes}",
+                self.box_class[i]
+            ));
+        }
+        Ok(())
     }
 }

@@ -252,6 +252,58 @@ fn broken_shards_name_the_file_and_tensor() {
             .to_string()
             .contains("s.safetensors")
     );
+    // Values, not only shapes: a class outside the detection classes, NaN or infinite depth,
+    // boxes or cameras, negative depth — each one line naming the file and the tensor.
+    let bad: [(SceneShard, &str); 6] = [
+        (
+            SceneShard {
+                box_class: vec![-1],
+                ..shard.clone()
+            },
+            "\"box_class\" has class -1",
+        ),
+        (
+            SceneShard {
+                box_class: vec![NUM_DETECTION_CLASSES as i64],
+                ..shard.clone()
+            },
+            "\"box_class\" has class 26",
+        ),
+        (
+            SceneShard {
+                depth: vec![1.0, f32::NAN, 1.0, 1.0],
+                ..shard.clone()
+            },
+            "\"depth\" has NaN at element 1",
+        ),
+        (
+            SceneShard {
+                depth: vec![1.0, 1.0, -2.0, 1.0],
+                ..shard.clone()
+            },
+            "\"depth\" has -2 at element 2",
+        ),
+        (
+            SceneShard {
+                boxes: vec![0.0, 0.0, f32::INFINITY, 1.0, 1.0, 1.0],
+                ..shard.clone()
+            },
+            "\"boxes\" has inf at element 2",
+        ),
+        (
+            SceneShard {
+                extrinsics: [vec![f32::NAN], vec![0.5; 11]].concat(),
+                ..shard.clone()
+            },
+            "\"extrinsics\" has NaN at element 0",
+        ),
+    ];
+    for (broken, want) in bad {
+        broken.write(&path).unwrap();
+        let err = SceneShard::read(&path).unwrap_err().to_string();
+        assert!(err.contains("s.safetensors") && err.contains(want), "{err}");
+        assert_eq!(err.lines().count(), 1);
+    }
 }
 
 /// Every question names only objects that some view shows with at least the threshold of

@@ -12,6 +12,8 @@ use super::config::ModelConfig;
 use super::tokenizer::SpatiaTokenizer;
 use super::vlm::SpatialVlm;
 
+/// Largest `config.json` read, bytes.
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
 /// Largest checkpoint read, bytes.
 const MAX_CHECKPOINT_BYTES: u64 = 4 << 30;
 
@@ -111,6 +113,13 @@ pub struct LoadedModel {
 /// Reads `config.json`.
 pub fn read_config(dir: &Path) -> Result<ModelConfig, ModelError> {
     let path = dir.join("config.json");
+    let len = std::fs::metadata(&path).map_or(0, |m| m.len());
+    if len > MAX_CONFIG_BYTES {
+        return Err(ModelError::Checkpoint {
+            path,
+            problem: format!("{len} bytes is more than a model config may be"),
+        });
+    }
     let text = std::fs::read_to_string(&path).map_err(|e| ModelError::Checkpoint {
         path: path.clone(),
         problem: e.to_string(),

@@ -2,6 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Most parameters a configuration may describe (1 GB in f32): larger sizes are refused before
+/// anything is built.
+pub const MAX_PARAMETERS: u128 = 250_000_000;
+
 /// The VGGT-style multi-view encoder ("aggregator").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EncoderConfig {
@@ -181,21 +185,87 @@ impl ModelConfig {
         self.encoder.image_size / self.encoder.patch_size
     }
 
-    /// Checks the numbers fit together; the message names the field.
+    /// A bound on the parameter count from the sizes alone (nothing is built): the
+    /// encoder's blocks and patch embedding, the decoder's layers and embeddings, the heads.
+    pub fn parameter_bound(&self) -> u128 {
+        let e = &self.encoder;
+        let d = &self.decoder;
+        let c = e.embed_dim as u128;
+        let mlp = (e.mlp_ratio.max(0.0).ceil() as u128 + 1) * c;
+        let encoder = 2 * e.depth as u128 * (4 * c * c + 2 * c * mlp + 16 * c)
+            + 3 * (e.patch_size as u128).pow(2) * c
+            + 2 * (e.num_register_tokens as u128 + 1) * c
+            + 64 * c;
+        let h = d.hidden_size as u128;
+        let decoder = d.num_layers as u128 * (4 * h * h + 3 * h * d.intermediate_size as u128)
+            + 2 * d.vocab_size as u128 * h
+            + (self.hidden_cot_tokens as u128 + 4) * h
+            + 4 * c * h;
+        let dh = self.depth_head_dim as u128;
+        let heads = 4 * c * dh
+            + 16 * dh * dh
+            + self.detection_layers as u128 * 12 * c * c
+            + (self.detection_queries as u128 + self.detection_classes as u128 + 8) * c;
+        // Generous on purpose (biases, norms, convolution kernels): it only guards against
+        // absurd sizes.
+        2 * (encoder + decoder + heads) + 1_000_000
+    }
+
+    /// Checks the numbers fit together; the message names the field. Sizes are checked first
+    /// (absurd ones are refused before anything divides by them or allocates), then how they
+    /// fit together.
     pub fn validate(&self) -> Result<(), String> {
         let e = &self.encoder;
         let d = &self.decoder;
+        let limits: [(&str, usize, usize, usize); 19] = [
+            ("num_views", self.num_views, 1, 64),
+            ("encoder.image_size", e.image_size, 8, 1024),
+            ("encoder.patch_size", e.patch_size, 1, 64),
+            ("encoder.embed_dim", e.embed_dim, 4, 8192),
+            ("encoder.depth", e.depth, 1, 128),
+            ("encoder.num_heads", e.num_heads, 1, 256),
+            ("encoder.num_register_tokens", e.num_register_tokens, 0, 64),
+            ("decoder.vocab_size", d.vocab_size, 8, 1 << 20),
+            ("decoder.hidden_size", d.hidden_size, 2, 8192),
+            ("decoder.intermediate_size", d.intermediate_size, 1, 65536),
+            ("decoder.num_layers", d.num_layers, 1, 256),
+            ("decoder.num_heads", d.num_heads, 1, 256),
+            ("decoder.max_answer_tokens", d.max_answer_tokens, 1, 4096),
+            ("hidden_cot_tokens", self.hidden_cot_tokens, 0, 256),
+            ("scene_pool", self.scene_pool, 1, 64),
+            ("depth_head_dim", self.depth_head_dim, 1, 4096),
+            ("detection_queries", self.detection_queries, 1, 1024),
+            ("detection_layers", self.detection_layers, 0, 64),
+            ("detection_classes", self.detection_classes, 1, 1024),
+        ];
+        for (name, value, lo, hi) in limits {
+            if !(lo..=hi).contains(&value) {
+                return Err(format!("{name} is {value}; it must be {lo}..={hi}"));
+            }
+        }
+        if !(e.mlp_ratio.is_finite() && e.mlp_ratio > 0.0 && e.mlp_ratio <= 16.0) {
+            return Err(format!(
+                "encoder.mlp_ratio is {}; it must be in (0, 16]",
+                e.mlp_ratio
+            ));
+        }
+        let bound = self.parameter_bound();
+        if bound > MAX_PARAMETERS {
+            return Err(format!(
+                "these sizes make a model of up to {bound} parameters; at most {MAX_PARAMETERS} are loaded"
+            ));
+        }
         let checks: [(bool, &str); 10] = [
             (
-                e.patch_size > 0 && e.image_size.is_multiple_of(e.patch_size),
+                e.image_size.is_multiple_of(e.patch_size),
                 "encoder.image_size must be a multiple of encoder.patch_size",
             ),
             (
-                e.num_heads > 0 && e.embed_dim.is_multiple_of(e.num_heads),
+                e.embed_dim.is_multiple_of(e.num_heads),
                 "encoder.embed_dim must be a multiple of encoder.num_heads",
             ),
             (
-                (e.embed_dim / e.num_heads.max(1)).is_multiple_of(4),
+                (e.embed_dim / e.num_heads).is_multiple_of(4),
                 "encoder head width must be a multiple of 4 (2D RoPE)",
             ),
             (
@@ -204,25 +274,31 @@ impl ModelConfig {
                 "encoder.intermediate_layers must name blocks below encoder.depth",
             ),
             (
-                d.num_heads > 0 && d.hidden_size.is_multiple_of(d.num_heads),
+                d.hidden_size.is_multiple_of(d.num_heads),
                 "decoder.hidden_size must be a multiple of decoder.num_heads",
             ),
             (
-                (d.hidden_size / d.num_heads.max(1)).is_multiple_of(2),
+                (d.hidden_size / d.num_heads).is_multiple_of(2),
                 "decoder head width must be even (RoPE)",
             ),
-            (d.vocab_size >= 8, "decoder.vocab_size is too small"),
             (
-                self.scene_pool >= 1 && self.grid().is_multiple_of(self.scene_pool),
+                e.rope_theta.is_finite()
+                    && e.rope_theta > 0.0
+                    && d.rope_theta.is_finite()
+                    && d.rope_theta > 0.0,
+                "rope_theta must be positive",
+            ),
+            (
+                self.grid().is_multiple_of(self.scene_pool),
                 "scene_pool must divide the patch grid",
             ),
             (
-                self.num_views >= 1 && self.num_views <= 64,
-                "num_views must be 1..=64",
+                d.rms_norm_eps.is_finite() && d.rms_norm_eps > 0.0,
+                "decoder.rms_norm_eps must be positive",
             ),
             (
-                self.detection_queries >= 1 && self.detection_classes >= 1,
-                "detection_queries and detection_classes must be positive",
+                e.layer_scale_init.is_finite(),
+                "encoder.layer_scale_init must be finite",
             ),
         ];
         match checks.iter().find(|(ok, _)| !ok) {

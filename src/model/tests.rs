@@ -666,3 +666,55 @@ fn depth_head_trains_at_the_preset_geometry() {
     let w = &data["depth_head.out.1.weight"];
     assert!(grads.get(w.as_tensor()).is_some());
 }
+
+/// A `config.json` with a zero patch or absurd sizes is refused with one line naming the file
+/// and the field, before anything is built (no division by zero, no giant allocation), fast.
+#[test]
+fn absurd_configs_are_refused_before_anything_is_built() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = serde_json::to_value(ModelConfig::student(600)).unwrap();
+    let cases: [(&str, &str, serde_json::Value); 6] = [
+        ("encoder", "patch_size", serde_json::json!(0)),
+        (
+            "decoder",
+            "hidden_size",
+            serde_json::json!(1_000_000_000u64),
+        ),
+        ("decoder", "vocab_size", serde_json::json!(1_000_000_000u64)),
+        ("decoder", "num_layers", serde_json::json!(1_000_000u64)),
+        ("encoder", "embed_dim", serde_json::json!(8192)),
+        ("encoder", "mlp_ratio", serde_json::json!(-1.0)),
+    ];
+    for (part, field, value) in cases {
+        let mut cfg = base.clone();
+        cfg[part][field] = value;
+        let mdir = dir.path().join(format!("{part}_{field}"));
+        std::fs::create_dir_all(&mdir).unwrap();
+        std::fs::write(mdir.join("config.json"), cfg.to_string()).unwrap();
+        let start = std::time::Instant::now();
+        let err = load_model(&mdir, &Device::Cpu).err().unwrap().to_string();
+        assert!(start.elapsed().as_secs_f32() < 2.0, "{field}: slow");
+        assert!(err.contains("config.json"), "{err}");
+        let named = err.contains(field) || err.contains("parameters");
+        assert!(named, "{field}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    // The bound is a bound: never below what the presets really hold.
+    for cfg in [
+        ModelConfig::student(600),
+        ModelConfig::teacher(600),
+        ModelConfig::tiny(40, 16, 8),
+    ] {
+        let real: usize = expected_tensors(&cfg)
+            .unwrap()
+            .values()
+            .map(|s| s.iter().product::<usize>())
+            .sum();
+        assert!(
+            cfg.parameter_bound() >= real as u128,
+            "{}: {real}",
+            cfg.name
+        );
+        assert!(cfg.validate().is_ok());
+    }
+}

@@ -4,24 +4,16 @@
 use std::path::Path;
 
 use super::Question;
-use crate::scene::{SceneError, read_file_limited, write_atomic};
+use crate::scene::{SceneError, for_each_line, write_atomic};
 
-/// Largest question file read, bytes.
-pub const MAX_JSONL_BYTES: u64 = 512 << 20;
-
-/// Reads a JSONL question file. Blank lines are skipped; any other line that is not a valid
-/// question is an error naming the file and line.
+/// Reads a JSONL question file, streamed line by line (memory bounded by the longest line, at
+/// most 16 MiB). Blank lines are skipped; any other line that is not a valid question is an
+/// error naming the file and line.
 pub fn read_jsonl(path: &Path) -> Result<Vec<Question>, SceneError> {
-    let bytes = read_file_limited(path, MAX_JSONL_BYTES)?;
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|e| SceneError::invalid(path, format!("not UTF-8: {e}")))?;
     let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
+    for_each_line(path, |n, line| {
         let q: Question = serde_json::from_str(line)
-            .map_err(|e| SceneError::invalid(path, format!("line {}: {e}", i + 1)))?;
+            .map_err(|e| SceneError::invalid(path, format!("line {n}: {e}")))?;
         for (field, value) in [
             ("scene", &q.scene),
             ("question", &q.question),
@@ -30,12 +22,13 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<Question>, SceneError> {
             if value.trim().is_empty() {
                 return Err(SceneError::invalid(
                     path,
-                    format!("line {}: empty \"{field}\"", i + 1),
+                    format!("line {n}: empty \"{field}\""),
                 ));
             }
         }
         out.push(q);
-    }
+        Ok(())
+    })?;
     Ok(out)
 }
 

@@ -510,6 +510,43 @@ fn jsonl_round_trip_and_errors() {
     assert!(err.contains("none.jsonl"), "{err}");
 }
 
+/// A line over 16 MiB is refused naming the file and line (the reader never holds more than
+/// one line); a file of a million lines streams through.
+#[test]
+fn jsonl_lines_are_bounded_and_files_stream() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("long.jsonl");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    writeln!(
+        f,
+        "{{\"scene\":\"s\",\"question\":\"q?\",\"answer\":\"yes\",\"category\":\"size\"}}"
+    )
+    .unwrap();
+    let long = "x".repeat(crate::scene::MAX_LINE_BYTES + 10);
+    writeln!(f, "{{\"scene\":\"{long}\"}}").unwrap();
+    drop(f);
+    let err = jsonl::read_jsonl(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("long.jsonl") && err.contains("line 2 is longer than"),
+        "{err}"
+    );
+    let path = dir.path().join("million.jsonl");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    for i in 0..1_000_000 {
+        writeln!(
+            f,
+            "{{\"scene\":\"s{}\",\"question\":\"q\",\"answer\":\"1\",\"category\":\"counting\"}}",
+            i % 7
+        )
+        .unwrap();
+    }
+    drop(f);
+    let qs = jsonl::read_jsonl(&path).unwrap();
+    assert_eq!(qs.len(), 1_000_000);
+    assert_eq!(qs[999_999].scene, "s0");
+}
+
 #[test]
 fn import_classifies_and_counts() {
     use import::classify;

@@ -77,6 +77,50 @@ pub(crate) fn read_file_limited(path: &Path, max_bytes: u64) -> Result<Vec<u8>, 
     std::fs::read(path).map_err(|e| SceneError::io(path, e))
 }
 
+/// Longest line a line-oriented reader ([`for_each_line`]) accepts, bytes.
+pub const MAX_LINE_BYTES: usize = 16 << 20;
+
+/// Streams the lines of a text file (JSONL and the like) into `f(line_number, line)`, one at a
+/// time: memory stays bounded by the longest line, and a line over [`MAX_LINE_BYTES`] or one
+/// that is not UTF-8 is an error naming the file and line. Blank lines are skipped.
+pub(crate) fn for_each_line(
+    path: &Path,
+    mut f: impl FnMut(usize, &str) -> Result<(), SceneError>,
+) -> Result<(), SceneError> {
+    use std::io::{BufRead, Read};
+    let meta = std::fs::metadata(path).map_err(|e| SceneError::io(path, e))?;
+    if meta.is_dir() {
+        return Err(SceneError::invalid(path, "is a directory, expected a file"));
+    }
+    let file = std::fs::File::open(path).map_err(|e| SceneError::io(path, e))?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
+    let mut buf = Vec::new();
+    let mut n = 0;
+    loop {
+        n += 1;
+        buf.clear();
+        let read = (&mut reader)
+            .take(MAX_LINE_BYTES as u64 + 1)
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| SceneError::io(path, e))?;
+        if read == 0 {
+            return Ok(());
+        }
+        if buf.len() > MAX_LINE_BYTES {
+            return Err(SceneError::invalid(
+                path,
+                format!("line {n} is longer than {MAX_LINE_BYTES} bytes"),
+            ));
+        }
+        let line = std::str::from_utf8(&buf)
+            .map_err(|_| SceneError::invalid(path, format!("line {n}: not UTF-8")))?;
+        let line = line.trim_end_matches(['\n', '\r']);
+        if !line.trim().is_empty() {
+            f(n, line)?;
+        }
+    }
+}
+
 /// Parses a JSON file into `T`, naming the file, line and column on error.
 pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
     path: &Path,

@@ -16,8 +16,9 @@ pub mod scannet;
 use std::path::{Path, PathBuf};
 
 pub use category::Category;
+pub use error::MAX_LINE_BYTES;
 pub use error::{SceneError, write_atomic};
-pub(crate) use error::{read_file_limited, read_json};
+pub(crate) use error::{for_each_line, read_file_limited, read_json};
 use glam::Vec3;
 use serde::Serialize;
 
@@ -110,6 +111,28 @@ pub struct SceneObject {
     pub vertex_indices: Vec<u32>,
     /// Box around those vertices, in the aligned frame.
     pub aabb: Aabb,
+}
+
+impl SceneObject {
+    /// How lists show the object: its own label first ("shower", "clock"), followed by the
+    /// class in parentheses only where that adds something — never the catch-all classes
+    /// (`otherstructure`, `otherfurniture`, `otherprop`), and not when it repeats the label.
+    pub fn display_name(&self) -> String {
+        let label = self.raw_label.trim();
+        let class = self.category.name();
+        let catch_all = matches!(
+            self.category,
+            Category::OtherStructure | Category::OtherFurniture | Category::OtherProp
+        );
+        if label.is_empty() {
+            return class.to_string();
+        }
+        if catch_all || label.eq_ignore_ascii_case(class) {
+            label.to_string()
+        } else {
+            format!("{label} ({class})")
+        }
+    }
 }
 
 /// A loaded indoor scene.
@@ -412,5 +435,30 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("missing.ply"), "{e}");
+    }
+
+    #[test]
+    fn lists_lead_with_the_objects_own_label() {
+        let o = |label: &str, category: Category| SceneObject {
+            id: 4,
+            raw_label: label.into(),
+            category,
+            vertex_indices: Vec::new(),
+            aabb: Aabb {
+                min: Vec3::ZERO,
+                max: Vec3::ONE,
+            },
+        };
+        assert_eq!(
+            o("shower", Category::OtherStructure).display_name(),
+            "shower"
+        );
+        assert_eq!(o("clock", Category::OtherProp).display_name(), "clock");
+        assert_eq!(o("chair", Category::Chair).display_name(), "chair");
+        assert_eq!(
+            o("office chair", Category::Chair).display_name(),
+            "office chair (chair)"
+        );
+        assert_eq!(o("", Category::Table).display_name(), "table");
     }
 }

@@ -24,9 +24,6 @@ use crate::scene::SceneError;
 /// The Kendall-weighted tasks of a distillation run, in order.
 pub const DISTILL_TASKS: [&str; 5] = ["answer", "depth", "detection", "feature", "geometry"];
 
-/// Largest teacher-answers file read.
-const MAX_ANSWERS_BYTES: u64 = 1 << 30;
-
 /// Distillation settings (saved with every checkpoint; a resume must match them).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DistillSettings {
@@ -100,15 +97,9 @@ impl TeacherAnswers {
     /// Reads a JSONL file; a malformed line, ragged or non-finite logits give an error naming
     /// the file and line.
     pub fn read(path: &Path) -> Result<TeacherAnswers, SceneError> {
-        let bytes = crate::scene::read_file_limited(path, MAX_ANSWERS_BYTES)?;
-        let text =
-            String::from_utf8(bytes).map_err(|_| SceneError::invalid(path, "not UTF-8 text"))?;
         let mut map = HashMap::new();
-        for (i, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let bad = |m: String| SceneError::invalid(path, format!("line {}: {m}", i + 1));
+        crate::scene::for_each_line(path, |n, line| {
+            let bad = |m: String| SceneError::invalid(path, format!("line {n}: {m}"));
             let l: AnswerLine =
                 serde_json::from_str(line).map_err(|e| bad(format!("malformed answer: {e}")))?;
             if let Some(rows) = &l.logits {
@@ -127,10 +118,11 @@ impl TeacherAnswers {
                 FileAnswer {
                     answer: l.answer,
                     logits: l.logits,
-                    line: i + 1,
+                    line: n,
                 },
             );
-        }
+            Ok(())
+        })?;
         Ok(TeacherAnswers {
             path: path.to_path_buf(),
             map,

@@ -376,6 +376,24 @@ fn training_lowers_the_loss_and_resume_equals_an_uninterrupted_run() {
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f32::max);
     assert!(diff < 1e-5, "resumed run differs by {diff}");
+    // --resume where there is nothing to resume: refused (not a silent fresh start).
+    let tk2 = tk.clone();
+    let err = Trainer::new(
+        tiny_cfg(tk2.vocab_size()),
+        tk2,
+        tiny_train_config(6),
+        ds.clone(),
+        &dir.path().join("empty"),
+        true,
+        &Device::Cpu,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        err.contains("checkpoint") && err.contains("nothing to resume"),
+        "{err}"
+    );
     // A truncated optimiser state is a clear error naming the file.
     let opt = dir.path().join("b/checkpoint/optimizer.safetensors");
     let bytes = std::fs::read(&opt).unwrap();

@@ -240,6 +240,14 @@ impl Trainer {
     ) -> Result<Trainer, ModelError> {
         std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;
         let ckpt = checkpoint_dir(out);
+        if resume && ckpt.is_none() {
+            return Err(ModelError::Checkpoint {
+                path: out.join("checkpoint"),
+                problem: "nothing to resume: no checkpoint here (start without --resume, or \
+                          use --resume-or-start)"
+                    .into(),
+            });
+        }
         let varmap = VarMap::new();
         let vb = crate::model::nn::seeded_var_builder(&varmap, config.seed, device);
         let model = SpatialVlm::new(&model_cfg, vb)?;

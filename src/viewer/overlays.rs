@@ -146,7 +146,7 @@ fn labels_ui(
                 painter.text(
                     pos,
                     egui::Align2::CENTER_BOTTOM,
-                    o.category.name(),
+                    o.display_name(),
                     egui::FontId::proportional(12.0),
                     egui::Color32::from_rgb(255, 200, 40),
                 );
@@ -174,7 +174,7 @@ fn labels_ui(
         let name = hover
             .object
             .and_then(|id| current.scene.object(id))
-            .map(|o| format!("{} #{} ({})\n", o.category.name(), o.id, o.raw_label))
+            .map(|o| format!("#{} {}\n", o.id, o.display_name()))
             .unwrap_or_default();
         painter.text(
             pos + egui::vec2(12.0, 12.0),

@@ -439,7 +439,7 @@ fn object_list_ui(
         .max_height(ui.available_height() - 130.0)
         .show(ui, |ui| {
             for o in &current.scene.objects {
-                let text = format!("#{} {} ({})", o.id, o.category.name(), o.raw_label);
+                let text = format!("#{} {}", o.id, o.display_name());
                 if !needle.is_empty() && !text.to_lowercase().contains(&needle) {
                     continue;
                 }
@@ -465,8 +465,8 @@ fn object_list_ui(
         });
     ui.separator();
     if let Some(o) = state.selection.0.and_then(|id| current.scene.object(id)) {
-        ui.strong(format!("#{} {}", o.id, o.category.name()));
-        ui.label(format!("label: {}", o.raw_label));
+        ui.strong(format!("#{} {}", o.id, o.display_name()));
+        ui.label(format!("class: {}", o.category.name()));
         ui.label(format!("vertices: {}", o.vertex_indices.len()));
         let (a, b) = (o.aabb.min, o.aabb.max);
         ui.monospace(format!(

@@ -8,15 +8,18 @@ use std::sync::Arc;
 use candle_core::Device;
 
 use super::protocol::{Event, Role, SceneViews};
-use crate::data::build::{BuildOptions, render_shard};
+use crate::data::build::{BuildOptions, render_shard, shard_visibility};
 use crate::model::{LoadedModel, ModelError, SceneTokens, ViewBatch, device_name, load_model};
 use crate::questions::names::mentioned_objects;
-use crate::questions::{GenerateOptions, generate};
+use crate::questions::{GenerateOptions, QuestionCategory, Visibility, generate, generate_visible};
 use crate::scene::Scene;
 use crate::spatial::SpatialScene;
 
 /// Encodings kept: the current scene's and those of a few before it, per model.
 const CACHED_SCENES: usize = 3;
+
+/// Longest suggested question, characters.
+const MAX_SUGGESTION_CHARS: usize = 48;
 
 /// Views rendered when no model is loaded yet (the presets' layout).
 const DEFAULT_VIEWS: usize = 4;
@@ -29,6 +32,8 @@ pub struct Engine {
     scene: Option<(u64, Arc<Scene>)>,
     /// Rendered views per (scene id, views, size).
     views: HashMap<(u64, usize, u32), Arc<SceneViews>>,
+    /// Which objects the first rendered views of each scene show (for suggestions).
+    visible: HashMap<u64, Visibility>,
     encodings: HashMap<(u64, Role), SceneTokens>,
     recent: VecDeque<u64>,
     /// Encodings computed (cache misses), for tests and the status bar.
@@ -43,6 +48,7 @@ impl Engine {
             models: BTreeMap::new(),
             scene: None,
             views: HashMap::new(),
+            visible: HashMap::new(),
             encodings: HashMap::new(),
             recent: VecDeque::new(),
             encodes: 0,
@@ -112,6 +118,9 @@ impl Engine {
             ..Default::default()
         };
         let shard = render_shard(&scene.source_path, &scene, &options, 0)?;
+        self.visible
+            .entry(scene_id)
+            .or_insert_with(|| shard_visibility(&shard));
         let v = Arc::new(SceneViews {
             scene_id,
             views: ViewBatch::from_shard(&shard),
@@ -150,20 +159,57 @@ impl Engine {
         Ok(scene_id)
     }
 
-    /// Example questions about the current scene (one per category and template family, at
-    /// most `limit`), or `None` without a scene.
+    /// Example questions about the current scene, at most `limit`, or `None` without a
+    /// scene: short ones, about objects the rendered views show and whose class is unique in
+    /// the scene (no "the cup closest to the laptop"), taking the categories in turn.
     pub fn suggestions(&self, limit: usize) -> Option<Event> {
         let (scene_id, scene) = self.scene.as_ref()?;
         let spatial = SpatialScene::new(scene);
         let options = GenerateOptions {
-            per_category: 2,
+            per_category: 6,
             ..Default::default()
         };
-        let questions = generate(&spatial, &options)
-            .into_iter()
-            .map(|q| q.question)
-            .take(limit)
-            .collect();
+        let all = match self.visible.get(scene_id) {
+            Some(v) => generate_visible(&spatial, &options, v),
+            None => generate(&spatial, &options),
+        };
+        let unique = |id: &u32| {
+            scene.object(*id).is_some_and(|o| {
+                scene
+                    .objects
+                    .iter()
+                    .filter(|x| x.category == o.category)
+                    .count()
+                    == 1
+            })
+        };
+        let mut per: BTreeMap<QuestionCategory, Vec<String>> = BTreeMap::new();
+        for q in all {
+            // A count names every object of its class: uniqueness does not apply.
+            let named_alone =
+                q.category == QuestionCategory::Counting || q.objects.iter().all(unique);
+            if q.question.len() <= MAX_SUGGESTION_CHARS && named_alone {
+                per.entry(q.category).or_default().push(q.question);
+            }
+        }
+        for qs in per.values_mut() {
+            qs.sort_by_key(|q| (q.len(), q.clone()));
+        }
+        // One per category in turn, shortest first.
+        let mut questions = Vec::new();
+        for round in 0.. {
+            let before = questions.len();
+            for qs in per.values() {
+                if let Some(q) = qs.get(round)
+                    && questions.len() < limit
+                {
+                    questions.push(q.clone());
+                }
+            }
+            if questions.len() == before || questions.len() >= limit {
+                break;
+            }
+        }
         Some(Event::Suggestions {
             scene_id: *scene_id,
             questions,

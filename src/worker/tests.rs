@@ -231,9 +231,11 @@ fn stale_and_cancelled_work_is_dropped_and_a_panic_restarts_the_worker() {
         suggestions.len() >= 4
             && suggestions
                 .iter()
-                .all(|q| q.split_whitespace().count() >= 3),
+                .all(|q| q.split_whitespace().count() >= 3 && q.len() <= 48),
         "{suggestions:?}"
     );
+    let distinct: std::collections::BTreeSet<&String> = suggestions.iter().collect();
+    assert_eq!(distinct.len(), suggestions.len(), "{suggestions:?}");
 
     // A panic: an error event, a restart with the model reloaded, and the next question is
     // answered. A missing model folder and a question without a teacher are errors by id.
