@@ -484,3 +484,42 @@ fn eval_on_a_question_file_about_scene_paths() {
         "{err}"
     );
 }
+
+/// `spatia model-info DIR --json`: parameters per part that add up to the tensors in the file,
+/// the tokenizer's size, the configuration; a folder that is not a model is one error line.
+#[test]
+fn model_info_reports_parts_that_add_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("tiny");
+    tiny_model(&model);
+    let out = spatia(&["model-info", model.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let parts: u64 = v["parts"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert_eq!(parts, v["parameters"].as_u64().unwrap());
+    let weights =
+        candle_core::safetensors::load(model.join("model.safetensors"), &candle_core::Device::Cpu)
+            .unwrap();
+    let in_file: usize = weights.values().map(|t| t.elem_count()).sum();
+    assert_eq!(parts, in_file as u64);
+    for part in [
+        "aggregator",
+        "decoder",
+        "depth_head",
+        "detection_head",
+        "projector",
+    ] {
+        assert!(v["parts"][part].as_u64().unwrap() > 0, "{part}");
+    }
+    assert_eq!(v["config"]["name"], "student");
+    assert!(v["tokenizer_vocab"].as_u64().unwrap() >= 8);
+    assert!(v["files"]["model.safetensors"].as_u64().unwrap() > 0);
+    let out = spatia(&["model-info", dir.path().to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert_eq!(stderr(&out).trim().lines().count(), 1, "{}", stderr(&out));
+}

@@ -6,6 +6,7 @@ mod eval;
 mod gen_data;
 mod gen_scenes;
 mod info;
+mod model_info;
 mod questions;
 mod relations;
 mod train;
@@ -45,6 +46,8 @@ enum Command {
     Ask(ask::AskArgs),
     /// Parameters and speed of the student and teacher presets.
     BenchModels(ask::BenchModelsArgs),
+    /// What a model folder holds: configuration, tokenizer size, parameters per part.
+    ModelInfo(model_info::ModelInfoArgs),
     /// Build a training dataset: views, depth, instances, cameras, boxes and questions.
     GenData(gen_data::GenDataArgs),
     /// Generate a scene's spatial questions with answers and categories.
@@ -97,6 +100,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Distill(a)) => train::distill(&a),
         Some(Command::ExportModel(a)) => train::export(&a),
         Some(Command::BenchModels(a)) => ask::bench(&a),
+        Some(Command::ModelInfo(a)) => model_info::run(&a),
         Some(Command::ImportQuestions(a)) => questions::import(&a),
         #[cfg(feature = "viewer")]
         Some(Command::View(a)) => view::run(&a),
