@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use serde::{Deserialize, Serialize};
+
 use super::Question;
 use crate::scene::{SceneError, for_each_line, write_atomic};
 
@@ -30,6 +32,26 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<Question>, SceneError> {
         Ok(())
     })?;
     Ok(out)
+}
+
+/// One line of a teacher-answers file (`spatia distill --teacher-answers`): the teacher's answer
+/// to a question about a scene, optionally its per-token logits over the shared vocabulary
+/// (rows of equal width), and the student's answer when the line records a disagreement (as
+/// the viewer's diagnostics export writes them). One type writes and reads the format.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TeacherAnswerLine {
+    /// The scene's name.
+    pub scene: String,
+    /// The question text.
+    pub question: String,
+    /// The teacher's answer.
+    pub answer: String,
+    /// The student's answer, where the two disagreed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub student_answer: Option<String>,
+    /// The teacher's logits per answer token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logits: Option<Vec<Vec<f32>>>,
 }
 
 /// Writes questions as JSONL, atomically (a temporary file renamed into place).

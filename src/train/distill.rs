@@ -76,15 +76,6 @@ pub struct FileAnswer {
     pub line: usize,
 }
 
-#[derive(Deserialize)]
-struct AnswerLine {
-    scene: String,
-    question: String,
-    answer: String,
-    #[serde(default)]
-    logits: Option<Vec<Vec<f32>>>,
-}
-
 /// Teacher answers produced elsewhere (e.g. by LLaVA-3D), keyed by (scene, question).
 #[derive(Debug, Clone)]
 pub struct TeacherAnswers {
@@ -100,7 +91,7 @@ impl TeacherAnswers {
         let mut map = HashMap::new();
         crate::scene::for_each_line(path, |n, line| {
             let bad = |m: String| SceneError::invalid(path, format!("line {n}: {m}"));
-            let l: AnswerLine =
+            let l: crate::questions::jsonl::TeacherAnswerLine =
                 serde_json::from_str(line).map_err(|e| bad(format!("malformed answer: {e}")))?;
             if let Some(rows) = &l.logits {
                 let width = rows.first().map_or(0, Vec::len);

@@ -13,6 +13,7 @@ use bevy_egui::egui;
 use super::assistant::{Chat, ChatAnswer, ChatEntry};
 use super::predictions::{Predictions, turbo, unprojector};
 use crate::model::vlm::SceneTokenInfo;
+use crate::questions::jsonl::TeacherAnswerLine;
 use crate::questions::score::normalize_answer;
 use crate::worker::{Role, SceneViews};
 
@@ -73,16 +74,14 @@ pub fn disagreements_jsonl(scene: &str, history: &[ChatEntry]) -> String {
         .filter_map(|e| {
             let s = answer_of(e, Role::Student)?;
             let t = answer_of(e, Role::Teacher)?;
-            Some(
-                serde_json::json!({
-                    "scene": scene,
-                    "question": e.question,
-                    "answer": t.text,
-                    "student_answer": s.text,
-                })
-                .to_string()
-                    + "\n",
-            )
+            let line = TeacherAnswerLine {
+                scene: scene.to_string(),
+                question: e.question.clone(),
+                answer: t.text.clone(),
+                student_answer: Some(s.text.clone()),
+                logits: None,
+            };
+            Some(serde_json::to_string(&line).ok()? + "\n")
         })
         .collect()
 }
