@@ -56,7 +56,7 @@ pub fn run(args: &AskArgs) -> anyhow::Result<()> {
         size: cfg.encoder.image_size as u32,
         ..Default::default()
     };
-    let shard = render_shard(&args.scene.scene, &scene, &options, args.seed)?;
+    let shard = render_shard(&scene, &options, args.seed)?;
     let views = ViewBatch::from_shard(&shard);
     let tokens = loaded.encode(&views)?;
     let answer = loaded.answer(&tokens, &args.question, false)?;
@@ -112,8 +112,7 @@ pub fn bench(args: &BenchModelsArgs) -> anyhow::Result<()> {
             size: cfg.encoder.image_size as u32,
             ..Default::default()
         };
-        let shard = render_shard(std::path::Path::new("generated"), &scene, &options, 0)
-            .context("rendering the bench scene")?;
+        let shard = render_shard(&scene, &options, 0).context("rendering the bench scene")?;
         let views = ViewBatch::from_shard(&shard);
         let mut encode = Vec::new();
         let mut tokens = None;

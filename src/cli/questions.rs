@@ -75,7 +75,7 @@ pub fn run(args: &QuestionsArgs) -> anyhow::Result<()> {
                 size: args.res,
                 ..Default::default()
             };
-            let shard = render_shard(&args.scene.scene, &scene, &build, args.seed)?;
+            let shard = render_shard(&scene, &build, args.seed)?;
             generate_visible(&spatial, &options, &shard_visibility(&shard))
         }
         None => generate(&spatial, &options),

@@ -18,9 +18,7 @@ use crate::render::{
     Camera, Intrinsics, PlacementOptions, Rasterizer, RenderOptions, place_cameras,
 };
 use crate::scene::write_atomic;
-use crate::scene::{
-    DetectedFormat, LoadOptions, Scene, SceneError, detect_format, load_scene, scannet,
-};
+use crate::scene::{LoadOptions, Scene, SceneError, SourceFormat, load_scene, scannet};
 use crate::spatial::SpatialScene;
 
 /// Most views per scene.
@@ -442,7 +440,7 @@ pub fn build_scene(
 ) -> Result<BuiltScene, SceneError> {
     let scene = load_scene(path, &LoadOptions::default())?;
     let seed = options.seed ^ stable_hash(key);
-    let shard = render_shard(path, &scene, options, seed)?;
+    let shard = render_shard(&scene, options, seed)?;
     let visible = shard_visibility(&shard);
     let askable: Vec<u32> = scene
         .objects
@@ -477,23 +475,30 @@ pub fn build_scene(
     })
 }
 
-/// The views of `scene`: ScanNet's exported frames when the scan has them, else rendered views
-/// from placed cameras; plus its boxes.
+/// The views of a loaded `scene` — the one path from a scene to what a model sees, used by
+/// `gen-data`, `ask`, `eval` and the viewer's worker: ScanNet's exported frames when the scan
+/// (found from the scene's own format and source path) has them, else rendered views from
+/// placed cameras; plus its boxes.
 pub fn render_shard(
-    path: &Path,
     scene: &Scene,
     options: &BuildOptions,
     seed: u64,
 ) -> Result<SceneShard, SceneError> {
+    let path = scene.source_path.as_path();
     let size = options.size;
     let raster = Rasterizer::new(scene, RenderOptions::default());
     let mut cameras: Vec<Camera> = Vec::new();
     let (mut images, mut depth, mut instance) = (Vec::new(), Vec::new(), Vec::new());
     let mut view_source = "render";
-    if let Ok(DetectedFormat::ScanNet { dir, scan_id }) = detect_format(path)
+    let scan_dir = match scene.format {
+        SourceFormat::ScanNet if path.is_dir() => Some(path.to_path_buf()),
+        SourceFormat::ScanNet => path.parent().map(Path::to_path_buf),
+        _ => None,
+    };
+    if let Some(dir) = scan_dir
         && let Some(frames) = find_frames(&dir)
     {
-        let files = scannet::scan_files(&dir, &scan_id);
+        let files = scannet::scan_files(&dir, &scene.name);
         let align = match &files.meta {
             Some(meta) => scannet::read_axis_alignment(meta)?.unwrap_or(Mat4::IDENTITY),
             None => Mat4::IDENTITY,

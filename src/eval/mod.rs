@@ -332,7 +332,7 @@ pub fn evaluate_questions(
     evaluate_scenes(model, scenes.len(), options, |i| {
         let (name, path) = &scenes[i];
         let scene = load_scene(path, &LoadOptions::default())?;
-        let shard = render_shard(path, &scene, &build, seed)?;
+        let shard = render_shard(&scene, &build, seed)?;
         let qs = questions
             .iter()
             .filter(|q| q.scene == *name)

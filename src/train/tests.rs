@@ -428,9 +428,7 @@ fn correspondences_see_the_same_point_and_depth_pairs_are_ordered() {
         size: 48,
         ..Default::default()
     };
-    let shard =
-        crate::data::build::render_shard(std::path::Path::new("generated"), &scene, &opts, 3)
-            .unwrap();
+    let shard = crate::data::build::render_shard(&scene, &opts, 3).unwrap();
     let s = 48usize;
     let world = |v: usize, x: usize, y: usize| {
         let k = &shard.intrinsics[v * 9..v * 9 + 9];

@@ -117,7 +117,7 @@ impl Engine {
             size,
             ..Default::default()
         };
-        let shard = render_shard(&scene.source_path, &scene, &options, 0)?;
+        let shard = render_shard(&scene, &options, 0)?;
         self.visible
             .entry(scene_id)
             .or_insert_with(|| shard_visibility(&shard));
