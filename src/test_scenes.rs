@@ -87,3 +87,58 @@ pub(crate) fn scene_from_parts(name: &str, parts: &[(&str, TriMesh)]) -> Scene {
         .collect();
     scene
 }
+
+/// Writes a ScanNet SensReader-style export of `cams`' views of `scene` into `root` (which gets
+/// `color/`, `depth/`, `pose/`, `intrinsic/`): colour JPEGs, 16-bit millimetre depth PNGs, and
+/// each pose as `scan_from_aligned · world_from_camera`. Returns the rendered views.
+pub(crate) fn write_scannet_frames(
+    root: &std::path::Path,
+    scene: &Scene,
+    cams: &[crate::render::Camera],
+    scan_from_aligned: glam::Mat4,
+) -> Vec<crate::render::RenderedView> {
+    use crate::render::{Rasterizer, RenderOptions};
+    for d in ["color", "depth", "pose", "intrinsic"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    let write_m = |path: std::path::PathBuf, m: glam::Mat4| {
+        let rows: Vec<String> = (0..4)
+            .map(|r| m.row(r).to_array().map(|v| v.to_string()).join(" "))
+            .collect();
+        std::fs::write(path, rows.join("\n")).unwrap();
+    };
+    let k = cams[0].intrinsics;
+    let kmat = glam::Mat4::from_cols_array_2d(&[
+        [k.fx, 0.0, 0.0, 0.0],
+        [0.0, k.fy, 0.0, 0.0],
+        [k.cx, k.cy, 1.0, 0.0],
+        [0.0, 0.0, 0.0, 1.0],
+    ]);
+    write_m(root.join("intrinsic/intrinsic_depth.txt"), kmat);
+    write_m(root.join("intrinsic/intrinsic_color.txt"), kmat);
+    let raster = Rasterizer::new(scene, RenderOptions::default());
+    let (w, h) = (k.width, k.height);
+    let mut views = Vec::new();
+    for (i, cam) in cams.iter().enumerate() {
+        let view = raster.render(cam);
+        image::RgbImage::from_raw(w, h, view.rgb.clone())
+            .unwrap()
+            .save(root.join(format!("color/{i}.jpg")))
+            .unwrap();
+        let mm: Vec<u16> = view
+            .depth_m
+            .iter()
+            .map(|d| (d * 1000.0).round() as u16)
+            .collect();
+        image::ImageBuffer::<image::Luma<u16>, _>::from_raw(w, h, mm)
+            .unwrap()
+            .save(root.join(format!("depth/{i}.png")))
+            .unwrap();
+        write_m(
+            root.join(format!("pose/{i}.txt")),
+            scan_from_aligned * cam.world_from_camera(),
+        );
+        views.push(view);
+    }
+    views
+}

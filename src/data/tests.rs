@@ -412,7 +412,7 @@ fn yes_no_answers_are_balanced_within_every_wording_group() {
 /// from the scene's own format and source path (no format detection of a path given again).
 #[test]
 fn a_loaded_scannet_scene_with_exported_frames_uses_them() {
-    use crate::render::{Camera, Intrinsics, Rasterizer, RenderOptions};
+    use crate::render::{Camera, Intrinsics};
     let dir = tempfile::tempdir().unwrap();
     generate(11, 0)
         .write(dir.path(), GenFormat::ScanNet)
@@ -436,45 +436,14 @@ fn a_loaded_scannet_scene_with_exported_frames_uses_them() {
         "render"
     );
     // A SensReader-style export of two frames.
-    for d in ["color", "depth", "pose", "intrinsic"] {
-        std::fs::create_dir(scan.join(d)).unwrap();
-    }
     let k = Intrinsics::from_hfov(32, 24, 70.0);
-    let write_m = |path: std::path::PathBuf, m: Mat4| {
-        let rows: Vec<String> = (0..4)
-            .map(|r| m.row(r).to_array().map(|v| v.to_string()).join(" "))
-            .collect();
-        std::fs::write(path, rows.join("\n")).unwrap();
-    };
-    let kmat = Mat4::from_cols_array_2d(&[
-        [k.fx, 0.0, 0.0, 0.0],
-        [0.0, k.fy, 0.0, 0.0],
-        [k.cx, k.cy, 1.0, 0.0],
-        [0.0, 0.0, 0.0, 1.0],
-    ]);
-    write_m(scan.join("intrinsic/intrinsic_depth.txt"), kmat);
-    write_m(scan.join("intrinsic/intrinsic_color.txt"), kmat);
     let b = scene.bounds().unwrap();
-    let raster = Rasterizer::new(&scene, RenderOptions::default());
-    for (i, yaw) in [0.0f32, 1.5].iter().enumerate() {
-        let eye = Vec3::new(b.center().x, b.center().y, b.min.z + 1.5);
-        let cam = Camera::look_at(eye, eye + Vec3::new(yaw.cos(), yaw.sin(), -0.2), k).unwrap();
-        let view = raster.render(&cam);
-        image::RgbImage::from_raw(32, 24, view.rgb.clone())
-            .unwrap()
-            .save(scan.join(format!("color/{i}.jpg")))
-            .unwrap();
-        let mm: Vec<u16> = view
-            .depth_m
-            .iter()
-            .map(|d| (d * 1000.0).round() as u16)
-            .collect();
-        image::ImageBuffer::<image::Luma<u16>, _>::from_raw(32, 24, mm)
-            .unwrap()
-            .save(scan.join(format!("depth/{i}.png")))
-            .unwrap();
-        write_m(scan.join(format!("pose/{i}.txt")), cam.world_from_camera());
-    }
+    let eye = Vec3::new(b.center().x, b.center().y, b.min.z + 1.5);
+    let cams: Vec<Camera> = [0.0f32, 1.5]
+        .iter()
+        .map(|yaw| Camera::look_at(eye, eye + Vec3::new(yaw.cos(), yaw.sin(), -0.2), k).unwrap())
+        .collect();
+    crate::test_scenes::write_scannet_frames(&scan, &scene, &cams, Mat4::IDENTITY);
     let shard = super::build::render_shard(&scene, &options, 0).unwrap();
     assert_eq!(shard.view_source, "scannet-frames");
     assert_eq!((shard.views, shard.size), (2, 16));

@@ -332,9 +332,6 @@ fn exported_scannet_frames_load_into_the_aligned_frame() {
     let (scene, _) = g.to_scene();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    for d in ["color", "depth", "pose", "intrinsic"] {
-        std::fs::create_dir(root.join(d)).unwrap();
-    }
     // The scan frame differs from the aligned one by a rotation about z and a shift.
     let aligned_from_scan =
         Mat4::from_translation(Vec3::new(1.0, -2.0, 0.0)) * Mat4::from_rotation_z(0.4);
@@ -353,40 +350,7 @@ fn exported_scannet_frames_load_into_the_aligned_frame() {
         })
         .collect();
     let raster = Rasterizer::new(&scene, RenderOptions::default());
-    let write_m = |path: std::path::PathBuf, m: Mat4| {
-        let rows: Vec<String> = (0..4)
-            .map(|r| m.row(r).to_array().map(|v| v.to_string()).join(" "))
-            .collect();
-        std::fs::write(path, rows.join("\n")).unwrap();
-    };
-    let kmat = Mat4::from_cols_array_2d(&[
-        [kd.fx, 0.0, 0.0, 0.0],
-        [0.0, kd.fy, 0.0, 0.0],
-        [kd.cx, kd.cy, 1.0, 0.0],
-        [0.0, 0.0, 0.0, 1.0],
-    ]);
-    write_m(root.join("intrinsic/intrinsic_depth.txt"), kmat);
-    write_m(root.join("intrinsic/intrinsic_color.txt"), kmat);
-    let mut views = Vec::new();
-    for (i, cam) in cams.iter().enumerate() {
-        let view = raster.render(cam);
-        let rgb = image::RgbImage::from_raw(w, h, view.rgb.clone()).unwrap();
-        rgb.save(root.join(format!("color/{i}.jpg"))).unwrap();
-        let mm: Vec<u16> = view
-            .depth_m
-            .iter()
-            .map(|d| (d * 1000.0).round() as u16)
-            .collect();
-        image::ImageBuffer::<image::Luma<u16>, _>::from_raw(w, h, mm)
-            .unwrap()
-            .save(root.join(format!("depth/{i}.png")))
-            .unwrap();
-        write_m(
-            root.join(format!("pose/{i}.txt")),
-            aligned_from_scan.inverse() * cam.world_from_camera(),
-        );
-        views.push(view);
-    }
+    crate::test_scenes::write_scannet_frames(root, &scene, &cams, aligned_from_scan.inverse());
     // A frame with lost tracking is skipped.
     std::fs::copy(root.join("color/0.jpg"), root.join("color/9.jpg")).unwrap();
     std::fs::copy(root.join("depth/0.png"), root.join("depth/9.png")).unwrap();
