@@ -10,6 +10,30 @@ use spatia::eval::{CategoryScore, EvalOptions, EvalReport, compare, evaluate, ev
 use spatia::model::{load_model, pick_device};
 use spatia::questions::jsonl::read_jsonl;
 
+/// The `--split` values.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SplitArg {
+    /// Held-out test scenes.
+    Test,
+    /// Validation scenes.
+    Val,
+    /// Training scenes.
+    Train,
+    /// All three.
+    All,
+}
+
+impl SplitArg {
+    fn splits(self) -> &'static [Split] {
+        match self {
+            SplitArg::Test => &[Split::Test],
+            SplitArg::Val => &[Split::Val],
+            SplitArg::Train => &[Split::Train],
+            SplitArg::All => &Split::ALL,
+        }
+    }
+}
+
 #[derive(clap::Args, Debug)]
 pub struct EvalArgs {
     /// Model folder.
@@ -22,9 +46,9 @@ pub struct EvalArgs {
     /// A `spatia gen-data` folder.
     #[arg(long, required_unless_present = "questions")]
     data: Option<PathBuf>,
-    /// Which split of `--data`: test, val, train or all.
-    #[arg(long, default_value = "test")]
-    split: String,
+    /// Which split of `--data`.
+    #[arg(long, value_enum, default_value_t = SplitArg::Test)]
+    split: SplitArg,
     /// Questions (JSONL). With `--data`: they replace the dataset's, matched by scene name.
     /// Without: each line's `scene` is a scene path (ScanNet folder, 3D-FRONT house,
     /// generated scene, PLY), relative to this file's folder or else to the working
@@ -47,13 +71,7 @@ pub struct EvalArgs {
 }
 
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
-    let splits: &[Split] = match args.split.as_str() {
-        "train" => &[Split::Train],
-        "val" => &[Split::Val],
-        "test" => &[Split::Test],
-        "all" => &Split::ALL,
-        other => anyhow::bail!("--split must be train, val, test or all, not {other}"),
-    };
+    let splits = args.split.splits();
     let device = pick_device();
     let dataset = args.data.as_deref().map(Dataset::open).transpose()?;
     let external = match &args.questions {

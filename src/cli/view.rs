@@ -6,7 +6,7 @@ use std::process::Command;
 use anyhow::Context;
 use glam::Vec3;
 use spatia::scene::ply::{PlyEncoding, PlyWrite, write_ply};
-use spatia::viewer::{ViewerOptions, run as run_viewer};
+use spatia::viewer::{PanelTab, ViewerOptions, run as run_viewer};
 
 #[derive(clap::Args, Debug, Default)]
 pub struct ViewArgs {
@@ -38,9 +38,9 @@ pub struct ViewArgs {
     /// Diagnostic mode: the teacher answers too (a screenshot waits for both answers).
     #[arg(long)]
     pub diagnostic: bool,
-    /// The right-hand panel's tab: chat, diagnostics or training.
-    #[arg(long)]
-    pub panel: Option<String>,
+    /// The right-hand panel's tab.
+    #[arg(long, value_enum)]
+    pub panel: Option<PanelTab>,
     /// Start a distillation run on this `spatia gen-data` folder (teacher: the bundled one)
     /// once the scene is shown; with --screenshot, the image is taken after the run ended.
     #[arg(long)]
@@ -88,7 +88,7 @@ pub fn run(args: &ViewArgs) -> anyhow::Result<()> {
         bench_frames: args.bench_frames,
         ask: args.ask.clone(),
         diagnostic: args.diagnostic,
-        panel: args.panel.clone(),
+        panel: args.panel,
         train: args.train.clone(),
         train_steps: args.train_steps,
         train_preset: args.train_preset.clone(),

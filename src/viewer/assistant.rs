@@ -132,7 +132,7 @@ pub struct Chat {
 }
 
 /// The tabs of the right-hand panel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum PanelTab {
     /// Questions and answers, depth and boxes.
     #[default]
@@ -141,18 +141,6 @@ pub enum PanelTab {
     Diagnostics,
     /// The distillation run.
     Training,
-}
-
-impl PanelTab {
-    /// From `--panel chat|diagnostics|training`.
-    pub fn from_name(name: &str) -> Option<PanelTab> {
-        match name {
-            "chat" => Some(PanelTab::Chat),
-            "diagnostics" => Some(PanelTab::Diagnostics),
-            "training" => Some(PanelTab::Training),
-            _ => None,
-        }
-    }
 }
 
 /// Which tab the right-hand panel shows.

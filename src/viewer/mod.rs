@@ -33,6 +33,7 @@ use bevy::window::{PresentMode, WindowResolution};
 
 use crate::scene::LoadOptions;
 
+pub use assistant::PanelTab;
 pub use camera::{OrbitCamera, framing_for};
 pub use picking::measure_distance_m;
 
@@ -55,8 +56,8 @@ pub struct ViewerOptions {
     pub ask: Option<String>,
     /// Start in diagnostic mode (the teacher answers too; a screenshot waits for it).
     pub diagnostic: bool,
-    /// The right-hand panel's tab at start: chat, diagnostics or training.
-    pub panel: Option<String>,
+    /// The right-hand panel's tab at start.
+    pub panel: Option<PanelTab>,
     /// Start a distillation run on this `spatia gen-data` folder once the scene is shown (a
     /// screenshot waits for its end; a frame benchmark times frames while it runs).
     pub train: Option<PathBuf>,
@@ -168,12 +169,7 @@ pub fn run(options: ViewerOptions) -> Result<(), ViewerError> {
         overlays::OverlayPlugin,
         ui::UiPlugin,
     ));
-    if let Some(name) = &options.panel {
-        let tab = assistant::PanelTab::from_name(name).ok_or_else(|| {
-            ViewerError::Failed(format!(
-                "--panel must be chat, diagnostics or training, not {name:?}"
-            ))
-        })?;
+    if let Some(tab) = options.panel {
         app.insert_resource(assistant::RightPanel(tab));
     }
     if options.diagnostic {
