@@ -6,9 +6,10 @@ use std::sync::atomic::AtomicBool;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use spatia::data::Split;
-use spatia::model::{ModelConfig, SpatiaTokenizer, load_model, pick_device};
+use spatia::model::{ModelConfig, SpatiaTokenizer, pick_device};
 use spatia::train::{
-    Dataset, DistillSettings, Distiller, TrainConfig, TrainEvent, Trainer, checkpoint_dir,
+    Dataset, DistillPlan, StudentPreset, TrainConfig, TrainEvent, Trainer, checkpoint_dir,
+    distill_trainer,
 };
 
 #[derive(clap::Args, Debug)]
@@ -193,6 +194,9 @@ pub struct DistillArgs {
     teacher_cache: Option<PathBuf>,
     #[command(flatten)]
     train: TrainOptions,
+    /// The student's size.
+    #[arg(long, value_enum, default_value_t = StudentPreset::Student)]
+    preset: StudentPreset,
     /// Hidden CoT latent tokens of the student (0 removes them).
     #[arg(long, default_value_t = 8)]
     cot: usize,
@@ -207,35 +211,24 @@ pub struct DistillArgs {
 
 pub fn distill(a: &DistillArgs) -> anyhow::Result<()> {
     let o = &a.train;
-    let device = pick_device();
-    let dataset = Dataset::open(&o.data)?;
-    let teacher = load_model(&a.teacher, &device)?;
-    let mut model_cfg = ModelConfig::student(teacher.model.cfg.decoder.vocab_size);
-    model_cfg.num_views = dataset.manifest.options.views;
-    model_cfg.encoder.image_size = dataset.manifest.options.size as usize;
-    model_cfg.hidden_cot_tokens = a.cot;
-    let mut settings = DistillSettings::new(a.teacher.clone());
-    settings.teacher_answers = a.teacher_answers.clone();
-    settings.temperature = a.temperature;
-    let distiller = Distiller::new(
-        settings,
-        teacher,
-        &model_cfg,
-        &a.teacher_cache
-            .clone()
-            .unwrap_or_else(|| o.out.join("teacher_cache")),
-        o.seed,
-        &device,
-    )?;
-    let mut trainer = Trainer::new_distill(
-        model_cfg,
-        o.config(),
-        dataset,
-        &o.out,
-        o.resume(),
-        &device,
-        distiller,
-    )?;
+    let plan = DistillPlan {
+        data: o.data.clone(),
+        teacher: a.teacher.clone(),
+        out: o.out.clone(),
+        preset: a.preset,
+        steps: o.steps,
+        lr: o.lr,
+        questions_per_step: o.questions_per_step,
+        eval_every: o.eval_every,
+        checkpoint_every: o.checkpoint_every,
+        seed: o.seed,
+        cot: a.cot,
+        temperature: a.temperature,
+        teacher_answers: a.teacher_answers.clone(),
+        teacher_cache: a.teacher_cache.clone(),
+        resume: o.resume(),
+    };
+    let mut trainer = distill_trainer(&plan, &pick_device())?;
     if a.fill_cache {
         let bar = ProgressBar::new(0);
         let computed = trainer.fill_teacher_cache(|done, total| {

@@ -6,6 +6,7 @@ use std::process::Command;
 use anyhow::Context;
 use glam::Vec3;
 use spatia::scene::ply::{PlyEncoding, PlyWrite, write_ply};
+use spatia::train::StudentPreset;
 use spatia::viewer::{PanelTab, ViewerOptions, run as run_viewer};
 
 #[derive(clap::Args, Debug, Default)]
@@ -50,8 +51,8 @@ pub struct ViewArgs {
     pub train_steps: Option<usize>,
     /// Student preset of the --train run, student or tiny (default: the training tab's,
     /// student).
-    #[arg(long)]
-    pub train_preset: Option<String>,
+    #[arg(long, value_enum)]
+    pub train_preset: Option<StudentPreset>,
     /// Output folder of the --train run (default: a `spatia-training` folder in the temp dir).
     #[arg(long)]
     pub train_out: Option<PathBuf>,
@@ -91,7 +92,7 @@ pub fn run(args: &ViewArgs) -> anyhow::Result<()> {
         panel: args.panel,
         train: args.train.clone(),
         train_steps: args.train_steps,
-        train_preset: args.train_preset.clone(),
+        train_preset: args.train_preset,
         train_out: args.train_out.clone(),
     };
     run_viewer(options)?;
@@ -121,8 +122,8 @@ pub struct BenchViewArgs {
     #[arg(long)]
     pub train: Option<PathBuf>,
     /// Student preset of the --train run (default: the training tab's).
-    #[arg(long)]
-    pub train_preset: Option<String>,
+    #[arg(long, value_enum)]
+    pub train_preset: Option<StudentPreset>,
 }
 
 /// A random point cloud filling a 6 x 5 x 3 m room, deterministic.
@@ -194,7 +195,7 @@ pub fn bench(args: &BenchViewArgs) -> anyhow::Result<()> {
             .chain(
                 args.train_preset
                     .iter()
-                    .flat_map(|p| ["--train-preset".to_string(), p.clone()]),
+                    .flat_map(|p| ["--train-preset".to_string(), p.name().to_string()]),
             )
             .collect(),
         ));

@@ -116,7 +116,8 @@ pub struct SceneObject {
 impl SceneObject {
     /// How lists show the object: its own label first ("shower", "clock"), followed by the
     /// class in parentheses only where that adds something — never the catch-all classes
-    /// (`otherstructure`, `otherfurniture`, `otherprop`), and not when it repeats the label.
+    /// (`otherstructure`, `otherfurniture`, `otherprop`), and not when it repeats the label
+    /// (singular or plural).
     pub fn display_name(&self) -> String {
         let label = self.raw_label.trim();
         let class = self.category.name();
@@ -127,7 +128,9 @@ impl SceneObject {
         if label.is_empty() {
             return class.to_string();
         }
-        if catch_all || label.eq_ignore_ascii_case(class) {
+        // "book" of class "books" says nothing more either.
+        let singular = |s: &str| s.trim_end_matches('s').to_ascii_lowercase();
+        if catch_all || singular(label) == singular(class) {
             label.to_string()
         } else {
             format!("{label} ({class})")
@@ -460,5 +463,10 @@ mod tests {
             "office chair (chair)"
         );
         assert_eq!(o("", Category::Table).display_name(), "table");
+        assert_eq!(o("book", Category::Books).display_name(), "book");
+        assert_eq!(
+            o("tv", Category::Television).display_name(),
+            "tv (television)"
+        );
     }
 }

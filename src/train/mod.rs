@@ -5,10 +5,12 @@ pub mod distill;
 pub mod geometry;
 pub mod losses;
 pub mod optim;
+pub mod plan;
 pub mod trainer;
 
 pub use crate::data::Dataset;
 pub use distill::{DISTILL_TASKS, DistillSettings, Distiller, TeacherAnswers};
+pub use plan::{DistillPlan, StudentPreset, distill_trainer};
 pub use trainer::{Batch, TASKS, TrainConfig, TrainEvent, Trainer, checkpoint_dir};
 
 #[cfg(test)]

@@ -64,7 +64,7 @@ pub struct ViewerOptions {
     /// Steps of that run (the training tab's default when `None`).
     pub train_steps: Option<usize>,
     /// Student preset of that run, student or tiny (the training tab's default when `None`).
-    pub train_preset: Option<String>,
+    pub train_preset: Option<crate::worker::StudentPreset>,
     /// Output folder of that run (the training tab's default when `None`).
     pub train_out: Option<PathBuf>,
 }
@@ -189,7 +189,7 @@ pub fn run(options: ViewerOptions) -> Result<(), ViewerError> {
         app.insert_resource(training::ScriptedTraining {
             data: data.clone(),
             steps: options.train_steps,
-            preset: options.train_preset.clone(),
+            preset: options.train_preset,
             out: options.train_out.clone(),
             started: false,
         });

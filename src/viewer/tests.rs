@@ -807,7 +807,7 @@ fn training_events_fill_the_curves_and_checkpoints() {
     let mut script = ScriptedTraining {
         data: "/data".into(),
         steps: Some(3),
-        preset: Some("tiny".into()),
+        preset: Some(crate::worker::StudentPreset::Tiny),
         out: None,
         started: false,
     };

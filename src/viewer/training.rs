@@ -14,7 +14,7 @@ use crossbeam_channel::{Receiver, TryRecvError};
 
 use super::assistant::ModelBridge;
 use super::loading::CurrentScene;
-use crate::worker::{Request, Role, TrainEvent, TrainRequest};
+use crate::worker::{DistillPlan, Request, Role, StudentPreset, TrainEvent};
 
 /// Curves longer than this are thinned (every other point dropped).
 const MAX_POINTS: usize = 4000;
@@ -28,14 +28,28 @@ pub struct TrainingState {
     pub teacher: String,
     /// Output folder.
     pub out: String,
-    /// "student" or "tiny".
-    pub preset: String,
+    /// The student's size.
+    pub preset: StudentPreset,
     /// Steps in all.
     pub steps: usize,
     /// Peak learning rate.
     pub lr: f64,
     /// Hidden CoT latents.
     pub cot: usize,
+    /// Questions per step.
+    pub questions_per_step: usize,
+    /// Validate every N steps (0: never).
+    pub eval_every: usize,
+    /// Checkpoint every N steps.
+    pub checkpoint_every: usize,
+    /// Seed.
+    pub seed: u64,
+    /// Temperature of the answer KL.
+    pub temperature: f64,
+    /// Teacher answers file (JSONL; empty: none).
+    pub teacher_answers: String,
+    /// Teacher cache folder (empty: `output/teacher_cache`).
+    pub teacher_cache: String,
     /// A run is going.
     pub running: bool,
     /// Last step reported.
@@ -79,10 +93,17 @@ impl Default for TrainingState {
                 .join("spatia-training")
                 .display()
                 .to_string(),
-            preset: "student".into(),
+            preset: StudentPreset::Student,
             steps: 300,
             lr: 1e-3,
             cot: 8,
+            questions_per_step: 24,
+            eval_every: 100,
+            checkpoint_every: 50,
+            seed: 0,
+            temperature: 2.0,
+            teacher_answers: String::new(),
+            teacher_cache: String::new(),
             running: false,
             step: 0,
             total: 0,
@@ -183,18 +204,24 @@ impl TrainingState {
         }
     }
 
-    /// The request for the form's settings.
-    pub fn request(&self, resume: bool) -> TrainRequest {
-        TrainRequest {
+    /// The plan for the form's settings: the same type `spatia distill` fills in.
+    pub fn request(&self, resume: bool) -> DistillPlan {
+        let optional = |s: &str| (!s.trim().is_empty()).then(|| PathBuf::from(s.trim()));
+        DistillPlan {
             data: PathBuf::from(self.data.trim()),
             teacher: PathBuf::from(self.teacher.trim()),
-            preset: self.preset.clone(),
             out: PathBuf::from(self.out.trim()),
+            preset: self.preset,
             steps: self.steps,
             lr: self.lr,
+            questions_per_step: self.questions_per_step,
+            eval_every: self.eval_every,
+            checkpoint_every: self.checkpoint_every,
+            seed: self.seed,
             cot: self.cot,
-            questions_per_step: 24,
-            eval_every: 100,
+            temperature: self.temperature,
+            teacher_answers: optional(&self.teacher_answers),
+            teacher_cache: optional(&self.teacher_cache),
             resume,
         }
     }
@@ -283,7 +310,7 @@ pub struct ScriptedTraining {
     /// Steps (the form's default when `None`).
     pub steps: Option<usize>,
     /// Student preset (the form's default when `None`).
-    pub preset: Option<String>,
+    pub preset: Option<StudentPreset>,
     /// Output folder (the form's default when `None`).
     pub out: Option<PathBuf>,
     /// Sent yet.
@@ -315,8 +342,8 @@ pub fn start_scripted_training(
     if let Some(steps) = script.steps {
         training.steps = steps;
     }
-    if let Some(preset) = &script.preset {
-        training.preset = preset.clone();
+    if let Some(preset) = script.preset {
+        training.preset = preset;
     }
     if let Some(out) = &script.out {
         training.out = out.display().to_string();
@@ -387,10 +414,11 @@ pub fn training_ui(ui: &mut egui::Ui, t: &mut TrainingState, bridge: &mut ModelB
         }
         ui.label("student preset");
         egui::ComboBox::from_id_salt("preset")
-            .selected_text(t.preset.clone())
+            .selected_text(t.preset.name())
             .show_ui(ui, |ui| {
-                ui.selectable_value(&mut t.preset, "student".to_string(), "student");
-                ui.selectable_value(&mut t.preset, "tiny".to_string(), "tiny");
+                for p in StudentPreset::ALL {
+                    ui.selectable_value(&mut t.preset, p, p.name());
+                }
             });
         ui.end_row();
         ui.label("steps");
@@ -405,6 +433,34 @@ pub fn training_ui(ui: &mut egui::Ui, t: &mut TrainingState, bridge: &mut ModelB
         ui.end_row();
         ui.label("Hidden CoT K");
         ui.add(egui::DragValue::new(&mut t.cot).range(0..=64));
+        ui.end_row();
+        ui.label("questions / step");
+        ui.add(egui::DragValue::new(&mut t.questions_per_step).range(1..=1024));
+        ui.end_row();
+        ui.label("validate every");
+        ui.add(egui::DragValue::new(&mut t.eval_every).range(0..=1_000_000))
+            .on_hover_text("steps; 0: never");
+        ui.end_row();
+        ui.label("checkpoint every");
+        ui.add(egui::DragValue::new(&mut t.checkpoint_every).range(1..=1_000_000));
+        ui.end_row();
+        ui.label("seed");
+        ui.add(egui::DragValue::new(&mut t.seed));
+        ui.end_row();
+        ui.label("KL temperature");
+        ui.add(
+            egui::DragValue::new(&mut t.temperature)
+                .speed(0.05)
+                .range(0.1..=20.0),
+        );
+        ui.end_row();
+        ui.label("teacher answers");
+        ui.text_edit_singleline(&mut t.teacher_answers)
+            .on_hover_text("optional JSONL of teacher answers (e.g. exported disagreements)");
+        ui.end_row();
+        ui.label("teacher cache");
+        ui.text_edit_singleline(&mut t.teacher_cache)
+            .on_hover_text("optional folder shared by runs (default: output/teacher_cache)");
         ui.end_row();
     });
     ui.horizontal(|ui| {

@@ -10,8 +10,9 @@ pub mod protocol;
 pub mod thread;
 
 pub use crate::train::TrainEvent;
+pub use crate::train::{DistillPlan, StudentPreset};
 pub use engine::Engine;
-pub use protocol::{Event, Request, Role, SceneViews, TrainRequest};
+pub use protocol::{Event, Request, Role, SceneViews};
 pub use thread::{Worker, WorkerError};
 
 #[cfg(test)]

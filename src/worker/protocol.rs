@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::model::vlm::SceneTokenInfo;
 use crate::model::{AttentionMaps, Detection, ViewBatch, ViewDepth};
 use crate::scene::Scene;
-use crate::train::TrainEvent;
+use crate::train::{DistillPlan, TrainEvent};
 
 /// Which model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -26,31 +26,6 @@ impl Role {
             Role::Teacher => "teacher",
         }
     }
-}
-
-/// Settings of a training run started from the viewer (the same trainer as `spatia distill`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct TrainRequest {
-    /// A `spatia gen-data` folder.
-    pub data: PathBuf,
-    /// The teacher's model folder.
-    pub teacher: PathBuf,
-    /// Student preset: "student" (the shipped size) or "tiny" (for quick checks).
-    pub preset: String,
-    /// Output folder (checkpoints, `train_log.jsonl`, the teacher cache).
-    pub out: PathBuf,
-    /// Steps in all.
-    pub steps: usize,
-    /// Peak learning rate.
-    pub lr: f64,
-    /// Hidden CoT latents of the student.
-    pub cot: usize,
-    /// Questions per step.
-    pub questions_per_step: usize,
-    /// Validate every N steps (0: never).
-    pub eval_every: usize,
-    /// Continue from the checkpoint in `out`.
-    pub resume: bool,
 }
 
 /// A request to the worker. Requests carrying a `request_id` can be cancelled.
@@ -95,7 +70,7 @@ pub enum Request {
         request_id: u64,
     },
     /// Start a training run on its own thread.
-    StartTraining(TrainRequest),
+    StartTraining(DistillPlan),
     /// Stop the training run after checkpointing (pause = stop, then start again with
     /// `resume`).
     StopTraining,

@@ -291,17 +291,14 @@ fn the_worker_thread_trains_and_hands_over_a_checkpoint() {
     let worker = Worker::spawn(Device::Cpu).unwrap();
     let out = dir.path().join("run");
     worker
-        .send(Request::StartTraining(TrainRequest {
-            data: ds.root.clone(),
-            teacher: teacher.clone(),
-            preset: "tiny".into(),
-            out: out.clone(),
+        .send(Request::StartTraining(DistillPlan {
+            preset: StudentPreset::Tiny,
             steps: 4,
             lr: 3e-3,
             cot: 2,
             questions_per_step: 4,
             eval_every: 0,
-            resume: false,
+            ..DistillPlan::new(ds.root.clone(), teacher.clone(), out.clone())
         }))
         .unwrap();
     let mut steps = Vec::new();
@@ -346,19 +343,14 @@ fn the_worker_thread_trains_and_hands_over_a_checkpoint() {
         .recv_timeout(Duration::from_secs(60))
         .unwrap();
     assert!(matches!(e, Event::ModelLoaded { role: Role::Student, params, .. } if params > 0));
-    // A bad preset fails with a message instead of a silent thread death.
+    // A run that cannot start (resume where there is no checkpoint) fails with a message
+    // instead of a silent thread death.
     worker
-        .send(Request::StartTraining(TrainRequest {
-            data: ds.root.clone(),
-            teacher,
-            preset: "huge".into(),
-            out: dir.path().join("run2"),
+        .send(Request::StartTraining(DistillPlan {
+            preset: StudentPreset::Tiny,
             steps: 1,
-            lr: 1e-3,
-            cot: 0,
-            questions_per_step: 1,
-            eval_every: 0,
-            resume: false,
+            resume: true,
+            ..DistillPlan::new(ds.root.clone(), teacher, dir.path().join("run2"))
         }))
         .unwrap();
     let e = worker
@@ -366,7 +358,7 @@ fn the_worker_thread_trains_and_hands_over_a_checkpoint() {
         .recv_timeout(Duration::from_secs(60))
         .unwrap();
     assert!(
-        matches!(&e, Event::Training(TrainEvent::Failed { error }) if error.contains("huge")),
+        matches!(&e, Event::Training(TrainEvent::Failed { error }) if error.contains("nothing to resume")),
         "{e:?}"
     );
 }

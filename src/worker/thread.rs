@@ -14,9 +14,9 @@ use candle_core::Device;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use super::engine::Engine;
-use super::protocol::{Event, Request, TrainRequest};
-use crate::model::{ModelConfig, ModelError, load_model};
-use crate::train::{Dataset, DistillSettings, Distiller, TrainConfig, TrainEvent, Trainer};
+use super::protocol::{Event, Request};
+use crate::model::ModelError;
+use crate::train::{DistillPlan, TrainEvent, distill_trainer};
 
 /// Requests that may wait in the queue.
 pub const REQUEST_CAPACITY: usize = 64;
@@ -292,7 +292,7 @@ impl WorkerLoop {
         Ok(())
     }
 
-    fn start_training(&mut self, req: TrainRequest) -> Result<(), ModelError> {
+    fn start_training(&mut self, req: DistillPlan) -> Result<(), ModelError> {
         if let Some(t) = &self.training
             && !t.handle.is_finished()
         {
@@ -323,47 +323,15 @@ impl WorkerLoop {
     }
 }
 
-/// One distillation run with its events forwarded as [`Event::Training`].
+/// One distillation run with its events forwarded as [`Event::Training`] (the plan and the
+/// trainer set-up are `spatia distill`'s: [`distill_trainer`]).
 fn run_training(
-    req: &TrainRequest,
+    req: &DistillPlan,
     device: &Device,
     events: &Sender<Event>,
     cancel: &Arc<AtomicBool>,
 ) -> Result<(), ModelError> {
-    let dataset = Dataset::open(&req.data)?;
-    let teacher = load_model(&req.teacher, device)?;
-    let vocab = teacher.model.cfg.decoder.vocab_size;
-    let size = dataset.manifest.options.size as usize;
-    let mut cfg = match req.preset.as_str() {
-        "student" => ModelConfig::student(vocab),
-        "tiny" => ModelConfig::tiny(vocab, size, teacher.model.cfg.encoder.patch_size),
-        other => {
-            return Err(ModelError::Invalid(format!(
-                "unknown student preset {other:?} (student or tiny)"
-            )));
-        }
-    };
-    cfg.num_views = dataset.manifest.options.views;
-    cfg.encoder.image_size = size;
-    cfg.hidden_cot_tokens = req.cot;
-    let distiller = Distiller::new(
-        DistillSettings::new(req.teacher.clone()),
-        teacher,
-        &cfg,
-        &req.out.join("teacher_cache"),
-        0,
-        device,
-    )?;
-    let config = TrainConfig {
-        steps: req.steps,
-        lr: req.lr,
-        questions_per_step: req.questions_per_step,
-        eval_every: req.eval_every,
-        ..Default::default()
-    };
-    let mut trainer = Trainer::new_distill(
-        cfg, config, dataset, &req.out, req.resume, device, distiller,
-    )?;
+    let mut trainer = distill_trainer(req, device)?;
     let (tx, rx) = crossbeam_channel::bounded::<TrainEvent>(EVENT_CAPACITY);
     let out = events.clone();
     let forward = std::thread::Builder::new()
