@@ -1,8 +1,9 @@
-//! Distillation (Asfour et al.; geometric terms from Lee et al.): the teacher's outputs, cached
-//! on disk once per training scene; teacher answers read from a JSONL file; and the terms the
-//! student learns from them, each under its logged name (docs/TRAINING.md).
+//! Distillation (Asfour et al.; geometric terms from Lee et al.): the settings, the
+//! [`Distiller`] and the terms the student learns from the teacher, each under its logged name
+//! (docs/TRAINING.md). The teacher's on-disk output cache is in `cache.rs`, teacher answers read
+//! from a JSONL file in `answers.rs`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
@@ -17,11 +18,17 @@ use super::losses::{
 use crate::data::SceneShard;
 use crate::model::encoder::EncoderOutput;
 use crate::model::heads::{DepthOutput, DetectionOutput};
-use crate::model::{LoadedModel, ModelConfig, ModelError, SpatialVlm, ViewBatch};
+use crate::model::{LoadedModel, ModelConfig, ModelError, SpatialVlm};
 use crate::questions::Question;
-use crate::scene::SceneError;
 
 /// The Kendall-weighted tasks of a distillation run, in order.
+mod answers;
+mod cache;
+
+pub use answers::{FileAnswer, TeacherAnswers};
+pub use cache::TeacherTargets;
+use cache::{CacheMeta, cache_err};
+
 pub const DISTILL_TASKS: [&str; 5] = ["answer", "depth", "detection", "feature", "geometry"];
 
 /// Distillation settings (saved with every checkpoint; a resume must match them).
@@ -64,108 +71,6 @@ impl DistillSettings {
     }
 }
 
-/// One answer from a teacher-answers file.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FileAnswer {
-    /// The teacher's answer.
-    pub answer: String,
-    /// Optional logits: one row per answer token and a last one for `<eos>`, each over the
-    /// student's vocabulary.
-    pub logits: Option<Vec<Vec<f32>>>,
-    /// Line in the file (1-based), for messages.
-    pub line: usize,
-}
-
-/// Teacher answers produced elsewhere (e.g. by LLaVA-3D), keyed by (scene, question).
-#[derive(Debug, Clone)]
-pub struct TeacherAnswers {
-    /// The file.
-    pub path: PathBuf,
-    map: HashMap<(String, String), FileAnswer>,
-}
-
-impl TeacherAnswers {
-    /// Reads a JSONL file; a malformed line, ragged or non-finite logits give an error naming
-    /// the file and line.
-    pub fn read(path: &Path) -> Result<TeacherAnswers, SceneError> {
-        let mut map = HashMap::new();
-        crate::scene::for_each_line(path, |n, line| {
-            let bad = |m: String| SceneError::invalid(path, format!("line {n}: {m}"));
-            let l: crate::questions::jsonl::TeacherAnswerLine =
-                serde_json::from_str(line).map_err(|e| bad(format!("malformed answer: {e}")))?;
-            if let Some(rows) = &l.logits {
-                let width = rows.first().map_or(0, Vec::len);
-                if rows.is_empty() || width == 0 || rows.iter().any(|r| r.len() != width) {
-                    return Err(bad(
-                        "logits must be a non-empty list of equal-length rows".into()
-                    ));
-                }
-                if rows.iter().flatten().any(|v| !v.is_finite()) {
-                    return Err(bad("logits contain NaN or infinity".into()));
-                }
-            }
-            map.insert(
-                (l.scene, l.question),
-                FileAnswer {
-                    answer: l.answer,
-                    logits: l.logits,
-                    line: n,
-                },
-            );
-            Ok(())
-        })?;
-        Ok(TeacherAnswers {
-            path: path.to_path_buf(),
-            map,
-        })
-    }
-
-    /// The teacher's answer to `question` about `scene`.
-    pub fn get(&self, scene: &str, question: &str) -> Option<&FileAnswer> {
-        self.map.get(&(scene.to_string(), question.to_string()))
-    }
-
-    /// Answers in the file.
-    pub fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    /// Whether the file had no answers.
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
-}
-
-/// The teacher's outputs for one training scene.
-#[derive(Debug, Clone)]
-pub struct TeacherTargets {
-    /// Last-layer patch tokens [V, P, C_teacher].
-    pub patch_tokens: Tensor,
-    /// Predicted depth, metres [V, H, W].
-    pub depth: Tensor,
-    /// Detection logits [Q, classes + 1].
-    pub det_logits: Tensor,
-    /// Detection boxes [Q, 6] in the first camera's frame.
-    pub det_boxes: Tensor,
-    /// Teacher-forced answer logits of every question of the scene, stacked [Σ (La + 1), V].
-    pub answer_logits: Tensor,
-    /// (question, answer) → (first row, rows) in `answer_logits`.
-    pub answers: HashMap<(String, String), (usize, usize)>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct CacheIndex {
-    scene: String,
-    /// (question, answer, first row, rows).
-    answers: Vec<(String, String, usize, usize)>,
-}
-
-#[derive(Serialize, Deserialize, PartialEq)]
-struct CacheMeta {
-    teacher: String,
-    fingerprint: String,
-}
-
 /// Patch tokens of the last encoder layer, [V, P, C] (batch 1).
 pub fn last_patch_tokens(enc: &EncoderOutput) -> candle_core::Result<Tensor> {
     let last = enc
@@ -193,13 +98,6 @@ pub struct Distiller {
     pub varmap: VarMap,
     feature_proj: Linear,
     device: Device,
-}
-
-fn cache_err(path: &Path, e: impl std::fmt::Display) -> ModelError {
-    ModelError::Checkpoint {
-        path: path.to_path_buf(),
-        problem: e.to_string(),
-    }
 }
 
 impl Distiller {
@@ -274,185 +172,6 @@ impl Distiller {
             varmap,
             feature_proj,
             device: device.clone(),
-        })
-    }
-
-    fn cache_paths(&self, key: &str) -> (PathBuf, PathBuf) {
-        let stem = format!("{:016x}", crate::scene::stable_hash(key));
-        (
-            self.cache_dir.join(format!("{stem}.safetensors")),
-            self.cache_dir.join(format!("{stem}.json")),
-        )
-    }
-
-    /// Whether the scene `key` is in the cache.
-    pub fn is_cached(&self, key: &str) -> bool {
-        let (tensors, index) = self.cache_paths(key);
-        tensors.is_file() && index.is_file()
-    }
-
-    /// The teacher's outputs for the training scene `key`: read from the cache, or computed
-    /// (for all of `questions`, the scene's questions) and written to it.
-    pub fn targets(
-        &self,
-        key: &str,
-        shard: &SceneShard,
-        questions: &[Question],
-    ) -> Result<TeacherTargets, ModelError> {
-        let (tensors_path, index_path) = self.cache_paths(key);
-        if index_path.is_file() && tensors_path.is_file() {
-            let t = self.read_cached(key, &tensors_path, &index_path)?;
-            let size = shard.size as usize;
-            if t.depth.dims() != [shard.views, size, size] {
-                return Err(cache_err(
-                    &tensors_path,
-                    format!(
-                        "cached for {:?} views, the dataset has {} of {size}²: a cache of another dataset? delete it",
-                        t.depth.dims(),
-                        shard.views
-                    ),
-                ));
-            }
-            return Ok(t);
-        }
-        let t = self.compute(shard, questions)?;
-        let to = |x: &Tensor, dt: DType| x.to_dtype(dt);
-        let tensors = HashMap::from([
-            ("patch_tokens".to_string(), to(&t.patch_tokens, DType::F16)?),
-            ("depth".to_string(), to(&t.depth, DType::F32)?),
-            ("det_logits".to_string(), to(&t.det_logits, DType::F32)?),
-            ("det_boxes".to_string(), to(&t.det_boxes, DType::F32)?),
-            (
-                "answer_logits".to_string(),
-                to(&t.answer_logits, DType::F16)?,
-            ),
-        ]);
-        // Temporary names carry the process id: runs sharing a cache never write into each
-        // other's temporary files, and each rename replaces a whole file.
-        let tmp_of = |p: &Path| {
-            let mut t = p.as_os_str().to_owned();
-            t.push(format!(".{}.tmp", std::process::id()));
-            PathBuf::from(t)
-        };
-        let tmp = tmp_of(&tensors_path);
-        candle_core::safetensors::save(&tensors, &tmp).map_err(|e| cache_err(&tmp, e))?;
-        std::fs::rename(&tmp, &tensors_path).map_err(|e| cache_err(&tensors_path, e))?;
-        let mut answers: Vec<(String, String, usize, usize)> = t
-            .answers
-            .iter()
-            .map(|((q, a), (r, n))| (q.clone(), a.clone(), *r, *n))
-            .collect();
-        answers.sort_by_key(|x| x.2);
-        let index = CacheIndex {
-            scene: key.to_string(),
-            answers,
-        };
-        let json = serde_json::to_vec(&index).map_err(|e| ModelError::Invalid(e.to_string()))?;
-        // The index is written last: a kill before it leaves no index, so the scene is
-        // computed again rather than read half-written.
-        let tmp = tmp_of(&index_path);
-        std::fs::write(&tmp, &json).map_err(|e| cache_err(&tmp, e))?;
-        std::fs::rename(&tmp, &index_path).map_err(|e| cache_err(&index_path, e))?;
-        Ok(t)
-    }
-
-    fn read_cached(
-        &self,
-        key: &str,
-        tensors_path: &Path,
-        index_path: &Path,
-    ) -> Result<TeacherTargets, ModelError> {
-        let index: CacheIndex = crate::scene::read_json(index_path, 256 << 20)?;
-        if index.scene != key {
-            return Err(cache_err(
-                index_path,
-                format!("holds scene {:?}, expected {key:?}", index.scene),
-            ));
-        }
-        let mut tensors = candle_core::safetensors::load(tensors_path, &self.device)
-            .map_err(|e| cache_err(tensors_path, format!("unreadable teacher cache: {e}")))?;
-        let mut take = |name: &str, rank: usize| -> Result<Tensor, ModelError> {
-            let t = tensors
-                .remove(name)
-                .ok_or_else(|| cache_err(tensors_path, format!("no tensor {name}")))?;
-            if t.rank() != rank {
-                return Err(cache_err(
-                    tensors_path,
-                    format!("{name} has shape {:?}, expected rank {rank}", t.dims()),
-                ));
-            }
-            Ok(t.to_dtype(DType::F32)?)
-        };
-        let t = TeacherTargets {
-            patch_tokens: take("patch_tokens", 3)?,
-            depth: take("depth", 3)?,
-            det_logits: take("det_logits", 2)?,
-            det_boxes: take("det_boxes", 2)?,
-            answer_logits: take("answer_logits", 2)?,
-            answers: HashMap::new(),
-        };
-        let rows = t.answer_logits.dim(0)?;
-        let mut answers = HashMap::new();
-        for (q, a, r, n) in index.answers {
-            if r + n > rows {
-                return Err(cache_err(
-                    index_path,
-                    format!("answer rows {r}..{} beyond the {rows} cached", r + n),
-                ));
-            }
-            answers.insert((q, a), (r, n));
-        }
-        Ok(TeacherTargets { answers, ..t })
-    }
-
-    /// Runs the teacher on one scene and all its questions.
-    pub fn compute(
-        &self,
-        shard: &SceneShard,
-        questions: &[Question],
-    ) -> Result<TeacherTargets, ModelError> {
-        let m = &self.teacher.model;
-        let tok = &self.teacher.tokenizer;
-        let views = ViewBatch::from_shard(shard);
-        let (images, points) = m.view_tensors(&views)?;
-        let enc = m.encode_tensors(&images, points.as_ref())?;
-        let patch_tokens = last_patch_tokens(&enc)?;
-        let depth = m.depth_tensors(&enc)?.depth.get(0)?;
-        let det = m.detect_tensors(&enc)?;
-        let mut answers = HashMap::new();
-        let mut examples = Vec::new();
-        let mut row = 0;
-        for q in questions {
-            let k = (q.question.clone(), q.answer.clone());
-            if answers.contains_key(&k) {
-                continue;
-            }
-            let (qi, ai) = (tok.encode(&q.question)?, tok.encode(&q.answer)?);
-            answers.insert(k, (row, ai.len() + 1));
-            row += ai.len() + 1;
-            examples.push((qi, ai));
-        }
-        let vocab = m.cfg.decoder.vocab_size;
-        let answer_logits = if examples.is_empty() {
-            Tensor::zeros((0, vocab), DType::F32, &self.device)?
-        } else {
-            let scene = m.scene_embeds(&enc)?;
-            let mut parts = Vec::new();
-            // Chunks keep the teacher's activations small on scenes with many questions.
-            for chunk in examples.chunks(32) {
-                let (l, _) =
-                    m.answer_logits(&scene, chunk, (tok.bos, tok.ans, tok.eos, tok.pad))?;
-                parts.push(l);
-            }
-            Tensor::cat(&parts, 0)?
-        };
-        Ok(TeacherTargets {
-            patch_tokens: patch_tokens.detach(),
-            depth: depth.detach(),
-            det_logits: det.logits.get(0)?.detach(),
-            det_boxes: det.boxes.get(0)?.detach(),
-            answer_logits: answer_logits.detach(),
-            answers,
         })
     }
 
