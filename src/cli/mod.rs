@@ -3,6 +3,7 @@
 
 mod ask;
 mod eval;
+mod export_model;
 mod gen_data;
 mod gen_scenes;
 mod info;
@@ -39,7 +40,7 @@ enum Command {
     /// Evaluate a model on a dataset split.
     Eval(eval::EvalArgs),
     /// Copy a checkpoint to a plain model folder (f16 by default), as `models/` ships them.
-    ExportModel(train::ExportArgs),
+    ExportModel(export_model::ExportArgs),
     /// Distil a student from a teacher (`distill --teacher DIR --data DIR --out DIR`).
     Distill(train::DistillArgs),
     /// Answer a question about a scene with a model (default models/student).
@@ -98,7 +99,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Train(a)) => train::run(&a),
         Some(Command::Eval(a)) => eval::run(&a),
         Some(Command::Distill(a)) => train::distill(&a),
-        Some(Command::ExportModel(a)) => train::export(&a),
+        Some(Command::ExportModel(a)) => export_model::run(&a),
         Some(Command::BenchModels(a)) => ask::bench(&a),
         Some(Command::ModelInfo(a)) => model_info::run(&a),
         Some(Command::ImportQuestions(a)) => questions::import(&a),

@@ -1,4 +1,4 @@
-//! `spatia train teacher …`, `spatia distill …` and `spatia export-model …`.
+//! `spatia train teacher …` and `spatia distill …`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -240,28 +240,4 @@ pub fn distill(a: &DistillArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     run_with_progress(&mut trainer, o.steps, &o.out)
-}
-
-#[derive(clap::Args, Debug)]
-pub struct ExportArgs {
-    /// Source model folder (a training checkpoint is one).
-    #[arg(long)]
-    from: PathBuf,
-    /// Destination folder (replaced).
-    #[arg(long)]
-    to: PathBuf,
-    /// Keep f32 weights instead of converting to f16.
-    #[arg(long)]
-    f32: bool,
-}
-
-pub fn export(a: &ExportArgs) -> anyhow::Result<()> {
-    let dtype = if a.f32 {
-        candle_core::DType::F32
-    } else {
-        candle_core::DType::F16
-    };
-    spatia::model::checkpoint::export_model(&a.from, &a.to, dtype)?;
-    println!("{} -> {} ({dtype:?})", a.from.display(), a.to.display());
-    Ok(())
 }
