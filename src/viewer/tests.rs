@@ -829,3 +829,11 @@ fn training_events_fill_the_curves_and_checkpoints() {
     });
     assert!(fresh.failed && !fresh.running && !script.pending(&fresh));
 }
+
+#[test]
+fn the_status_bar_formats_frame_times_consistently() {
+    use super::ui::frame_time_text;
+    assert_eq!(frame_time_text(221.0), "221.0 ms/frame, 4.5 fps");
+    assert_eq!(frame_time_text(16.666), "16.7 ms/frame, 60.0 fps");
+    assert_eq!(frame_time_text(0.0), "0.0 ms/frame, 100000.0 fps");
+}

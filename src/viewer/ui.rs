@@ -345,13 +345,18 @@ fn menu_bar_ui(
     });
 }
 
+/// The status bar's frame time: one decimal for both figures, no padding ("247.7 ms/frame,
+/// 4.0 fps").
+pub fn frame_time_text(frame_ms: f32) -> String {
+    format!(
+        "{frame_ms:.1} ms/frame, {:.1} fps",
+        1000.0 / frame_ms.max(0.01)
+    )
+}
+
 fn status_bar_ui(ui: &mut egui::Ui, state: &mut PanelState) {
     ui.horizontal(|ui| {
-        let ms = state.stats.frame_ms;
-        ui.monospace(format!(
-            "{ms:6.1} ms/frame ({:4.0} fps)",
-            1000.0 / ms.max(0.01)
-        ));
+        ui.monospace(frame_time_text(state.stats.frame_ms));
         ui.separator();
         match &state.current {
             Some(c) => {
