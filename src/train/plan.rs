@@ -46,18 +46,9 @@ pub struct DistillPlan {
     pub out: PathBuf,
     /// The student's size.
     pub preset: StudentPreset,
-    /// Optimiser steps in all.
-    pub steps: usize,
-    /// Peak learning rate.
-    pub lr: f64,
-    /// Questions per step.
-    pub questions_per_step: usize,
-    /// Validate every N steps (0: never).
-    pub eval_every: usize,
-    /// Checkpoint every N steps.
-    pub checkpoint_every: usize,
-    /// Seed (initialisation, data order, the distillation projection).
-    pub seed: u64,
+    /// Steps, rates, intervals and the seed (initialisation, data order, and the distillation
+    /// projection).
+    pub train: TrainConfig,
     /// Hidden CoT latents of the student (0 removes them).
     pub cot: usize,
     /// Temperature of the answer KL.
@@ -71,38 +62,20 @@ pub struct DistillPlan {
 }
 
 impl DistillPlan {
-    /// A plan with the defaults of `spatia distill` for everything but the folders.
+    /// A plan with the trainer's and the distiller's defaults for everything but the folders.
     pub fn new(data: PathBuf, teacher: PathBuf, out: PathBuf) -> DistillPlan {
-        let d = TrainConfig::default();
+        let settings = DistillSettings::new(teacher.clone());
         DistillPlan {
             data,
             teacher,
             out,
             preset: StudentPreset::Student,
-            steps: 2000,
-            lr: 1e-3,
-            questions_per_step: 16,
-            eval_every: 250,
-            checkpoint_every: 50,
-            seed: d.seed,
+            train: TrainConfig::default(),
             cot: 8,
-            temperature: 2.0,
+            temperature: settings.temperature,
             teacher_answers: None,
             teacher_cache: None,
             resume: false,
-        }
-    }
-
-    /// The trainer settings of this plan.
-    pub fn train_config(&self) -> TrainConfig {
-        TrainConfig {
-            steps: self.steps,
-            lr: self.lr,
-            questions_per_step: self.questions_per_step,
-            eval_every: self.eval_every,
-            checkpoint_every: self.checkpoint_every,
-            seed: self.seed,
-            ..Default::default()
         }
     }
 }
@@ -127,10 +100,10 @@ pub fn distill_trainer(plan: &DistillPlan, device: &Device) -> Result<Trainer, M
         .teacher_cache
         .clone()
         .unwrap_or_else(|| plan.out.join("teacher_cache"));
-    let distiller = Distiller::new(settings, teacher, &cfg, &cache, plan.seed, device)?;
+    let distiller = Distiller::new(settings, teacher, &cfg, &cache, plan.train.seed, device)?;
     Trainer::new_distill(
         cfg,
-        plan.train_config(),
+        plan.train.clone(),
         dataset,
         &plan.out,
         plan.resume,

@@ -14,7 +14,7 @@ use crossbeam_channel::{Receiver, TryRecvError};
 
 use super::assistant::ModelBridge;
 use super::loading::CurrentScene;
-use crate::worker::{DistillPlan, Request, Role, StudentPreset, TrainEvent};
+use crate::worker::{DistillPlan, Request, Role, StudentPreset, TrainConfig, TrainEvent};
 
 /// Curves longer than this are thinned (every other point dropped).
 const MAX_POINTS: usize = 4000;
@@ -212,12 +212,15 @@ impl TrainingState {
             teacher: PathBuf::from(self.teacher.trim()),
             out: PathBuf::from(self.out.trim()),
             preset: self.preset,
-            steps: self.steps,
-            lr: self.lr,
-            questions_per_step: self.questions_per_step,
-            eval_every: self.eval_every,
-            checkpoint_every: self.checkpoint_every,
-            seed: self.seed,
+            train: TrainConfig {
+                steps: self.steps,
+                lr: self.lr,
+                questions_per_step: self.questions_per_step,
+                eval_every: self.eval_every,
+                checkpoint_every: self.checkpoint_every,
+                seed: self.seed,
+                ..Default::default()
+            },
             cot: self.cot,
             temperature: self.temperature,
             teacher_answers: optional(&self.teacher_answers),

@@ -10,7 +10,7 @@ pub mod protocol;
 pub mod thread;
 
 pub use crate::train::TrainEvent;
-pub use crate::train::{DistillPlan, StudentPreset};
+pub use crate::train::{DistillPlan, StudentPreset, TrainConfig};
 pub use engine::Engine;
 pub use protocol::{Event, Request, Role, SceneViews};
 pub use thread::{Worker, WorkerError};

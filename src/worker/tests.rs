@@ -293,11 +293,14 @@ fn the_worker_thread_trains_and_hands_over_a_checkpoint() {
     worker
         .send(Request::StartTraining(DistillPlan {
             preset: StudentPreset::Tiny,
-            steps: 4,
-            lr: 3e-3,
+            train: TrainConfig {
+                steps: 4,
+                lr: 3e-3,
+                questions_per_step: 4,
+                eval_every: 0,
+                ..Default::default()
+            },
             cot: 2,
-            questions_per_step: 4,
-            eval_every: 0,
             ..DistillPlan::new(ds.root.clone(), teacher.clone(), out.clone())
         }))
         .unwrap();
@@ -348,7 +351,10 @@ fn the_worker_thread_trains_and_hands_over_a_checkpoint() {
     worker
         .send(Request::StartTraining(DistillPlan {
             preset: StudentPreset::Tiny,
-            steps: 1,
+            train: TrainConfig {
+                steps: 1,
+                ..Default::default()
+            },
             resume: true,
             ..DistillPlan::new(ds.root.clone(), teacher, dir.path().join("run2"))
         }))
