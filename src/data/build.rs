@@ -306,8 +306,12 @@ pub fn build(
         let dir = out_dir.join(split.name());
         let keys = manifest.splits.get(&split).cloned().unwrap_or_default();
         let mut all: Vec<Question> = Vec::new();
+        // A shard's questions carry the scene's own name, which may differ from its key.
+        let mut scene_of_key: Vec<Option<String>> = Vec::with_capacity(keys.len());
         for key in &keys {
-            all.extend(read_jsonl(&dir.join(format!("{key}.candidates.jsonl")))?);
+            let qs = read_jsonl(&dir.join(format!("{key}.candidates.jsonl")))?;
+            scene_of_key.push(qs.first().map(|q| q.scene.clone()));
+            all.extend(qs);
         }
         let (all, dropped) = balance_wordings(all);
         let mut by_scene: BTreeMap<&str, Vec<Question>> = BTreeMap::new();
@@ -317,10 +321,11 @@ pub fn build(
                 .or_default()
                 .push(q.clone());
         }
-        for key in &keys {
-            // A shard's questions carry the scene's own name, which may differ from its key.
-            let shard_scene = scene_name_of(&all, key, &dir)?;
-            let qs = by_scene.remove(shard_scene.as_str()).unwrap_or_default();
+        for (key, scene) in keys.iter().zip(&scene_of_key) {
+            let qs = scene
+                .as_deref()
+                .and_then(|name| by_scene.remove(name))
+                .unwrap_or_default();
             write_jsonl(&dir.join(format!("{key}.jsonl")), &qs)?;
         }
         write_jsonl(&dir.join("questions.jsonl"), &all)?;
@@ -360,15 +365,6 @@ pub fn build(
         built,
         resumed,
     })
-}
-
-/// The scene name the questions of shard `key` carry: from its questions when it has any, else
-/// read from the shard.
-fn scene_name_of(all: &[Question], key: &str, dir: &Path) -> Result<String, SceneError> {
-    if all.iter().any(|q| q.scene == key) {
-        return Ok(key.to_string());
-    }
-    Ok(SceneShard::read(&dir.join(format!("{key}.safetensors")))?.scene)
 }
 
 /// Adds `questions`' per-category yes share, per-template and per-fact counts to `coverage`.
