@@ -96,55 +96,130 @@ fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
         .unwrap()
 }
 
-/// The official VGGT-1B aggregator key names for a 2-layer encoder of width `c`.
-fn vggt_names(cfg: &EncoderConfig) -> Vec<(String, Vec<usize>)> {
+/// The tensor names of VGGT's aggregator for `depth = 2`, written out as they appear in a
+/// checkpoint of facebookresearch/vggt (`vggt/models/aggregator.py`: `camera_token`,
+/// `register_token`, `frame_blocks`, `global_blocks`; `vggt/layers/block.py`: `norm1`, `attn`,
+/// `ls1`, `norm2`, `mlp`, `ls2`; `attention.py`: `qkv`, `q_norm`, `k_norm`, `proj`;
+/// `layer_scale.py`: `gamma`; `mlp.py`: `fc1`, `fc2`). Spatia uses the aggregator's `conv` patch
+/// embedding (`patch_embed.proj`, `PatchEmbed`), not VGGT-1B's DINOv2 trunk
+/// (`patch_embed.patch_embed.proj`, `patch_embed.blocks.*`), so only these keys are shared.
+const VGGT_AGGREGATOR_KEYS_DEPTH_2: [&str; 76] = [
+    "aggregator.camera_token",
+    "aggregator.patch_embed.proj.bias",
+    "aggregator.patch_embed.proj.weight",
+    "aggregator.register_token",
+    "aggregator.frame_blocks.0.norm1.weight",
+    "aggregator.frame_blocks.0.norm1.bias",
+    "aggregator.frame_blocks.0.attn.qkv.weight",
+    "aggregator.frame_blocks.0.attn.qkv.bias",
+    "aggregator.frame_blocks.0.attn.q_norm.weight",
+    "aggregator.frame_blocks.0.attn.q_norm.bias",
+    "aggregator.frame_blocks.0.attn.k_norm.weight",
+    "aggregator.frame_blocks.0.attn.k_norm.bias",
+    "aggregator.frame_blocks.0.attn.proj.weight",
+    "aggregator.frame_blocks.0.attn.proj.bias",
+    "aggregator.frame_blocks.0.ls1.gamma",
+    "aggregator.frame_blocks.0.norm2.weight",
+    "aggregator.frame_blocks.0.norm2.bias",
+    "aggregator.frame_blocks.0.mlp.fc1.weight",
+    "aggregator.frame_blocks.0.mlp.fc1.bias",
+    "aggregator.frame_blocks.0.mlp.fc2.weight",
+    "aggregator.frame_blocks.0.mlp.fc2.bias",
+    "aggregator.frame_blocks.0.ls2.gamma",
+    "aggregator.frame_blocks.1.norm1.weight",
+    "aggregator.frame_blocks.1.norm1.bias",
+    "aggregator.frame_blocks.1.attn.qkv.weight",
+    "aggregator.frame_blocks.1.attn.qkv.bias",
+    "aggregator.frame_blocks.1.attn.q_norm.weight",
+    "aggregator.frame_blocks.1.attn.q_norm.bias",
+    "aggregator.frame_blocks.1.attn.k_norm.weight",
+    "aggregator.frame_blocks.1.attn.k_norm.bias",
+    "aggregator.frame_blocks.1.attn.proj.weight",
+    "aggregator.frame_blocks.1.attn.proj.bias",
+    "aggregator.frame_blocks.1.ls1.gamma",
+    "aggregator.frame_blocks.1.norm2.weight",
+    "aggregator.frame_blocks.1.norm2.bias",
+    "aggregator.frame_blocks.1.mlp.fc1.weight",
+    "aggregator.frame_blocks.1.mlp.fc1.bias",
+    "aggregator.frame_blocks.1.mlp.fc2.weight",
+    "aggregator.frame_blocks.1.mlp.fc2.bias",
+    "aggregator.frame_blocks.1.ls2.gamma",
+    "aggregator.global_blocks.0.norm1.weight",
+    "aggregator.global_blocks.0.norm1.bias",
+    "aggregator.global_blocks.0.attn.qkv.weight",
+    "aggregator.global_blocks.0.attn.qkv.bias",
+    "aggregator.global_blocks.0.attn.q_norm.weight",
+    "aggregator.global_blocks.0.attn.q_norm.bias",
+    "aggregator.global_blocks.0.attn.k_norm.weight",
+    "aggregator.global_blocks.0.attn.k_norm.bias",
+    "aggregator.global_blocks.0.attn.proj.weight",
+    "aggregator.global_blocks.0.attn.proj.bias",
+    "aggregator.global_blocks.0.ls1.gamma",
+    "aggregator.global_blocks.0.norm2.weight",
+    "aggregator.global_blocks.0.norm2.bias",
+    "aggregator.global_blocks.0.mlp.fc1.weight",
+    "aggregator.global_blocks.0.mlp.fc1.bias",
+    "aggregator.global_blocks.0.mlp.fc2.weight",
+    "aggregator.global_blocks.0.mlp.fc2.bias",
+    "aggregator.global_blocks.0.ls2.gamma",
+    "aggregator.global_blocks.1.norm1.weight",
+    "aggregator.global_blocks.1.norm1.bias",
+    "aggregator.global_blocks.1.attn.qkv.weight",
+    "aggregator.global_blocks.1.attn.qkv.bias",
+    "aggregator.global_blocks.1.attn.q_norm.weight",
+    "aggregator.global_blocks.1.attn.q_norm.bias",
+    "aggregator.global_blocks.1.attn.k_norm.weight",
+    "aggregator.global_blocks.1.attn.k_norm.bias",
+    "aggregator.global_blocks.1.attn.proj.weight",
+    "aggregator.global_blocks.1.attn.proj.bias",
+    "aggregator.global_blocks.1.ls1.gamma",
+    "aggregator.global_blocks.1.norm2.weight",
+    "aggregator.global_blocks.1.norm2.bias",
+    "aggregator.global_blocks.1.mlp.fc1.weight",
+    "aggregator.global_blocks.1.mlp.fc1.bias",
+    "aggregator.global_blocks.1.mlp.fc2.weight",
+    "aggregator.global_blocks.1.mlp.fc2.bias",
+    "aggregator.global_blocks.1.ls2.gamma",
+];
+
+/// Shapes of the aggregator tensors for `cfg`, by name (VGGT's layouts: `[1, 2, 1, C]` camera
+/// token, `[1, 2, R, C]` register tokens, conv `[C, 3, P, P]`, linear `[out, in]`).
+fn vggt_shape(cfg: &EncoderConfig, name: &str) -> Vec<usize> {
     let (c, p, r) = (cfg.embed_dim, cfg.patch_size, cfg.num_register_tokens);
     let hd = c / cfg.num_heads;
     let hidden = (c as f64 * cfg.mlp_ratio) as usize;
-    let mut out = vec![
-        (
-            "aggregator.patch_embed.proj.weight".to_string(),
-            vec![c, 3, p, p],
-        ),
-        ("aggregator.patch_embed.proj.bias".to_string(), vec![c]),
-        ("aggregator.camera_token".to_string(), vec![1, 2, 1, c]),
-        ("aggregator.register_token".to_string(), vec![1, 2, r, c]),
-    ];
-    for kind in ["frame_blocks", "global_blocks"] {
-        for i in 0..cfg.depth {
-            let b = format!("aggregator.{kind}.{i}");
-            for (n, s) in [
-                ("norm1.weight", vec![c]),
-                ("norm1.bias", vec![c]),
-                ("attn.qkv.weight", vec![3 * c, c]),
-                ("attn.qkv.bias", vec![3 * c]),
-                ("attn.q_norm.weight", vec![hd]),
-                ("attn.q_norm.bias", vec![hd]),
-                ("attn.k_norm.weight", vec![hd]),
-                ("attn.k_norm.bias", vec![hd]),
-                ("attn.proj.weight", vec![c, c]),
-                ("attn.proj.bias", vec![c]),
-                ("ls1.gamma", vec![c]),
-                ("norm2.weight", vec![c]),
-                ("norm2.bias", vec![c]),
-                ("mlp.fc1.weight", vec![hidden, c]),
-                ("mlp.fc1.bias", vec![hidden]),
-                ("mlp.fc2.weight", vec![c, hidden]),
-                ("mlp.fc2.bias", vec![c]),
-                ("ls2.gamma", vec![c]),
-            ] {
-                out.push((format!("{b}.{n}"), s));
-            }
+    let suffix = name
+        .rsplit_once("blocks.")
+        .map_or(name, |(_, s)| s.split_once('.').map_or(s, |(_, rest)| rest));
+    match suffix {
+        "aggregator.camera_token" => vec![1, 2, 1, c],
+        "aggregator.register_token" => vec![1, 2, r, c],
+        "aggregator.patch_embed.proj.weight" => vec![c, 3, p, p],
+        "attn.qkv.weight" => vec![3 * c, c],
+        "attn.qkv.bias" => vec![3 * c],
+        "attn.q_norm.weight" | "attn.q_norm.bias" | "attn.k_norm.weight" | "attn.k_norm.bias" => {
+            vec![hd]
         }
+        "attn.proj.weight" => vec![c, c],
+        "mlp.fc1.weight" => vec![hidden, c],
+        "mlp.fc1.bias" => vec![hidden],
+        "mlp.fc2.weight" => vec![c, hidden],
+        _ => vec![c],
     }
-    out
 }
 
 #[test]
 fn encoder_loads_a_checkpoint_with_vggt_key_names_and_uses_them() {
     let cfg = tiny(40, 0, false).encoder;
-    let names = vggt_names(&cfg);
-    // The model asks for exactly these encoder tensors.
+    assert_eq!(
+        cfg.depth, 2,
+        "the literal key list is for two blocks of each kind"
+    );
+    let names: Vec<(String, Vec<usize>)> = VGGT_AGGREGATOR_KEYS_DEPTH_2
+        .iter()
+        .map(|n| (n.to_string(), vggt_shape(&cfg, n)))
+        .collect();
+    // The model asks for exactly these encoder tensors, with these shapes.
     let expected = expected_tensors(&tiny(40, 0, false)).unwrap();
     let mut enc_keys: Vec<&String> = expected
         .keys()
@@ -154,6 +229,9 @@ fn encoder_loads_a_checkpoint_with_vggt_key_names_and_uses_them() {
     let mut vggt_keys: Vec<&String> = names.iter().map(|(n, _)| n).collect();
     vggt_keys.sort();
     assert_eq!(enc_keys, vggt_keys);
+    for (name, shape) in &names {
+        assert_eq!(&expected[name], shape, "{name}");
+    }
     // Write them to a safetensors file as a converted checkpoint would be.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("vggt_tiny.safetensors");

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use bevy::prelude::*;
 use bevy_egui::egui;
 
-use super::assistant::{Chat, ChatAnswer, ChatEntry};
+use super::chat::{Chat, ChatAnswer, ChatEntry};
+use super::loading::CurrentScene;
 use super::predictions::{Predictions, turbo, unprojector};
 use crate::model::vlm::SceneTokenInfo;
 use crate::questions::jsonl::TeacherAnswerLine;
@@ -41,6 +42,17 @@ impl Default for DiagnosticView {
             show_in_scene: true,
             export_note: None,
         }
+    }
+}
+
+/// Diagnostics plugin: the diagnostic panel's settings and the latents' attention drawn in the
+/// 3D view. The panel itself is drawn by the UI plugin through [`diagnostics_ui`].
+pub struct DiagnosticsPlugin;
+
+impl Plugin for DiagnosticsPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<DiagnosticView>()
+            .add_systems(Update, draw_attention);
     }
 }
 
@@ -338,7 +350,7 @@ pub fn draw_attention(
     chat: Res<Chat>,
     view: Res<DiagnosticView>,
     predictions: Res<Predictions>,
-    current: Option<Res<super::loading::CurrentScene>>,
+    current: Option<Res<CurrentScene>>,
 ) {
     if !view.show_in_scene {
         return;

@@ -5,11 +5,13 @@
 //! the ECS through a resource holding a bounded crossbeam receiver, drained every frame.
 //! Nothing here touches a candle `Tensor`.
 
-mod assistant;
 mod camera;
+mod chat;
 mod colors;
 mod diagnostics;
+mod file_dialog;
 mod loading;
+mod model_bridge;
 mod overlays;
 mod picking;
 mod points;
@@ -33,9 +35,9 @@ use bevy::window::{PresentMode, WindowResolution};
 
 use crate::scene::LoadOptions;
 
-pub use assistant::PanelTab;
 pub use camera::{OrbitCamera, framing_for};
 pub use picking::measure_distance_m;
+pub use ui::PanelTab;
 
 /// How to start the viewer.
 #[derive(Debug, Clone)]
@@ -161,7 +163,11 @@ pub fn run(options: ViewerOptions) -> Result<(), ViewerError> {
     })
     .add_plugins((
         loading::LoadPlugin,
-        assistant::AssistantPlugin,
+        model_bridge::ModelBridgePlugin,
+        chat::ChatPlugin,
+        predictions::PredictionsPlugin,
+        diagnostics::DiagnosticsPlugin,
+        training::TrainingPlugin,
         render::SceneRenderPlugin,
         points::PointCloudPlugin,
         camera::CameraPlugin,
@@ -170,16 +176,16 @@ pub fn run(options: ViewerOptions) -> Result<(), ViewerError> {
         ui::UiPlugin,
     ));
     if let Some(tab) = options.panel {
-        app.insert_resource(assistant::RightPanel(tab));
+        app.insert_resource(ui::RightPanel(tab));
     }
     if options.diagnostic {
-        app.insert_resource(assistant::Chat {
+        app.insert_resource(chat::Chat {
             diagnostic: true,
             ..Default::default()
         });
     }
     if let Some(question) = &options.ask {
-        app.insert_resource(assistant::ScriptedQuestion {
+        app.insert_resource(chat::ScriptedQuestion {
             question: question.clone(),
             asked: false,
             asked_at: None,

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use bevy::prelude::*;
 use bevy_egui::egui;
 
+use super::model_bridge::WorkerMessage;
 use super::points::{PointCloud, PointInstance};
 use crate::model::{Detection, ViewDepth};
 use crate::worker::{Event, Role, SceneViews};
@@ -121,6 +122,29 @@ impl Predictions {
         shown
             .into_iter()
             .map(|d| (d, box_transform(self.world_from_camera0, d)))
+    }
+}
+
+/// Predictions plugin: keeps the views and the student's predictions of the current scene from
+/// the worker's messages, and draws the boxes, frusta and back-projected depth.
+pub struct PredictionsPlugin;
+
+impl Plugin for PredictionsPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<Predictions>().add_systems(
+            Update,
+            (
+                apply_worker_messages,
+                (draw_predictions, update_depth_cloud),
+            )
+                .chain(),
+        );
+    }
+}
+
+fn apply_worker_messages(mut messages: MessageReader<WorkerMessage>, mut p: ResMut<Predictions>) {
+    for m in messages.read() {
+        p.apply(m.current_scene_id, &m.event);
     }
 }
 

@@ -11,7 +11,7 @@ use bevy::prelude::*;
 use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
 
 use super::ExitReason;
-use super::assistant::{Chat, ScriptedQuestion};
+use super::chat::{Chat, ScriptedQuestion};
 use super::loading::{CurrentScene, SceneLoader};
 use super::training::{ScriptedTraining, TrainingState};
 use crate::worker::Role;

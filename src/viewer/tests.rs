@@ -339,7 +339,8 @@ fn loads_off_thread_and_a_failed_load_keeps_the_previous_scene() {
 
 #[test]
 fn worker_events_update_the_chat_and_highlights() {
-    use super::assistant::{Chat, ChatEntry, ModelBridge, apply_event, submit_question};
+    use super::chat::{Chat, ChatEntry, apply_event, submit_question};
+    use super::model_bridge::ModelBridge;
     use crate::worker::{Event, Role};
     let mut app = App::new();
     app.add_plugins(MinimalPlugins)
@@ -368,17 +369,12 @@ fn worker_events_update_the_chat_and_highlights() {
             objects: Vec::new(),
         });
         chat.waiting = Some(5);
-        apply_event(
-            &mut bridge,
-            &mut chat,
-            &path,
-            Event::ModelLoaded {
-                role: Role::Student,
-                name: "student (models/student)".into(),
-                params: 1234,
-                device: "cpu",
-            },
-        );
+        bridge.apply(&Event::ModelLoaded {
+            role: Role::Student,
+            name: "student (models/student)".into(),
+            params: 1234,
+            device: "cpu",
+        });
         let answer = |role, text: &str, objects: Vec<u32>| Event::Answer {
             request_id: 5,
             role,
@@ -390,18 +386,18 @@ fn worker_events_update_the_chat_and_highlights() {
             objects,
         };
         apply_event(
-            &mut bridge,
             &mut chat,
+            0,
             &path,
-            answer(Role::Student, "yes", vec![3, 4]),
+            &answer(Role::Student, "yes", vec![3, 4]),
         );
         assert_eq!(chat.waiting, None);
         assert_eq!(chat.highlighted, vec![3, 4]);
         apply_event(
-            &mut bridge,
             &mut chat,
+            0,
             &path,
-            answer(Role::Teacher, "no", vec![4, 7]),
+            &answer(Role::Teacher, "no", vec![4, 7]),
         );
         let e = &chat.history[&path][1];
         assert_eq!(
@@ -415,21 +411,20 @@ fn worker_events_update_the_chat_and_highlights() {
         // History is per scene: another scene's chat is empty.
         assert!(!chat.history.contains_key(&other));
         // Suggestions for an older scene are ignored; the current scene's are kept.
-        bridge.scene_id = 2;
         let suggest = |scene_id| Event::Suggestions {
             scene_id,
             questions: vec![format!("question of scene {scene_id}?")],
         };
-        apply_event(&mut bridge, &mut chat, &path, suggest(1));
+        apply_event(&mut chat, 2, &path, &suggest(1));
         assert!(chat.suggestions.is_empty());
-        apply_event(&mut bridge, &mut chat, &path, suggest(2));
+        apply_event(&mut chat, 2, &path, &suggest(2));
         assert_eq!(chat.suggestions, vec!["question of scene 2?".to_string()]);
         // Failures: by question, or as a note; a restart is said.
         apply_event(
-            &mut bridge,
             &mut chat,
+            2,
             &path,
-            Event::Error {
+            &Event::Error {
                 request_id: Some(5),
                 message: "teacher: no teacher model is loaded".into(),
             },
@@ -441,14 +436,20 @@ fn worker_events_update_the_chat_and_highlights() {
                 .unwrap()
                 .contains("no teacher")
         );
+        // A failure of a request no longer in the history is a chat note.
         apply_event(
-            &mut bridge,
             &mut chat,
+            2,
             &path,
-            Event::Restarted {
-                reason: "panicked".into(),
+            &Event::Error {
+                request_id: Some(99),
+                message: "student: cancelled by a restart".into(),
             },
         );
+        assert!(chat.note.as_deref().unwrap().contains("restart"));
+        bridge.apply(&Event::Restarted {
+            reason: "panicked".into(),
+        });
         assert!(bridge.note.as_deref().unwrap().contains("restarted"));
         assert_eq!(bridge.device, Some("cpu"));
         assert_eq!(bridge.models[&Role::Student].1, 1234);
@@ -626,7 +627,7 @@ fn prediction_overlays_place_boxes_frusta_and_score_depth() {
 
 #[test]
 fn diagnostics_compare_answers_export_disagreements_and_place_attention() {
-    use super::assistant::{ChatAnswer, ChatEntry};
+    use super::chat::{ChatAnswer, ChatEntry};
     use super::diagnostics::{
         agree, attention_points, disagreements, disagreements_jsonl, latent_attention_over_scene,
     };
@@ -738,7 +739,7 @@ fn diagnostics_compare_answers_export_disagreements_and_place_attention() {
 
 #[test]
 fn training_events_fill_the_curves_and_checkpoints() {
-    use super::assistant::ModelBridge;
+    use super::model_bridge::ModelBridge;
     use super::training::{ScriptedTraining, TrainingState};
     use crate::worker::TrainEvent;
     use std::collections::BTreeMap;
@@ -836,4 +837,86 @@ fn the_status_bar_formats_frame_times_consistently() {
     assert_eq!(frame_time_text(221.0), "221.0 ms/frame, 4.5 fps");
     assert_eq!(frame_time_text(16.666), "16.7 ms/frame, 60.0 fps");
     assert_eq!(frame_time_text(0.0), "0.0 ms/frame, 100000.0 fps");
+}
+
+#[test]
+fn worker_messages_reach_chat_predictions_and_training_plugins() {
+    use super::chat::{Chat, ChatEntry, ChatPlugin};
+    use super::loading::SceneReplaced;
+    use super::model_bridge::WorkerMessage;
+    use super::predictions::{Predictions, PredictionsPlugin};
+    use super::training::{TrainingPlugin, TrainingState};
+    use crate::train::TrainEvent;
+    use crate::worker::{Event, Role};
+    let mut app = App::new();
+    app.add_plugins((
+        MinimalPlugins,
+        AssetPlugin::default(),
+        bevy::gizmos::GizmoPlugin,
+    ))
+    .add_message::<WorkerMessage>()
+    .add_message::<SceneReplaced>()
+    .init_resource::<super::model_bridge::ModelBridge>()
+    .init_resource::<Assets<Mesh>>()
+    .init_resource::<Assets<StandardMaterial>>()
+    .init_asset::<bevy::mesh::skinning::SkinnedMeshInverseBindposes>()
+    .add_plugins((ChatPlugin, PredictionsPlugin, TrainingPlugin));
+    app.world_mut()
+        .resource_mut::<Chat>()
+        .history
+        .entry(std::path::PathBuf::new())
+        .or_default()
+        .push(ChatEntry {
+            request_id: 9,
+            question: "is the bed near the door?".into(),
+            answers: Vec::new(),
+            error: None,
+            objects: Vec::new(),
+        });
+    let send = |app: &mut App, event: Event| {
+        app.world_mut().write_message(WorkerMessage {
+            current_scene_id: 1,
+            event,
+        });
+        app.update();
+    };
+    send(
+        &mut app,
+        Event::Answer {
+            request_id: 9,
+            role: Role::Student,
+            text: "no".into(),
+            tokens: Vec::new(),
+            latency_ms: 3.0,
+            attention: None,
+            scene_layout: Vec::new(),
+            objects: vec![2],
+        },
+    );
+    send(
+        &mut app,
+        Event::Training(TrainEvent::Started { step: 0, total: 40 }),
+    );
+    send(
+        &mut app,
+        Event::Prediction {
+            request_id: 1,
+            role: Role::Student,
+            depth: Vec::new(),
+            detections: Vec::new(),
+            world_from_camera0: Mat4::from_translation(Vec3::X).to_cols_array(),
+        },
+    );
+    let chat = app.world().resource::<Chat>();
+    assert_eq!(
+        chat.history[&std::path::PathBuf::new()][0].answers[0].text,
+        "no"
+    );
+    assert_eq!(chat.highlighted, vec![2]);
+    let training = app.world().resource::<TrainingState>();
+    assert!(training.running);
+    assert_eq!(training.total, 40);
+    let p = app.world().resource::<Predictions>();
+    assert_eq!(p.world_from_camera0.w_axis.x, 1.0);
+    assert_eq!(p.generation, 1);
 }

@@ -12,9 +12,10 @@ use bevy_egui::egui;
 
 use crossbeam_channel::{Receiver, TryRecvError};
 
-use super::assistant::ModelBridge;
+use super::file_dialog::pick_in_background;
 use super::loading::CurrentScene;
-use crate::worker::{DistillPlan, Request, Role, StudentPreset, TrainConfig, TrainEvent};
+use super::model_bridge::{ModelBridge, WorkerMessage};
+use crate::worker::{DistillPlan, Event, Request, Role, StudentPreset, TrainConfig, TrainEvent};
 
 /// Curves longer than this are thinned (every other point dropped).
 const MAX_POINTS: usize = 4000;
@@ -327,6 +328,29 @@ impl ScriptedTraining {
     }
 }
 
+/// Training plugin: the training tab's state, fed by the worker's training events, and the
+/// scripted run of `spatia view --train`. The tab itself is drawn by the UI plugin through
+/// [`training_ui`].
+pub struct TrainingPlugin;
+
+impl Plugin for TrainingPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<TrainingState>()
+            .add_systems(Update, (apply_training_events, start_scripted_training));
+    }
+}
+
+fn apply_training_events(
+    mut messages: MessageReader<WorkerMessage>,
+    mut training: ResMut<TrainingState>,
+) {
+    for m in messages.read() {
+        if let Event::Training(t) = &m.event {
+            training.apply(t.clone());
+        }
+    }
+}
+
 /// Starts the scripted run once the scene is on screen.
 pub fn start_scripted_training(
     script: Option<ResMut<ScriptedTraining>>,
@@ -405,7 +429,7 @@ pub fn training_ui(ui: &mut egui::Ui, t: &mut TrainingState, bridge: &mut ModelB
                 .on_hover_text("choose a folder")
                 .clicked()
             {
-                match super::ui::pick_in_background("Choose a folder", None) {
+                match pick_in_background("Choose a folder", None) {
                     Ok(rx) => t.picking = Some((field, rx)),
                     Err(e) => t.status = Some(e),
                 }

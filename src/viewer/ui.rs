@@ -1,18 +1,19 @@
-//! The egui panels: menu bar (File / View / Tools), object list on the left, the chat on the
-//! right (`assistant`), status bar at the bottom. File dialogs (rfd) run on a named thread so the UI never blocks.
-
-use std::path::PathBuf;
+//! The egui panels: menu bar (File / View / Tools), object list on the left, the right-hand
+//! panel's tabs (chat, diagnostics, training — each drawn by its own plugin's `_ui` function),
+//! status bar at the bottom. File dialogs run on a named thread (`file_dialog`).
 
 use bevy::prelude::*;
 use bevy::window::FileDragAndDrop;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
-use crossbeam_channel::{Receiver, TryRecvError, bounded};
+use crossbeam_channel::TryRecvError;
 
-use super::assistant::{Chat, ModelBridge, PanelTab, RightPanel, chat_ui};
 use super::camera::{FocusObject, FrameScene, ViewRect};
+use super::chat::{Chat, chat_ui};
 use super::colors::ColorMode;
 use super::diagnostics::{DiagnosticView, diagnostics_ui};
+use super::file_dialog::FileDialog;
 use super::loading::{CurrentScene, LoadRequest, SceneLoader};
+use super::model_bridge::ModelBridge;
 use super::overlays::OverlaySettings;
 use super::picking::{MeasureTool, Selection, measure_distance_m};
 use super::predictions::{Predictions, predictions_ui};
@@ -21,55 +22,21 @@ use super::render::{BackFaceCulling, HiddenObjects, PointSize};
 use super::training::{TrainingState, training_ui};
 use crate::scene::LoadOptions;
 
-/// A native file dialog running on its own thread.
-#[derive(Resource, Default)]
-pub struct FileDialog {
-    rx: Option<Receiver<Option<PathBuf>>>,
-    /// A note for the status bar (e.g. no dialog available).
-    pub note: Option<String>,
+/// The tabs of the right-hand panel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum PanelTab {
+    /// Questions and answers, depth and boxes.
+    #[default]
+    Chat,
+    /// Teacher vs student, attention, disagreements.
+    Diagnostics,
+    /// The distillation run.
+    Training,
 }
 
-impl FileDialog {
-    fn open(&mut self, folder: bool) {
-        if self.rx.is_some() {
-            return;
-        }
-        let picked = if folder {
-            pick_in_background("Open a ScanNet scan folder", None)
-        } else {
-            pick_in_background(
-                "Open a scene",
-                Some(("Scenes (PLY, 3D-FRONT JSON)", &["ply", "json"])),
-            )
-        };
-        match picked {
-            Ok(rx) => self.rx = Some(rx),
-            Err(e) => self.note = Some(e),
-        }
-    }
-}
-
-/// Opens a native dialog on a named thread: a file dialog with `filter` (name, extensions), or a
-/// folder dialog without one. The receiver gets the choice (`None` when cancelled or when no
-/// dialog could be shown).
-pub(super) fn pick_in_background(
-    title: &'static str,
-    filter: Option<(&'static str, &'static [&'static str])>,
-) -> Result<Receiver<Option<PathBuf>>, String> {
-    let (tx, rx) = bounded(1);
-    std::thread::Builder::new()
-        .name("file-dialog".into())
-        .spawn(move || {
-            let dialog = rfd::FileDialog::new().set_title(title);
-            let picked = match filter {
-                Some((name, extensions)) => dialog.add_filter(name, extensions).pick_file(),
-                None => dialog.pick_folder(),
-            };
-            let _ = tx.send(picked);
-        })
-        .map_err(|e| format!("cannot open a file dialog: {e}"))?;
-    Ok(rx)
-}
+/// Which tab the right-hand panel shows.
+#[derive(Resource, Debug, Clone, Copy, Default)]
+pub struct RightPanel(pub PanelTab);
 
 /// Smoothed frame time for the status bar.
 #[derive(Resource, Default, Debug, Clone, Copy)]
@@ -84,6 +51,7 @@ pub struct UiPlugin;
 impl Plugin for UiPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<FileDialog>()
+            .init_resource::<RightPanel>()
             .init_resource::<FrameStats>()
             .add_systems(
                 Update,

@@ -9,6 +9,7 @@
 
 pub mod furniture;
 mod layout;
+mod recipes;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -104,7 +105,7 @@ pub fn generate(seed: u64, index: u32) -> GeneratedScene {
         .wrapping_add(u64::from(index).wrapping_mul(0xD1B5_4A32_D192_ED03));
     let mut rng = ChaCha8Rng::seed_from_u64(mixed);
     let room_type = ROOM_TYPES[rng.random_range(0..ROOM_TYPES.len())];
-    let objects = layout::furnish(&mut rng, room_type);
+    let objects = recipes::furnish(&mut rng, room_type);
     let size = objects.size;
     let angle = rng.random_range(-std::f32::consts::PI..std::f32::consts::PI);
     let shift = Vec3::new(

@@ -15,8 +15,12 @@ use serde_json::Value;
 
 use super::error::read_file_limited;
 use super::mesh::TriMesh;
-use super::obj::{ObjMesh, read_obj, write_obj};
+use super::obj::{ObjMesh, read_obj};
 use super::{Category, LoadOptions, Scene, SceneError, SourceFormat};
+
+mod write;
+
+pub use write::{ArchWrite, FurnitureWrite, RoomWrite, write_house};
 
 const MAX_HOUSE_BYTES: u64 = 512 << 20;
 /// Most vertices a loaded house may have (a house re-using one large mesh many times could
@@ -233,165 +237,51 @@ pub fn parse_house(path: &Path, bytes: &[u8], options: &LoadOptions) -> Result<S
     {
         return Err(SceneError::missing(d, "3D-FUTURE model folder"));
     }
-    let furniture: HashMap<&str, &Furniture> = house
-        .furniture
-        .iter()
-        .map(|f| (f.uid.as_str(), f))
-        .collect();
-    let meshes: HashMap<&str, &ArchMesh> = house.mesh.iter().map(|m| (m.uid.as_str(), m)).collect();
-
-    let rooms: Vec<&Room> = match &options.room {
-        Some(id) => {
-            let found: Vec<&Room> = house
-                .scene
-                .room
-                .iter()
-                .filter(|r| r.instanceid.as_deref() == Some(id.as_str()))
-                .collect();
-            if found.is_empty() {
-                let known: Vec<&str> = house
-                    .scene
-                    .room
-                    .iter()
-                    .filter_map(|r| r.instanceid.as_deref())
-                    .collect();
-                return Err(SceneError::invalid(
-                    path,
-                    format!("no room '{id}'; rooms are: {}", known.join(", ")),
-                ));
-            }
-            found
-        }
-        None => house.scene.room.iter().collect(),
-    };
-
-    // Refuse absurd totals before building anything (architecture sizes are known up front).
-    let planned: usize = rooms
-        .iter()
-        .flat_map(|r| &r.children)
-        .map(|c| {
-            meshes
-                .get(c.reference.as_str())
-                .map_or(24, |m| m.xyz.len() / 3)
-        })
-        .fold(0usize, usize::saturating_add);
-    if planned > MAX_HOUSE_VERTICES {
-        return Err(SceneError::invalid(
-            path,
-            format!("house geometry exceeds {MAX_HOUSE_VERTICES} vertices ({planned} placed)"),
-        ));
-    }
-
+    let rooms = select_rooms(path, &house, options.room.as_deref())?;
+    let mut assembly = Assembly::new(path, &house, future);
+    assembly.check_planned_size(&rooms)?;
     let to_zup = zup_from_yup();
-    let mut geometry = TriMesh::default();
-    let mut parts: Vec<(String, std::ops::Range<u32>)> = Vec::new();
-    let mut warnings = Vec::new();
-    let mut obj_cache: HashMap<String, Option<ObjMesh>> = HashMap::new();
-    let (mut skipped_invalid, mut skipped_no_geometry, mut missing_ref) = (0usize, 0usize, 0usize);
-    let mut used_obj = 0usize;
-
     for (ri, room) in rooms.iter().enumerate() {
         let room_what = format!("room {}", room.instanceid.as_deref().unwrap_or("?"));
         let room_m = node_transform(path, &room_what, &room.pos, &room.rot, &room.scale)?;
         for (ci, child) in room.children.iter().enumerate() {
             let what = format!("scene.room[{ri}].children[{ci}]");
-            let m = to_zup
+            let world_from_child = to_zup
                 * room_m
                 * node_transform(path, &what, &child.pos, &child.rot, &child.scale)?;
-            if let Some(f) = furniture.get(child.reference.as_str()) {
-                if f.valid == Some(false) {
-                    skipped_invalid += 1;
-                    continue;
-                }
-                let label = furniture_label(f);
-                let model = match (&future, &f.jid) {
-                    (Some(dir), Some(jid)) if !jid.is_empty() => obj_cache
-                        .entry(jid.clone())
-                        .or_insert_with(|| {
-                            let p = dir.join(jid).join("raw_model.obj");
-                            p.is_file()
-                                .then(|| read_obj(&p))
-                                .transpose()
-                                .unwrap_or_else(|e| {
-                                    warnings.push(format!("{e}; drawing its bounding box instead"));
-                                    None
-                                })
-                        })
-                        .clone(),
-                    _ => None,
-                };
-                let local = match model {
-                    Some(obj) => {
-                        used_obj += 1;
-                        TriMesh {
-                            positions: obj.positions,
-                            colors: obj.colors,
-                            triangles: obj.triangles,
-                        }
-                    }
-                    None => {
-                        let Some(size) = f.bbox.as_ref().or(f.size.as_ref()).and_then(box_size)
-                        else {
-                            skipped_no_geometry += 1;
-                            continue;
-                        };
-                        let mut b = TriMesh::default();
-                        b.add_box(
-                            Vec3::new(-size.x / 2.0, 0.0, -size.z / 2.0),
-                            Vec3::new(size.x / 2.0, size.y, size.z / 2.0),
-                            category_color(Category::from_label(&label)),
-                        );
-                        b
-                    }
-                };
-                check_room_for(path, &geometry, &local)?;
-                let start = geometry.append(&local.transformed(&m));
-                parts.push((label, start..geometry.len() as u32));
-            } else if let Some(mesh) = meshes.get(child.reference.as_str()) {
-                let kind = mesh.kind.as_deref().unwrap_or("");
-                let Some((_, label, color)) = ARCH_TYPES.iter().find(|(t, _, _)| *t == kind) else {
-                    continue;
-                };
-                let local = arch_mesh(path, mesh, *color)?;
-                if local.is_empty() {
-                    continue;
-                }
-                check_room_for(path, &geometry, &local)?;
-                let start = geometry.append(&local.transformed(&m));
-                parts.push((label.to_string(), start..geometry.len() as u32));
-            } else {
-                missing_ref += 1;
-            }
+            assembly.add_child(child, &world_from_child)?;
         }
     }
-    if skipped_invalid > 0 {
-        warnings.push(format!(
-            "skipped {skipped_invalid} furniture marked valid: false"
-        ));
-    }
-    if skipped_no_geometry > 0 {
-        warnings.push(format!(
-            "skipped {skipped_no_geometry} furniture with neither a 3D-FUTURE model nor a bbox"
-        ));
-    }
-    if missing_ref > 0 {
-        warnings.push(format!(
-            "{missing_ref} room children reference no furniture or mesh"
-        ));
-    }
-    if used_obj == 0 && future.is_none() {
-        warnings.push(
-            "no 3D-FUTURE model folder: furniture drawn as bounding boxes (use --future DIR)"
-                .into(),
-        );
-    }
-    if geometry.is_empty() {
+    let name = house_name(path, &house, options.room.as_deref());
+    assembly.into_scene(name)
+}
+
+/// The rooms to load: all, or the one whose instance id is `room`.
+fn select_rooms<'h>(
+    path: &Path,
+    house: &'h House,
+    room: Option<&str>,
+) -> Result<Vec<&'h Room>, SceneError> {
+    let all = &house.scene.room;
+    let Some(id) = room else {
+        return Ok(all.iter().collect());
+    };
+    let found: Vec<&Room> = all
+        .iter()
+        .filter(|r| r.instanceid.as_deref() == Some(id))
+        .collect();
+    if found.is_empty() {
+        let known: Vec<&str> = all.iter().filter_map(|r| r.instanceid.as_deref()).collect();
         return Err(SceneError::invalid(
             path,
-            "house has no loadable geometry (no floor, wall or furniture)",
+            format!("no room '{id}'; rooms are: {}", known.join(", ")),
         ));
     }
+    Ok(found)
+}
 
+/// The scene's name: the house uid (else the file stem), with `/room` when one room is loaded.
+fn house_name(path: &Path, house: &House, room: Option<&str>) -> String {
     let name = house
         .uid
         .clone()
@@ -401,29 +291,201 @@ pub fn parse_house(path: &Path, bytes: &[u8], options: &LoadOptions) -> Result<S
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "house".into())
         });
-    let name = match &options.room {
+    match room {
         Some(r) => format!("{name}/{r}"),
         None => name,
-    };
-    let mut scene = Scene {
-        name,
-        format: SourceFormat::Front3d,
-        source_path: path.to_path_buf(),
-        positions: geometry.positions,
-        colors: geometry.colors,
-        normals: None,
-        triangles: Some(geometry.triangles),
-        objects: Vec::new(),
-        warnings,
-    };
-    let mut objects = Vec::with_capacity(parts.len());
-    for (i, (label, range)) in parts.into_iter().enumerate() {
-        if let Some(o) = scene.make_object(i as u32 + 1, &label, range.collect()) {
-            objects.push(o);
+    }
+}
+
+/// A house being put together: the geometry placed so far, one labelled vertex range per object,
+/// and what was skipped (said as warnings at the end).
+struct Assembly<'h> {
+    path: &'h Path,
+    furniture: HashMap<&'h str, &'h Furniture>,
+    meshes: HashMap<&'h str, &'h ArchMesh>,
+    future: Option<PathBuf>,
+    geometry: TriMesh,
+    parts: Vec<(String, std::ops::Range<u32>)>,
+    warnings: Vec<String>,
+    obj_cache: HashMap<String, Option<ObjMesh>>,
+    skipped_invalid: usize,
+    skipped_no_geometry: usize,
+    missing_ref: usize,
+    used_obj: usize,
+}
+
+impl<'h> Assembly<'h> {
+    fn new(path: &'h Path, house: &'h House, future: Option<PathBuf>) -> Self {
+        Self {
+            path,
+            furniture: house
+                .furniture
+                .iter()
+                .map(|f| (f.uid.as_str(), f))
+                .collect(),
+            meshes: house.mesh.iter().map(|m| (m.uid.as_str(), m)).collect(),
+            future,
+            geometry: TriMesh::default(),
+            parts: Vec::new(),
+            warnings: Vec::new(),
+            obj_cache: HashMap::new(),
+            skipped_invalid: 0,
+            skipped_no_geometry: 0,
+            missing_ref: 0,
+            used_obj: 0,
         }
     }
-    scene.objects = objects;
-    Ok(scene)
+
+    /// Refuses absurd totals before building anything (architecture sizes are known up front).
+    fn check_planned_size(&self, rooms: &[&Room]) -> Result<(), SceneError> {
+        let planned: usize = rooms
+            .iter()
+            .flat_map(|r| &r.children)
+            .map(|c| {
+                self.meshes
+                    .get(c.reference.as_str())
+                    .map_or(24, |m| m.xyz.len() / 3)
+            })
+            .fold(0usize, usize::saturating_add);
+        if planned > MAX_HOUSE_VERTICES {
+            return Err(SceneError::invalid(
+                self.path,
+                format!("house geometry exceeds {MAX_HOUSE_VERTICES} vertices ({planned} placed)"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Places one room child (furniture or architecture) in the world.
+    fn add_child(&mut self, child: &Child, world_from_child: &Mat4) -> Result<(), SceneError> {
+        let reference = child.reference.as_str();
+        if let Some(f) = self.furniture.get(reference).copied() {
+            if f.valid == Some(false) {
+                self.skipped_invalid += 1;
+                return Ok(());
+            }
+            let label = furniture_label(f);
+            let Some(local) = self.furniture_mesh(f, &label) else {
+                self.skipped_no_geometry += 1;
+                return Ok(());
+            };
+            self.place(label, &local, world_from_child)
+        } else if let Some(mesh) = self.meshes.get(reference).copied() {
+            let kind = mesh.kind.as_deref().unwrap_or("");
+            let Some((_, label, color)) = ARCH_TYPES.iter().find(|(t, _, _)| *t == kind) else {
+                return Ok(());
+            };
+            let local = arch_mesh(self.path, mesh, *color)?;
+            if local.is_empty() {
+                return Ok(());
+            }
+            self.place(label.to_string(), &local, world_from_child)
+        } else {
+            self.missing_ref += 1;
+            Ok(())
+        }
+    }
+
+    /// The furniture's 3D-FUTURE model when there is one, else its `bbox` / `size` box; `None`
+    /// when it has neither.
+    fn furniture_mesh(&mut self, f: &Furniture, label: &str) -> Option<TriMesh> {
+        let model = match (&self.future, &f.jid) {
+            (Some(dir), Some(jid)) if !jid.is_empty() => {
+                let warnings = &mut self.warnings;
+                self.obj_cache
+                    .entry(jid.clone())
+                    .or_insert_with(|| {
+                        let p = dir.join(jid).join("raw_model.obj");
+                        p.is_file()
+                            .then(|| read_obj(&p))
+                            .transpose()
+                            .unwrap_or_else(|e| {
+                                warnings.push(format!("{e}; drawing its bounding box instead"));
+                                None
+                            })
+                    })
+                    .clone()
+            }
+            _ => None,
+        };
+        if let Some(obj) = model {
+            self.used_obj += 1;
+            return Some(TriMesh {
+                positions: obj.positions,
+                colors: obj.colors,
+                triangles: obj.triangles,
+            });
+        }
+        let size = f.bbox.as_ref().or(f.size.as_ref()).and_then(box_size)?;
+        let mut b = TriMesh::default();
+        b.add_box(
+            Vec3::new(-size.x / 2.0, 0.0, -size.z / 2.0),
+            Vec3::new(size.x / 2.0, size.y, size.z / 2.0),
+            category_color(Category::from_label(label)),
+        );
+        Some(b)
+    }
+
+    fn place(&mut self, label: String, local: &TriMesh, m: &Mat4) -> Result<(), SceneError> {
+        check_room_for(self.path, &self.geometry, local)?;
+        let start = self.geometry.append(&local.transformed(m));
+        self.parts.push((label, start..self.geometry.len() as u32));
+        Ok(())
+    }
+
+    /// The scene, with a warning for each kind of skipped child.
+    fn into_scene(mut self, name: String) -> Result<Scene, SceneError> {
+        let (invalid, no_geometry, missing) = (
+            self.skipped_invalid,
+            self.skipped_no_geometry,
+            self.missing_ref,
+        );
+        if invalid > 0 {
+            self.warnings
+                .push(format!("skipped {invalid} furniture marked valid: false"));
+        }
+        if no_geometry > 0 {
+            self.warnings.push(format!(
+                "skipped {no_geometry} furniture with neither a 3D-FUTURE model nor a bbox"
+            ));
+        }
+        if missing > 0 {
+            self.warnings.push(format!(
+                "{missing} room children reference no furniture or mesh"
+            ));
+        }
+        if self.used_obj == 0 && self.future.is_none() {
+            self.warnings.push(
+                "no 3D-FUTURE model folder: furniture drawn as bounding boxes (use --future DIR)"
+                    .into(),
+            );
+        }
+        if self.geometry.is_empty() {
+            return Err(SceneError::invalid(
+                self.path,
+                "house has no loadable geometry (no floor, wall or furniture)",
+            ));
+        }
+        let mut scene = Scene {
+            name,
+            format: SourceFormat::Front3d,
+            source_path: self.path.to_path_buf(),
+            positions: self.geometry.positions,
+            colors: self.geometry.colors,
+            normals: None,
+            triangles: Some(self.geometry.triangles),
+            objects: Vec::new(),
+            warnings: self.warnings,
+        };
+        let mut objects = Vec::with_capacity(self.parts.len());
+        for (i, (label, range)) in self.parts.into_iter().enumerate() {
+            if let Some(o) = scene.make_object(i as u32 + 1, &label, range.collect()) {
+                objects.push(o);
+            }
+        }
+        scene.objects = objects;
+        Ok(scene)
+    }
 }
 
 fn check_room_for(path: &Path, geometry: &TriMesh, more: &TriMesh) -> Result<(), SceneError> {
@@ -473,179 +535,6 @@ fn arch_mesh(path: &Path, mesh: &ArchMesh, color: [u8; 3]) -> Result<TriMesh, Sc
         positions,
         triangles,
     })
-}
-
-/// A piece of architecture to write: a 3D-FRONT mesh type and its z-up world geometry.
-#[derive(Debug, Clone)]
-pub struct ArchWrite {
-    /// 3D-FRONT mesh type: `Floor`, `WallInner`, `Ceiling`, `Door`, `Window`.
-    pub kind: &'static str,
-    /// Geometry, z up, world frame.
-    pub mesh: TriMesh,
-}
-
-/// A furniture item to write: its model (z up, model frame with the origin at the centre of its
-/// footprint on the floor) and its placement.
-#[derive(Debug, Clone)]
-pub struct FurnitureWrite {
-    /// Label written as `category` and in `title`.
-    pub label: String,
-    /// Model id; the model goes to `<future_dir>/<jid>/raw_model.obj`.
-    pub jid: String,
-    /// Model geometry, z up, model frame.
-    pub model: TriMesh,
-    /// Position of the model origin in the z-up world.
-    pub translation: Vec3,
-    /// Rotation about the vertical axis, radians.
-    pub yaw: f32,
-}
-
-/// A room to write.
-#[derive(Debug, Clone)]
-pub struct RoomWrite {
-    /// Room type, e.g. `Bedroom`.
-    pub kind: String,
-    /// Room instance id, e.g. `Bedroom-12`.
-    pub instance_id: String,
-    /// Floor, walls, doors, windows.
-    pub arch: Vec<ArchWrite>,
-    /// Furniture and small objects.
-    pub furniture: Vec<FurnitureWrite>,
-}
-
-#[derive(Serialize)]
-struct HouseOut<'a> {
-    uid: &'a str,
-    version: &'static str,
-    north_vector: [i32; 3],
-    furniture: Vec<Furniture>,
-    mesh: Vec<ArchMeshOut>,
-    scene: SceneOut,
-}
-
-#[derive(Serialize)]
-struct ArchMeshOut {
-    uid: String,
-    jid: String,
-    xyz: Vec<f32>,
-    faces: Vec<u32>,
-    #[serde(rename = "type")]
-    kind: &'static str,
-}
-
-#[derive(Serialize)]
-struct SceneOut {
-    #[serde(rename = "ref")]
-    reference: &'static str,
-    pos: [f32; 3],
-    rot: [f32; 4],
-    scale: [f32; 3],
-    room: Vec<Room>,
-}
-
-fn round6(v: f32) -> f64 {
-    (f64::from(v) * 1e6).round() / 1e6
-}
-
-/// Writes a house JSON at `json_path` and each furniture model to
-/// `<future_dir>/<jid>/raw_model.obj`, in 3D-FRONT's Y-up conventions.
-pub fn write_house(
-    json_path: &Path,
-    future_dir: &Path,
-    uid: &str,
-    rooms: &[RoomWrite],
-) -> Result<(), SceneError> {
-    let yup_from_zup = zup_from_yup().inverse();
-    let mut furniture = Vec::new();
-    let mut meshes = Vec::new();
-    let mut rooms_out = Vec::new();
-    for room in rooms {
-        let mut children = Vec::new();
-        for (ai, arch) in room.arch.iter().enumerate() {
-            let uid = format!("{}/mesh{ai}", room.instance_id);
-            let m = arch.mesh.transformed(&yup_from_zup);
-            meshes.push(ArchMeshOut {
-                uid: uid.clone(),
-                jid: String::new(),
-                xyz: m.positions.iter().flat_map(|p| p.to_array()).collect(),
-                faces: m.triangles.iter().flatten().copied().collect(),
-                kind: arch.kind,
-            });
-            children.push(Child {
-                reference: uid,
-                instanceid: Some(format!("mesh/{}", meshes.len())),
-                pos: Some(vec![0.0; 3]),
-                rot: Some(vec![0.0, 0.0, 0.0, 1.0]),
-                scale: Some(vec![1.0; 3]),
-            });
-        }
-        for f in &room.furniture {
-            let model = f.model.transformed(&yup_from_zup);
-            let dir = future_dir.join(&f.jid);
-            std::fs::create_dir_all(&dir).map_err(|e| SceneError::io(&dir, e))?;
-            write_obj(
-                &dir.join("raw_model.obj"),
-                &ObjMesh {
-                    positions: model.positions.clone(),
-                    colors: model.colors.clone(),
-                    triangles: model.triangles.clone(),
-                },
-            )?;
-            let size = model
-                .bounds()
-                .map(|b| b.size())
-                .unwrap_or(Vec3::ZERO)
-                .to_array()
-                .map(|v| Value::from(round6(v)));
-            let uid = format!("{}/model", furniture.len() + 1);
-            furniture.push(Furniture {
-                uid: uid.clone(),
-                jid: Some(f.jid.clone()),
-                title: Some(format!("{0}/{0}", f.label)),
-                category: Some(f.label.clone()),
-                bbox: Some(Value::Array(size.to_vec())),
-                size: Some(Value::Array(size.to_vec())),
-                valid: Some(true),
-            });
-            let pos = yup_from_zup.transform_point3(f.translation);
-            let q = Quat::from_rotation_y(f.yaw);
-            children.push(Child {
-                reference: uid,
-                instanceid: Some(format!("furniture/{}", furniture.len())),
-                pos: Some(pos.to_array().map(round6).to_vec()),
-                rot: Some(q.to_array().map(round6).to_vec()),
-                scale: Some(vec![1.0; 3]),
-            });
-        }
-        rooms_out.push(Room {
-            kind: Some(room.kind.clone()),
-            instanceid: Some(room.instance_id.clone()),
-            pos: Some(vec![0.0; 3]),
-            rot: Some(vec![0.0, 0.0, 0.0, 1.0]),
-            scale: Some(vec![1.0; 3]),
-            children,
-        });
-    }
-    let house = HouseOut {
-        uid,
-        version: "2.0",
-        north_vector: [0, 1, 0],
-        furniture,
-        mesh: meshes,
-        scene: SceneOut {
-            reference: "-1",
-            pos: [0.0; 3],
-            rot: [0.0, 0.0, 0.0, 1.0],
-            scale: [1.0; 3],
-            room: rooms_out,
-        },
-    };
-    if let Some(parent) = json_path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| SceneError::io(parent, e))?;
-    }
-    let text = serde_json::to_vec(&house)
-        .map_err(|e| SceneError::invalid(json_path, format!("cannot serialise JSON: {e}")))?;
-    std::fs::write(json_path, text).map_err(|e| SceneError::io(json_path, e))
 }
 
 #[cfg(test)]

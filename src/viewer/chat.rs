@@ -1,43 +1,23 @@
-//! The model side of the viewer (issue #7): [`ModelBridge`], a resource holding the model
-//! worker (`crate::worker`) whose events `drain_model_events` applies every frame, and the chat
-//! panel — questions, answers with model and latency, the objects they name highlighted in the
-//! 3D view, history per scene (copyable), and example questions for the loaded scene. The
-//! models run on the worker thread, so the UI keeps rendering while they answer.
+//! The chat panel (issue #7): questions, answers with model and latency, the objects they name
+//! highlighted in the 3D view, history per scene (copyable), and short example questions for
+//! the loaded scene. Questions go to the worker through the model bridge; answers come back as
+//! [`WorkerMessage`]s. The models run on the worker thread, so the UI keeps rendering while
+//! they answer.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use bevy::prelude::*;
 use bevy_egui::egui;
 
-use super::diagnostics::{DiagnosticView, draw_attention};
 use super::loading::{CurrentScene, SceneReplaced};
-use super::predictions::{Predictions, draw_predictions, update_depth_cloud};
-use super::training::{TrainingState, start_scripted_training};
+use super::model_bridge::{ModelBridge, WorkerMessage};
 use crate::model::AttentionMaps;
 use crate::model::vlm::SceneTokenInfo;
-use crate::worker::{Event, Request, Role, Worker};
+use crate::worker::{Event, Request, Role};
 
 /// Colour of the boxes of objects a question or answer names.
 pub const HIGHLIGHT_COLOR: Color = Color::srgb(0.25, 1.0, 0.35);
-
-/// The model folders the viewer loads at start (missing ones are skipped with a note).
-#[derive(Resource, Debug, Clone)]
-pub struct ModelDirs {
-    /// The chat's model.
-    pub student: PathBuf,
-    /// The comparison model.
-    pub teacher: PathBuf,
-}
-
-impl Default for ModelDirs {
-    fn default() -> Self {
-        Self {
-            student: crate::model::default_model_dir("student"),
-            teacher: crate::model::default_model_dir("teacher"),
-        }
-    }
-}
 
 /// One model's answer in the chat.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,49 +51,6 @@ pub struct ChatEntry {
     pub objects: Vec<u32>,
 }
 
-/// The worker handle and what it reported about itself.
-#[derive(Resource, Default)]
-pub struct ModelBridge {
-    worker: Option<Worker>,
-    /// "cpu", "cuda" or "metal", once a model is loaded.
-    pub device: Option<&'static str>,
-    /// Loaded models: name and parameters.
-    pub models: BTreeMap<Role, (String, usize)>,
-    /// The id of the scene last sent to the worker.
-    pub scene_id: u64,
-    next_request: u64,
-    /// A message not tied to a question (load errors, restarts).
-    pub note: Option<String>,
-}
-
-impl ModelBridge {
-    /// Queues a request; the error is for the UI.
-    pub fn send(&mut self, request: Request) -> Result<(), String> {
-        match &self.worker {
-            Some(w) => w.send(request).map_err(|e| e.to_string()),
-            None => Err("the model worker is not running".into()),
-        }
-    }
-
-    /// Asks `question` of `roles`; returns the request id.
-    pub fn ask(
-        &mut self,
-        question: &str,
-        roles: Vec<Role>,
-        attention: bool,
-    ) -> Result<u64, String> {
-        self.next_request += 1;
-        let request_id = self.next_request;
-        self.send(Request::Ask {
-            request_id,
-            question: question.to_string(),
-            roles,
-            attention,
-        })?;
-        Ok(request_id)
-    }
-}
-
 /// The chat's state.
 #[derive(Resource, Default, Debug)]
 pub struct Chat {
@@ -129,23 +66,9 @@ pub struct Chat {
     pub waiting: Option<u64>,
     /// Diagnostic mode: the teacher answers too, and attention is recorded.
     pub diagnostic: bool,
+    /// A failure of a request that is no longer in the history (e.g. after "Clear").
+    pub note: Option<String>,
 }
-
-/// The tabs of the right-hand panel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum PanelTab {
-    /// Questions and answers, depth and boxes.
-    #[default]
-    Chat,
-    /// Teacher vs student, attention, disagreements.
-    Diagnostics,
-    /// The distillation run.
-    Training,
-}
-
-/// Which tab the right-hand panel shows.
-#[derive(Resource, Debug, Clone, Copy, Default)]
-pub struct RightPanel(pub PanelTab);
 
 /// A question asked as soon as the scene is with the worker (`spatia view --ask`); the
 /// screenshot waits for its answer.
@@ -166,144 +89,57 @@ impl ScriptedQuestion {
     }
 }
 
-/// Assistant plugin: starts the worker, sends it each new scene, drains its events, draws the
-/// highlighted objects. The chat panel itself is drawn by the UI plugin's panel system.
-pub struct AssistantPlugin;
+/// Chat plugin: the chat's state, answers from worker messages, the scripted question of
+/// `spatia view --ask`, and the highlighted objects in the 3D view. The panel itself is drawn by
+/// the UI plugin's panel system through [`chat_ui`].
+pub struct ChatPlugin;
 
-impl Plugin for AssistantPlugin {
+impl Plugin for ChatPlugin {
     fn build(&self, app: &mut App) {
-        app.init_resource::<ModelBridge>()
-            .init_resource::<Chat>()
-            .init_resource::<ModelDirs>()
-            .init_resource::<Predictions>()
-            .init_resource::<DiagnosticView>()
-            .init_resource::<TrainingState>()
-            .init_resource::<RightPanel>()
-            .add_systems(Startup, start_model_worker)
-            .add_systems(
-                PreUpdate,
-                (send_scene_to_worker, drain_model_events).chain(),
-            )
-            .add_systems(
-                Update,
-                (
-                    draw_highlights,
-                    ask_scripted_question,
-                    start_scripted_training,
-                    draw_predictions,
-                    update_depth_cloud,
-                    draw_attention,
-                ),
-            );
+        app.init_resource::<Chat>().add_systems(
+            Update,
+            (
+                (reset_chat_for_new_scene, apply_worker_messages).chain(),
+                draw_highlights,
+                ask_scripted_question,
+            ),
+        );
     }
 }
 
-fn start_model_worker(mut bridge: ResMut<ModelBridge>, dirs: Res<ModelDirs>) {
-    match Worker::spawn(crate::model::pick_device()) {
-        Ok(w) => bridge.worker = Some(w),
-        Err(e) => {
-            bridge.note = Some(e.to_string());
-            return;
-        }
-    }
-    let mut missing = Vec::new();
-    for (role, dir) in [
-        (Role::Student, &dirs.student),
-        (Role::Teacher, &dirs.teacher),
-    ] {
-        if dir.join("config.json").is_file() {
-            let _ = bridge.send(Request::LoadModel {
-                role,
-                dir: dir.clone(),
-            });
-        } else {
-            missing.push(format!("{} ({})", role.name(), dir.display()));
-        }
-    }
-    if !missing.is_empty() {
-        bridge.note = Some(format!("no model folder for {}", missing.join(", ")));
+fn reset_chat_for_new_scene(mut replaced: MessageReader<SceneReplaced>, mut chat: ResMut<Chat>) {
+    if replaced.read().count() > 0 {
+        chat.suggestions.clear();
+        chat.highlighted.clear();
+        chat.waiting = None;
     }
 }
 
-fn send_scene_to_worker(
-    mut replaced: MessageReader<SceneReplaced>,
-    current: Option<Res<CurrentScene>>,
-    mut bridge: ResMut<ModelBridge>,
+fn apply_worker_messages(
+    mut messages: MessageReader<WorkerMessage>,
     mut chat: ResMut<Chat>,
-) {
-    if replaced.read().count() == 0 {
-        return;
-    }
-    let Some(current) = current else { return };
-    bridge.scene_id += 1;
-    let scene_id = bridge.scene_id;
-    chat.suggestions.clear();
-    chat.highlighted.clear();
-    chat.waiting = None;
-    if let Err(e) = bridge.send(Request::SetScene {
-        scene_id,
-        scene: current.scene.clone(),
-    }) {
-        bridge.note = Some(e);
-    }
-}
-
-fn drain_model_events(
-    mut bridge: ResMut<ModelBridge>,
-    mut chat: ResMut<Chat>,
-    mut predictions: ResMut<Predictions>,
-    mut training: ResMut<TrainingState>,
     current: Option<Res<CurrentScene>>,
 ) {
-    let events: Vec<Event> = match &bridge.worker {
-        Some(w) => w.events().try_iter().collect(),
-        None => return,
-    };
     let path = current.map(|c| c.path.clone()).unwrap_or_default();
-    for e in events {
-        if let Event::SceneReady(v) = &e
-            && v.scene_id == bridge.scene_id
-        {
-            // The depth panel and predicted boxes follow every new scene.
-            bridge.next_request += 1;
-            let request_id = bridge.next_request;
-            if let Err(e) = bridge.send(Request::Predict {
-                request_id,
-                role: Role::Student,
-            }) {
-                bridge.note = Some(e);
-            }
-        }
-        if let Event::Training(t) = e {
-            training.apply(t);
-        } else if !predictions.apply(bridge.scene_id, &e) {
-            apply_event(&mut bridge, &mut chat, &path, e);
-        }
+    for m in messages.read() {
+        apply_event(&mut chat, m.current_scene_id, &path, &m.event);
     }
 }
 
-/// Applies one worker event to the bridge and the chat of the scene at `path`.
-pub fn apply_event(bridge: &mut ModelBridge, chat: &mut Chat, path: &Path, event: Event) {
-    let find = |chat: &mut Chat, id: u64| -> Option<usize> {
+/// Applies one worker event to the chat of the scene at `path`; `current_scene_id` is the
+/// scene last sent to the worker (suggestions for older scenes are dropped).
+pub fn apply_event(chat: &mut Chat, current_scene_id: u64, path: &Path, event: &Event) {
+    let entry_of = |chat: &mut Chat, id: u64| -> Option<usize> {
         chat.history
             .get(path)
             .and_then(|h| h.iter().position(|e| e.request_id == id))
     };
     match event {
-        Event::ModelLoaded {
-            role,
-            name,
-            params,
-            device,
-        } => {
-            bridge.device = Some(device);
-            bridge.models.insert(role, (name, params));
-        }
         Event::Suggestions {
             scene_id,
             questions,
-        } if scene_id == bridge.scene_id => {
-            chat.suggestions = questions;
+        } if *scene_id == current_scene_id => {
+            chat.suggestions = questions.clone();
         }
         Event::Answer {
             request_id,
@@ -316,37 +152,37 @@ pub fn apply_event(bridge: &mut ModelBridge, chat: &mut Chat, path: &Path, event
             scene_layout,
         } => {
             let mut complete = true;
-            if let Some(i) = find(chat, request_id)
+            if let Some(i) = entry_of(chat, *request_id)
                 && let Some(entry) = chat.history.get_mut(path).and_then(|h| h.get_mut(i))
             {
                 entry.answers.push(ChatAnswer {
-                    role,
-                    text,
-                    latency_ms,
-                    tokens,
-                    attention,
-                    scene_layout,
+                    role: *role,
+                    text: text.clone(),
+                    latency_ms: *latency_ms,
+                    tokens: tokens.clone(),
+                    attention: attention.clone(),
+                    scene_layout: scene_layout.clone(),
                 });
                 for id in objects {
-                    if !entry.objects.contains(&id) {
-                        entry.objects.push(id);
+                    if !entry.objects.contains(id) {
+                        entry.objects.push(*id);
                     }
                 }
                 // In diagnostic mode the question waits for the teacher too.
                 complete = !chat.diagnostic || entry.answers.len() >= 2;
                 chat.highlighted = entry.objects.clone();
             }
-            if chat.waiting == Some(request_id) && complete {
+            if chat.waiting == Some(*request_id) && complete {
                 chat.waiting = None;
             }
         }
         Event::Cancelled { request_id } => {
-            if let Some(i) = find(chat, request_id)
+            if let Some(i) = entry_of(chat, *request_id)
                 && let Some(entry) = chat.history.get_mut(path).and_then(|h| h.get_mut(i))
             {
                 entry.error = Some("cancelled".into());
             }
-            if chat.waiting == Some(request_id) {
+            if chat.waiting == Some(*request_id) {
                 chat.waiting = None;
             }
         }
@@ -354,21 +190,15 @@ pub fn apply_event(bridge: &mut ModelBridge, chat: &mut Chat, path: &Path, event
             request_id: Some(id),
             message,
         } => {
-            match find(chat, id).and_then(|i| chat.history.get_mut(path).and_then(|h| h.get_mut(i)))
+            match entry_of(chat, *id)
+                .and_then(|i| chat.history.get_mut(path).and_then(|h| h.get_mut(i)))
             {
-                Some(entry) => entry.error = Some(message),
-                None => bridge.note = Some(message),
+                Some(entry) => entry.error = Some(message.clone()),
+                None => chat.note = Some(message.clone()),
             }
-            if chat.waiting == Some(id) {
+            if chat.waiting == Some(*id) {
                 chat.waiting = None;
             }
-        }
-        Event::Error {
-            request_id: None,
-            message,
-        } => bridge.note = Some(message),
-        Event::Restarted { reason } => {
-            bridge.note = Some(format!("the model worker restarted after: {reason}"));
         }
         _ => {}
     }
@@ -425,7 +255,7 @@ pub fn chat_ui(ui: &mut egui::Ui, bridge: &mut ModelBridge, chat: &mut Chat, pat
             ui.small("loading the student…");
         }
     }
-    if let Some(note) = &bridge.note {
+    for note in [&bridge.note, &chat.note].into_iter().flatten() {
         ui.colored_label(egui::Color32::from_rgb(255, 110, 90), note);
     }
     ui.separator();
