@@ -70,6 +70,7 @@ fn shipped_student_on_unseen_rooms_under_the_grounded_protocol() {
     let options = EvalOptions {
         blind: true,
         max_scenes: None,
+        categories: Vec::new(),
     };
     let report = evaluate(&student, &ds, &Split::ALL, &options, None).unwrap();
     let prox = &report.categories["proximity"];

@@ -65,6 +65,9 @@ pub struct EvalArgs {
     /// At most this many scenes.
     #[arg(long)]
     max_scenes: Option<usize>,
+    /// Only questions of these categories (comma-separated; default: all).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    categories: Vec<spatia::questions::QuestionCategory>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -81,6 +84,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let options = EvalOptions {
         max_scenes: args.max_scenes,
         blind: args.blind,
+        categories: args.categories.clone(),
     };
     let run = |dir: &PathBuf| -> anyhow::Result<EvalReport> {
         let model = load_model(dir, &device)?;

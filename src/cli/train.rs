@@ -8,8 +8,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use spatia::data::Split;
 use spatia::model::{ModelConfig, SpatiaTokenizer, pick_device};
 use spatia::train::{
-    Dataset, DistillPlan, StudentPreset, TrainConfig, TrainEvent, Trainer, checkpoint_dir,
-    distill_trainer,
+    Dataset, DecoderTrainConfig, DecoderTrainer, DistillPlan, StudentPreset, TrainConfig,
+    TrainEvent, Trainer, checkpoint_dir, distill_trainer,
 };
 
 #[derive(clap::Args, Debug)]
@@ -22,6 +22,71 @@ pub struct TrainArgs {
 enum TrainWhich {
     /// Train the teacher on ground truth (answers, depth, boxes).
     Teacher(TrainOptions),
+    /// Stage 2: train an object-token model's decoder on cached scene tokens (many questions
+    /// from many scenes per step); `--blind` trains the wording-only baseline.
+    Decoder(DecoderOptions),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DecoderOptions {
+    /// A `spatia gen-data` folder (shard version 2: object categories).
+    #[arg(long)]
+    data: PathBuf,
+    /// Output folder: `checkpoint/` (a loadable model folder), `train_log.jsonl`.
+    #[arg(long)]
+    out: PathBuf,
+    /// Optimiser steps.
+    #[arg(long, default_value_t = 2000)]
+    steps: usize,
+    /// Continue from `OUT/checkpoint` exactly where it stopped (refused when there is none).
+    #[arg(long, conflicts_with = "resume_or_start")]
+    resume: bool,
+    /// Resume when `OUT/checkpoint` exists, else start a new run (and say which).
+    #[arg(long)]
+    resume_or_start: bool,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Questions per step (from many scenes, categories in turn).
+    #[arg(long, default_value_t = 128)]
+    questions_per_step: usize,
+    /// Hidden CoT latents K (0 removes them and their probes).
+    #[arg(long, default_value_t = 8)]
+    cot: usize,
+    /// Train the latents without probe heads (the "K unsupervised" ablation).
+    #[arg(long)]
+    no_probes: bool,
+    /// Weight of the probe terms.
+    #[arg(long, default_value_t = 0.5)]
+    probe_weight: f64,
+    /// Hide the scene: the blind baseline.
+    #[arg(long)]
+    blind: bool,
+    /// Training scenes read (default: all).
+    #[arg(long)]
+    max_scenes: Option<usize>,
+    /// Train on these categories only (comma-separated; default: all).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    categories: Vec<spatia::questions::QuestionCategory>,
+    /// Curriculum: the first N steps draw only direct wordings ("near", "touching").
+    #[arg(long, default_value_t = 0)]
+    direct_first: usize,
+    /// Evaluate on the validation split every N steps (0: never).
+    #[arg(long, default_value_t = 0)]
+    eval_every: usize,
+    /// Checkpoint every N steps.
+    #[arg(long, default_value_t = 100)]
+    checkpoint_every: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Tokenizer to use (e.g. `models/student/tokenizer.json`, so that a student can be
+    /// distilled from this model); default: one trained on the training questions.
+    #[arg(long)]
+    tokenizer: Option<PathBuf>,
+    /// Tokenizer vocabulary size (when one is trained).
+    #[arg(long, default_value_t = 600)]
+    vocab: usize,
 }
 
 #[derive(clap::Args, Debug)]
@@ -64,20 +129,7 @@ pub struct TrainOptions {
 impl TrainOptions {
     /// Whether to resume: `--resume`, or `--resume-or-start` with a checkpoint in `--out`.
     fn resume(&self) -> bool {
-        if !self.resume_or_start {
-            return self.resume;
-        }
-        let found = checkpoint_dir(&self.out).is_some();
-        eprintln!(
-            "{}: {}",
-            self.out.display(),
-            if found {
-                "resuming from its checkpoint"
-            } else {
-                "no checkpoint, starting a new run"
-            }
-        );
-        found
+        resume_wanted(self.resume, self.resume_or_start, &self.out)
     }
 
     fn config(&self) -> TrainConfig {
@@ -94,26 +146,14 @@ impl TrainOptions {
 }
 
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
-    let TrainWhich::Teacher(o) = &args.which;
+    let o = match &args.which {
+        TrainWhich::Teacher(o) => o,
+        TrainWhich::Decoder(d) => return train_decoder(d),
+    };
     let device = pick_device();
     let dataset = Dataset::open(&o.data)?;
     let resume = o.resume();
-    let tokenizer = match (resume, checkpoint_dir(&o.out)) {
-        (true, Some(dir)) => SpatiaTokenizer::load(&dir.join("tokenizer.json"))?,
-        _ => {
-            let qs = dataset.questions(Split::Train)?;
-            anyhow::ensure!(
-                !qs.is_empty(),
-                "{}: no training questions",
-                o.data.display()
-            );
-            SpatiaTokenizer::train(
-                qs.iter()
-                    .flat_map(|q| [q.question.clone(), q.answer.clone()]),
-                o.vocab,
-            )?
-        }
-    };
+    let tokenizer = run_tokenizer(resume, &o.out, None, &dataset, o.vocab)?;
     let mut model_cfg = ModelConfig::teacher(o.vocab.max(tokenizer.vocab_size()));
     model_cfg.num_views = dataset.manifest.options.views;
     model_cfg.encoder.image_size = dataset.manifest.options.size as usize;
@@ -126,10 +166,28 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
 
 /// Runs a trainer to its last step with a progress bar (a named thread reading its events).
 fn run_with_progress(trainer: &mut Trainer, steps: usize, out: &Path) -> anyhow::Result<()> {
+    let start = trainer.step;
+    with_progress(start, steps, out, |tx, cancel| {
+        trainer.run(tx, cancel)?;
+        Ok(trainer.step)
+    })
+}
+
+/// Runs `run` (a training stage, returning its last step) with a progress bar drawn by a named
+/// thread reading its events.
+fn with_progress(
+    start_step: usize,
+    steps: usize,
+    out: &Path,
+    run: impl FnOnce(
+        &crossbeam_channel::Sender<TrainEvent>,
+        &Arc<AtomicBool>,
+    ) -> Result<usize, spatia::model::ModelError>,
+) -> anyhow::Result<()> {
     let (tx, rx) = crossbeam_channel::bounded(1024);
     let cancel = Arc::new(AtomicBool::new(false));
     let total = steps as u64;
-    let start_step = trainer.step as u64;
+    let start_step = start_step as u64;
     let handle = std::thread::Builder::new()
         .name("train-progress".into())
         .spawn(move || {
@@ -145,10 +203,11 @@ fn run_with_progress(trainer: &mut Trainer, steps: usize, out: &Path) -> anyhow:
                 match e {
                     TrainEvent::Step { step, losses, .. } => {
                         bar.set_position(step as u64);
+                        let answer = losses.get("answer_ce").or(losses.get("answer"));
                         bar.set_message(format!(
                             "loss {:.3} answer {:.3}",
                             losses.get("total").copied().unwrap_or(0.0),
-                            losses.get("answer_ce").copied().unwrap_or(0.0)
+                            answer.copied().unwrap_or(0.0)
                         ));
                     }
                     TrainEvent::Eval { step, metrics } => {
@@ -162,7 +221,7 @@ fn run_with_progress(trainer: &mut Trainer, steps: usize, out: &Path) -> anyhow:
             }
             bar.finish_and_clear();
         })?;
-    let result = trainer.run(&tx, &cancel);
+    let result = run(&tx, &cancel);
     if let Err(e) = &result {
         let _ = tx.send(TrainEvent::Failed {
             error: e.to_string(),
@@ -170,10 +229,9 @@ fn run_with_progress(trainer: &mut Trainer, steps: usize, out: &Path) -> anyhow:
     }
     drop(tx);
     let _ = handle.join();
-    result?;
+    let step = result?;
     println!(
-        "trained to step {} -> {}",
-        trainer.step,
+        "trained to step {step} -> {}",
         out.join("checkpoint").display()
     );
     Ok(())
@@ -235,4 +293,102 @@ pub fn distill(a: &DistillArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     run_with_progress(&mut trainer, o.steps, &o.out)
+}
+
+/// Whether to resume: `--resume`, or `--resume-or-start` with a checkpoint in `out`.
+fn resume_wanted(resume: bool, resume_or_start: bool, out: &Path) -> bool {
+    if !resume_or_start {
+        return resume;
+    }
+    let found = checkpoint_dir(out).is_some();
+    eprintln!(
+        "{}: {}",
+        out.display(),
+        if found {
+            "resuming from its checkpoint"
+        } else {
+            "no checkpoint, starting a new run"
+        }
+    );
+    found
+}
+
+/// The tokenizer of a run: the checkpoint's when resuming, else `--tokenizer`, else one trained
+/// on the training questions.
+fn run_tokenizer(
+    resume: bool,
+    out: &Path,
+    given: Option<&Path>,
+    dataset: &Dataset,
+    vocab: usize,
+) -> anyhow::Result<SpatiaTokenizer> {
+    if let (true, Some(dir)) = (resume, checkpoint_dir(out)) {
+        return Ok(SpatiaTokenizer::load(&dir.join("tokenizer.json"))?);
+    }
+    if let Some(path) = given {
+        return Ok(SpatiaTokenizer::load(path)?);
+    }
+    let qs = dataset.questions(Split::Train)?;
+    anyhow::ensure!(
+        !qs.is_empty(),
+        "{}: no training questions",
+        dataset.root.display()
+    );
+    Ok(SpatiaTokenizer::train(
+        qs.iter()
+            .flat_map(|q| [q.question.clone(), q.answer.clone()]),
+        vocab,
+    )?)
+}
+
+fn train_decoder(o: &DecoderOptions) -> anyhow::Result<()> {
+    let device = pick_device();
+    let dataset = Dataset::open(&o.data)?;
+    let resume = resume_wanted(o.resume, o.resume_or_start, &o.out);
+    let tokenizer = run_tokenizer(resume, &o.out, o.tokenizer.as_deref(), &dataset, o.vocab)?;
+    let mut model_cfg = ModelConfig::teacher_objects(o.vocab.max(tokenizer.vocab_size()));
+    model_cfg.num_views = dataset.manifest.options.views;
+    model_cfg.encoder.image_size = dataset.manifest.options.size as usize;
+    model_cfg.hidden_cot_tokens = o.cot;
+    model_cfg.latent_probes = o.cot > 0 && !o.no_probes;
+    let config = DecoderTrainConfig {
+        steps: o.steps,
+        lr: o.lr,
+        questions_per_step: o.questions_per_step,
+        probe_weight: o.probe_weight,
+        blind: o.blind,
+        max_scenes: o.max_scenes,
+        categories: o.categories.clone(),
+        direct_first_steps: o.direct_first,
+        eval_every: o.eval_every,
+        checkpoint_every: o.checkpoint_every,
+        seed: o.seed,
+        ..Default::default()
+    };
+    let started = std::time::Instant::now();
+    let mut trainer = DecoderTrainer::new(
+        model_cfg,
+        tokenizer,
+        config,
+        dataset,
+        &o.out,
+        resume,
+        &device,
+        |done, total| {
+            if done == total || done % 200 == 0 {
+                eprintln!("object tokens: {done}/{total} scenes");
+            }
+        },
+    )?;
+    eprintln!(
+        "{} training questions from {} scenes, read in {:.1} s",
+        trainer.cache.questions.len(),
+        trainer.cache.scenes.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let start = trainer.step;
+    with_progress(start, o.steps, &o.out, |tx, cancel| {
+        trainer.run(tx, cancel)?;
+        Ok(trainer.step)
+    })
 }

@@ -550,6 +550,12 @@ pub fn render_shard(
         box_class.push(class as i64);
         box_object.push(i64::from(o.id));
     }
+    let object_id = scene.objects.iter().map(|o| i64::from(o.id)).collect();
+    let object_category = scene
+        .objects
+        .iter()
+        .map(|o| o.category.index() as i64)
+        .collect();
     Ok(SceneShard {
         scene: scene.name.clone(),
         view_source: view_source.to_string(),
@@ -563,5 +569,7 @@ pub fn render_shard(
         boxes,
         box_class,
         box_object,
+        object_id,
+        object_category,
     })
 }

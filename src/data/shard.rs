@@ -8,7 +8,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use crate::scene::{SceneError, read_file_limited};
 
 /// Version written into every shard's metadata.
-pub const SHARD_VERSION: &str = "1";
+pub const SHARD_VERSION: &str = "2";
 /// Largest shard read, bytes.
 pub const MAX_SHARD_BYTES: u64 = 2 << 30;
 
@@ -39,6 +39,11 @@ pub struct SceneShard {
     pub box_class: Vec<i64>,
     /// `box_object` i64 [N]: the object id in the scene (and in `instance`).
     pub box_object: Vec<i64>,
+    /// `object_id` i64 [M]: every object of the scene (version 2; empty in version-1 shards).
+    pub object_id: Vec<i64>,
+    /// `object_category` i64 [M]: each object's category, an index into
+    /// [`crate::scene::Category::ALL`].
+    pub object_category: Vec<i64>,
 }
 
 fn bytes_f32(v: &[f32]) -> Vec<u8> {
@@ -144,6 +149,18 @@ impl SceneShard {
                 vec![n],
                 bytes_i64(&self.box_object),
             ),
+            (
+                "object_id",
+                Dtype::I64,
+                vec![self.object_id.len()],
+                bytes_i64(&self.object_id),
+            ),
+            (
+                "object_category",
+                Dtype::I64,
+                vec![self.object_category.len()],
+                bytes_i64(&self.object_category),
+            ),
         ];
         let mut views = Vec::new();
         for (name, dtype, shape, data) in &tensors {
@@ -242,6 +259,16 @@ impl SceneShard {
         expect("box_class", &sh, &[n])?;
         let (sh, box_object) = get("box_object", Dtype::I64, 1)?;
         expect("box_object", &sh, &[n])?;
+        // Version 2: every object's category (absent from version-1 shards).
+        let (object_id, object_category) = if st.tensor("object_id").is_ok() {
+            let (sh, ids) = get("object_id", Dtype::I64, 1)?;
+            let m = sh[0];
+            let (sh, cats) = get("object_category", Dtype::I64, 1)?;
+            expect("object_category", &sh, &[m])?;
+            (i64s(ids), i64s(cats))
+        } else {
+            (Vec::new(), Vec::new())
+        };
         let shard = SceneShard {
             scene: meta.get("scene").cloned().unwrap_or_default(),
             view_source: meta.get("view_source").cloned().unwrap_or_default(),
@@ -255,6 +282,8 @@ impl SceneShard {
             boxes: f32s(boxes),
             box_class: i64s(box_class),
             box_object: i64s(box_object),
+            object_id,
+            object_category,
         };
         shard
             .check_values()
@@ -288,6 +317,18 @@ impl SceneShard {
             return Err(format!(
                 "tensor \"box_class\" has class {} at element {i}; classes are 0..{classes}",
                 self.box_class[i]
+            ));
+        }
+        let categories = crate::scene::Category::ALL.len() as i64;
+        if let Some(i) = self
+            .object_category
+            .iter()
+            .position(|c| !(0..categories).contains(c))
+        {
+            return Err(format!(
+                "tensor \"object_category\" has category {} at element {i}; categories are \
+                 0..{categories}",
+                self.object_category[i]
             ));
         }
         Ok(())

@@ -203,6 +203,8 @@ fn broken_shards_name_the_file_and_tensor() {
         boxes: vec![0.25; 6],
         box_class: vec![3],
         box_object: vec![1],
+        object_id: vec![0, 1, 2],
+        object_category: vec![4, 1, 0],
     };
     let path = dir.path().join("s.safetensors");
     shard.write(&path).unwrap();
@@ -449,4 +451,105 @@ fn a_loaded_scannet_scene_with_exported_frames_uses_them() {
     assert_eq!((shard.views, shard.size), (2, 16));
     // Instance ids come from the annotated mesh seen by the frames' cameras.
     assert!(shard.instance.iter().any(|&i| i >= 0));
+}
+
+#[test]
+fn a_version_1_shard_reads_without_object_categories_and_bad_categories_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let shard = SceneShard {
+        scene: "s".into(),
+        view_source: "render".into(),
+        views: 1,
+        size: 2,
+        images: vec![7; 12],
+        depth: vec![1.5; 4],
+        instance: vec![-1, 0, 1, 2],
+        intrinsics: vec![1.0; 9],
+        extrinsics: vec![0.5; 12],
+        boxes: vec![0.25; 6],
+        box_class: vec![3],
+        box_object: vec![1],
+        object_id: Vec::new(),
+        object_category: Vec::new(),
+    };
+    // Written without the version-2 tensors (as version 1 wrote them).
+    let bytes = shard.to_bytes(&dir.path().join("x")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let kept: Vec<(String, safetensors::tensor::TensorView<'_>)> = st
+        .tensors()
+        .into_iter()
+        .filter(|(n, _)| !n.starts_with("object_"))
+        .collect();
+    let v1 = safetensors::tensor::serialize(kept, None).unwrap();
+    let path = dir.path().join("v1.safetensors");
+    std::fs::write(&path, v1).unwrap();
+    let read = SceneShard::read(&path).unwrap();
+    assert!(read.object_id.is_empty() && read.object_category.is_empty());
+    assert_eq!(read.depth, shard.depth);
+    // A category outside Category::ALL is named.
+    let bad = SceneShard {
+        object_id: vec![1],
+        object_category: vec![crate::scene::Category::ALL.len() as i64],
+        ..shard.clone()
+    };
+    let err = bad.check_values().unwrap_err();
+    assert!(err.contains("object_category"), "{err}");
+}
+
+#[test]
+fn object_tokens_back_project_each_mask_into_a_world_box() {
+    use crate::data::objects::{ObjectViews, object_tokens};
+    // One 4x4 view, identity camera at the origin looking down +z, fx = fy = 2, c = (1.5, 1.5).
+    let size = 4;
+    let mut depth = vec![0.0f32; 16];
+    let mut instance = vec![-1i32; 16];
+    // Object 7: the left two columns at depth 2 m; object 9: one pixel at depth 4 m.
+    for y in 0..4 {
+        for x in 0..2 {
+            depth[y * 4 + x] = 2.0;
+            instance[y * 4 + x] = 7;
+        }
+    }
+    depth[3 * 4 + 3] = 4.0;
+    instance[3 * 4 + 3] = 9;
+    // Object 11 is masked but has no depth: no box, no token.
+    instance[2] = 11;
+    let intrinsics = [2.0, 0.0, 1.5, 0.0, 2.0, 1.5, 0.0, 0.0, 1.0];
+    let extrinsics = [1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0];
+    let chair = crate::scene::Category::Chair.index() as i64;
+    let cup = crate::scene::Category::ALL
+        .iter()
+        .position(|c| c.name() == "cup")
+        .unwrap() as i64;
+    let views = ObjectViews {
+        size,
+        views: 1,
+        depth: &depth,
+        instance: &instance,
+        intrinsics: &intrinsics,
+        extrinsics: &extrinsics,
+        object_id: &[7, 9, 11],
+        object_category: &[chair, cup, chair],
+    };
+    let tokens = object_tokens(&views, 1);
+    assert_eq!(tokens.len(), 2);
+    let t7 = &tokens[0];
+    assert_eq!((t7.id, t7.category, t7.pixels), (7, chair as usize, 8));
+    // x = (u - 1.5) / 2 * 2 for u in 0..=1 → -1.5..-0.5; y for v in 0..=3 → -1.5..1.5; z = 2.
+    assert_eq!(t7.min_m, [-1.5, -1.5, 2.0]);
+    assert_eq!(t7.max_m, [-0.5, 1.5, 2.0]);
+    let t9 = &tokens[1];
+    assert_eq!(t9.min_m, [3.0, 3.0, 4.0]);
+    assert_eq!(t9.min_m, t9.max_m);
+    // Box gap: x from -0.5 to 3, y from 1.5 to 3, z from 2 to 4.
+    let gap = t7.box_gap_m(t9);
+    assert!((gap - (3.5f32 * 3.5 + 1.5 * 1.5 + 2.0 * 2.0).sqrt()).abs() < 1e-5);
+    // A minimum of 2 pixels drops the one-pixel cup.
+    assert_eq!(object_tokens(&views, 2).len(), 1);
+    // Arrays shorter than their shapes: no tokens, no panic.
+    let short = ObjectViews {
+        depth: &depth[..3],
+        ..views
+    };
+    assert!(object_tokens(&short, 1).is_empty());
 }

@@ -133,12 +133,14 @@ impl EvalReport {
 }
 
 /// How to evaluate.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct EvalOptions {
     /// At most this many scenes.
     pub max_scenes: Option<usize>,
     /// Also answer every question blind (another scene's tokens).
     pub blind: bool,
+    /// Only questions of these categories (all when empty).
+    pub categories: Vec<QuestionCategory>,
 }
 
 /// One answered question.
@@ -370,7 +372,10 @@ fn evaluate_scenes(
         None
     };
     for i in 0..n {
-        let (shard, qs) = load(i)?;
+        let (shard, mut qs) = load(i)?;
+        if !options.categories.is_empty() {
+            qs.retain(|q| options.categories.contains(&q.category));
+        }
         let views = ViewBatch::from_shard(&shard);
         let start = Instant::now();
         let tokens = model.encode(&views)?;
@@ -580,6 +585,8 @@ mod tests {
             ],
             box_class: vec![4, 4],
             box_object: vec![1, 2],
+            object_id: vec![1, 2],
+            object_category: vec![5, 5],
         };
         let gt = visible_ground_truth(&shard);
         assert_eq!(gt.len(), 1);

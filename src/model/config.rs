@@ -80,6 +80,34 @@ pub struct ModelConfig {
     pub detection_layers: usize,
     /// Detection classes, without "no object".
     pub detection_classes: usize,
+    /// What the decoder reads about the scene: pooled patch tokens (default) or object tokens.
+    #[serde(default)]
+    pub scene_input: SceneInput,
+    /// Object input only: add each object's encoder features (patch features pooled over its
+    /// instance mask) to its token; without them the tokens carry category and 3D box alone.
+    #[serde(default)]
+    pub object_features: bool,
+    /// Hidden CoT probe heads (`hidden_cot.probe_*`): the latents are trained to hold the
+    /// category and 3D box of each object the question names and the distance between them.
+    #[serde(default)]
+    pub latent_probes: bool,
+    /// Object slots (object input, K ≥ 3): the first two latents point at object tokens and the
+    /// gap between the boxes they point at is added to the third latent for a second decoder
+    /// pass (`hidden_cot.pointer_*`, `hidden_cot.relation`).
+    #[serde(default)]
+    pub latent_pointers: bool,
+}
+
+/// What the decoder reads about the scene.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SceneInput {
+    /// Pooled patch tokens of every view, plus each view's camera token.
+    #[default]
+    Patches,
+    /// One token per object the views show (needs instance masks and categories: the
+    /// privileged teacher and the oracle), its category and the 3D box of its visible surface.
+    Objects,
 }
 
 impl ModelConfig {
@@ -117,6 +145,34 @@ impl ModelConfig {
             detection_queries: 24,
             detection_layers: 2,
             detection_classes: crate::data::NUM_DETECTION_CLASSES,
+            scene_input: SceneInput::Patches,
+            object_features: false,
+            latent_probes: false,
+            latent_pointers: false,
+        }
+    }
+
+    /// The object-token teacher: the teacher's encoder (RGB-D + poses), one decoder token per
+    /// annotated object the views show (category, 3D box of its visible surface, and with
+    /// `object_features` its pooled encoder features), Hidden CoT latents with probe heads.
+    /// A decoder narrower than the patch teacher's, so that stage 2 trains it at ≥ 100k
+    /// questions an hour on two cores (docs/TRAINING.md).
+    pub fn teacher_objects(vocab_size: usize) -> ModelConfig {
+        let t = ModelConfig::teacher(vocab_size);
+        ModelConfig {
+            name: "teacher".into(),
+            decoder: DecoderConfig {
+                hidden_size: 192,
+                intermediate_size: 512,
+                num_layers: 4,
+                num_heads: 6,
+                ..t.decoder.clone()
+            },
+            scene_input: SceneInput::Objects,
+            object_features: false,
+            latent_probes: true,
+            latent_pointers: true,
+            ..t
         }
     }
 

@@ -40,6 +40,16 @@ impl KvCache {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Keeps the first `len` positions (a prefix whose inputs did not change).
+    pub fn truncate(&mut self, len: usize) -> Result<()> {
+        for (k, v) in self.layers.iter_mut().flatten() {
+            let keep = len.min(k.dim(2)?);
+            *k = k.narrow(2, 0, keep)?;
+            *v = v.narrow(2, 0, keep)?;
+        }
+        Ok(())
+    }
 }
 
 /// The decoder.
@@ -97,6 +107,24 @@ impl Decoder {
     pub fn forward(
         &self,
         x: &Tensor,
+        cache: Option<&mut KvCache>,
+        key_mask: Option<&Tensor>,
+        want_attention: bool,
+    ) -> Result<(Tensor, Vec<Tensor>)> {
+        let (hidden, attn) = self.forward_hidden(x, cache, key_mask, want_attention)?;
+        Ok((self.lm_logits(&hidden)?, attn))
+    }
+
+    /// Logits [B, T, V] from final hidden states [B, T, D].
+    pub fn lm_logits(&self, hidden: &Tensor) -> Result<Tensor> {
+        self.lm_head.forward(hidden)
+    }
+
+    /// As [`Self::forward`], but returns the final hidden states after the last norm [B, T, D]
+    /// (what the LM head and the Hidden CoT probes read) instead of logits.
+    pub fn forward_hidden(
+        &self,
+        x: &Tensor,
         mut cache: Option<&mut KvCache>,
         key_mask: Option<&Tensor>,
         want_attention: bool,
@@ -151,8 +179,7 @@ impl Decoder {
             let m = l.down_proj.forward(&(gate * l.up_proj.forward(&n)?)?)?;
             h = (h + m)?;
         }
-        let logits = self.lm_head.forward(&self.norm.forward(&h)?)?;
-        Ok((logits, attn))
+        Ok((self.norm.forward(&h)?, attn))
     }
 
     /// The configuration.

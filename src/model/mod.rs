@@ -9,6 +9,7 @@ pub mod decoder;
 pub mod encoder;
 pub mod heads;
 pub mod nn;
+pub mod objects;
 pub mod tokenizer;
 pub mod vlm;
 

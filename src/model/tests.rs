@@ -42,6 +42,10 @@ fn tiny(vocab: usize, k: usize, teacher: bool) -> ModelConfig {
         detection_queries: 4,
         detection_layers: 1,
         detection_classes: 26,
+        scene_input: config::SceneInput::Patches,
+        object_features: false,
+        latent_probes: false,
+        latent_pointers: false,
     }
 }
 
@@ -80,6 +84,9 @@ fn views(n: usize, s: usize, seed: u8) -> ViewBatch {
         depth: Some(vec![2.0; s * n * n]),
         intrinsics,
         extrinsics,
+        instance: None,
+        object_id: Vec::new(),
+        object_category: Vec::new(),
     }
 }
 

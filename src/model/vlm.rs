@@ -8,10 +8,16 @@ use candle_nn::{Init, Module, VarBuilder};
 use glam::{Mat4, Vec3};
 
 use super::config::ModelConfig;
+use super::config::SceneInput;
 use super::decoder::{Decoder, KvCache, greedy};
 use super::encoder::{Encoder, EncoderOutput};
 use super::heads::{DepthHead, DepthOutput, DetectionHead, DetectionOutput};
 use super::nn::Mlp;
+use super::objects::{
+    DISTANCE_LATENT, GEOMETRY_DIM, LatentProbes, ObjectEmbedder, ObjectPointers, PROBED_OBJECTS,
+    geometry_features, object_boxes, scene_origin,
+};
+use crate::data::{ObjectToken, ObjectViews, object_tokens};
 
 /// Views of one scene as plain data (what `data::SceneShard` holds): S views of H = W = `size`.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,6 +34,12 @@ pub struct ViewBatch {
     pub intrinsics: Vec<f32>,
     /// Camera-from-world [S, 3, 4] (OpenCV).
     pub extrinsics: Vec<f32>,
+    /// Instance ids [S, H, W], -1 = none; what object-token models read (with depth).
+    pub instance: Option<Vec<i32>>,
+    /// Annotated objects: ids and categories (index into `scene::Category::ALL`).
+    pub object_id: Vec<i64>,
+    /// Categories, parallel to `object_id`.
+    pub object_category: Vec<i64>,
 }
 
 impl ViewBatch {
@@ -40,7 +52,30 @@ impl ViewBatch {
             depth: Some(shard.depth.clone()),
             intrinsics: shard.intrinsics.clone(),
             extrinsics: shard.extrinsics.clone(),
+            instance: Some(shard.instance.clone()),
+            object_id: shard.object_id.clone(),
+            object_category: shard.object_category.clone(),
         }
+    }
+
+    /// The object tokens of these views (empty without depth, instances or categories).
+    pub fn object_tokens(&self) -> Vec<ObjectToken> {
+        let (Some(depth), Some(instance)) = (&self.depth, &self.instance) else {
+            return Vec::new();
+        };
+        object_tokens(
+            &ObjectViews {
+                size: self.size,
+                views: self.views,
+                depth,
+                instance,
+                intrinsics: &self.intrinsics,
+                extrinsics: &self.extrinsics,
+                object_id: &self.object_id,
+                object_category: &self.object_category,
+            },
+            crate::questions::min_visible_px(self.size as u32) as u32,
+        )
     }
 
     /// Checks that every array has the length its shape needs.
@@ -54,6 +89,16 @@ impl ViewBatch {
                 "depth",
                 self.depth.as_ref().map_or(s * hw, Vec::len),
                 s * hw,
+            ),
+            (
+                "instance",
+                self.instance.as_ref().map_or(s * hw, Vec::len),
+                s * hw,
+            ),
+            (
+                "object_category",
+                self.object_category.len(),
+                self.object_id.len(),
             ),
         ];
         for (name, got, want) in checks {
@@ -102,6 +147,8 @@ pub struct SceneTokens {
     pub embeds: Tensor,
     /// One entry per scene token.
     pub layout: Vec<SceneTokenInfo>,
+    /// The objects behind the scene tokens (object input only; empty for patch input).
+    pub objects: Vec<ObjectToken>,
     /// Time `encode` took, milliseconds.
     pub encode_ms: f64,
 }
@@ -187,7 +234,50 @@ pub struct SpatialVlm {
     projector: Mlp,
     decoder: Decoder,
     latents: Option<Tensor>,
+    objects: Option<ObjectEmbedder>,
+    probes: Option<LatentProbes>,
+    pointers: Option<ObjectPointers>,
     device: Device,
+}
+
+/// The object tokens' geometry and categories for the object slots: boxes [B, N, 6] ([min, max]
+/// about the scene centre) and categories [B, N] (u32), left-padded like the tokens.
+#[derive(Debug, Clone)]
+pub struct ObjectGeometry {
+    /// Boxes [B, N, 6].
+    pub boxes: Tensor,
+    /// Categories [B, N].
+    pub categories: Tensor,
+}
+
+impl ObjectGeometry {
+    /// The geometry of a batch of scenes' object tokens.
+    pub fn of(scenes: &[&[ObjectToken]], device: &Device) -> Result<ObjectGeometry> {
+        let (boxes, n) = object_boxes(scenes);
+        let (cats, _, _) = object_inputs(scenes);
+        let b = scenes.len();
+        Ok(ObjectGeometry {
+            boxes: Tensor::from_vec(boxes, (b, n, 6), device)?,
+            categories: Tensor::from_vec(cats, (b, n), device)?,
+        })
+    }
+}
+
+/// What a decoder run over prompt embeddings gives ([`SpatialVlm::decode_prompt`]).
+#[derive(Debug, Clone)]
+pub struct PromptPass {
+    /// Final hidden states [B, T − offset, D] of positions `offset..T` (of the second pass
+    /// when there are object slots).
+    pub hidden: Tensor,
+    /// The first position `hidden` covers.
+    pub offset: usize,
+    /// With object slots: the first pass's hidden states [B, T1, D] of positions `0..T1`, T1
+    /// past every row's second latent (what the latents' object probes read).
+    pub first: Option<Tensor>,
+    /// Attention probabilities per layer (when asked for).
+    pub attention: Vec<Tensor>,
+    /// Object-slot pointer logits [B, 2, N] over the object tokens.
+    pub pointer_scores: Option<Tensor>,
 }
 
 /// A question's prompt layout inside the decoder sequence.
@@ -260,6 +350,23 @@ impl SpatialVlm {
             )?,
             decoder: Decoder::new(&cfg.decoder, vb.clone())?,
             latents,
+            objects: (cfg.scene_input == SceneInput::Objects)
+                .then(|| {
+                    ObjectEmbedder::new(
+                        cfg.decoder.hidden_size,
+                        cfg.object_features.then_some(token_dim),
+                        vb.clone(),
+                    )
+                })
+                .transpose()?,
+            probes: (cfg.latent_probes && cfg.hidden_cot_tokens > 0)
+                .then(|| LatentProbes::new(cfg.decoder.hidden_size, vb.clone()))
+                .transpose()?,
+            pointers: (cfg.latent_pointers
+                && cfg.scene_input == SceneInput::Objects
+                && cfg.hidden_cot_tokens > DISTANCE_LATENT)
+                .then(|| ObjectPointers::new(cfg.decoder.hidden_size, vb.clone()))
+                .transpose()?,
             device: vb.device().clone(),
             cfg: cfg.clone(),
         })
@@ -374,18 +481,252 @@ impl SpatialVlm {
         out
     }
 
-    /// Encodes a scene's views once; every question about it reuses the result.
+    /// Encodes a scene's views once; every question about it reuses the result. An
+    /// object-input model needs depth, instance masks and object categories with the views and
+    /// refuses a scene without annotated objects (a bare PLY) rather than answer blind.
     pub fn encode(&self, views: &ViewBatch) -> Result<SceneTokens> {
         let start = Instant::now();
         let (images, points) = self.view_tensors(views)?;
         let encoder = self.encode_tensors(&images, points.as_ref())?;
-        let embeds = self.scene_embeds(&encoder)?;
+        let (embeds, layout, objects) = match &self.objects {
+            None => (
+                self.scene_embeds(&encoder)?,
+                self.scene_layout(views.views),
+                Vec::new(),
+            ),
+            Some(_) => {
+                let objects = views.object_tokens();
+                if objects.is_empty() {
+                    candle_core::bail!(
+                        "the views show no annotated object (this model answers from object \
+                         instances; a scene without them, such as a bare PLY, cannot be asked)"
+                    );
+                }
+                let features = if self.cfg.object_features {
+                    Some(self.pooled_object_features(&encoder, views, &objects)?)
+                } else {
+                    None
+                };
+                let embeds = self.object_embeds(&[&objects], features.as_ref())?;
+                let layout = objects
+                    .iter()
+                    .map(|_| SceneTokenInfo {
+                        view: 0,
+                        cell: None,
+                        grid: 0,
+                    })
+                    .collect();
+                (embeds, layout, objects)
+            }
+        };
         Ok(SceneTokens {
             encoder,
             embeds,
-            layout: self.scene_layout(views.views),
+            layout,
+            objects,
             encode_ms: start.elapsed().as_secs_f64() * 1000.0,
         })
+    }
+
+    /// Decoder embeddings of a batch of scenes' object tokens, left-padded to the longest
+    /// [B, Nmax, D] (padding rows are zeros; mask them with [`object_key_mask`]). `features`
+    /// [B, Nmax, 2C] are pooled encoder features (with `object_features`).
+    pub fn object_embeds(
+        &self,
+        scenes: &[&[ObjectToken]],
+        features: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        let Some(embedder) = &self.objects else {
+            candle_core::bail!("this model reads patch tokens, not object tokens");
+        };
+        let (cats, geom, n_max) = object_inputs(scenes);
+        let b = scenes.len();
+        let cats = Tensor::from_vec(cats, (b, n_max), &self.device)?;
+        let geom = Tensor::from_vec(geom, (b, n_max, GEOMETRY_DIM), &self.device)?;
+        let x = embedder.forward(&cats, &geom, features)?;
+        // Zero the padding rows so that they carry nothing even before masking.
+        let keep: Vec<f32> = scenes
+            .iter()
+            .flat_map(|s| {
+                let pad = n_max - s.len();
+                std::iter::repeat_n(0.0, pad).chain(std::iter::repeat_n(1.0, s.len()))
+            })
+            .collect();
+        let keep = Tensor::from_vec(keep, (b, n_max, 1), &self.device)?;
+        x.broadcast_mul(&keep)
+    }
+
+    /// Each object's encoder features: the last layer's patch tokens averaged with weights
+    /// equal to the share of the object's mask pixels in each patch, [1, N, 2C].
+    pub fn pooled_object_features(
+        &self,
+        enc: &EncoderOutput,
+        views: &ViewBatch,
+        objects: &[ObjectToken],
+    ) -> Result<Tensor> {
+        let last = enc
+            .layers
+            .last()
+            .ok_or_else(|| candle_core::Error::Msg("no encoder layers".into()))?;
+        let (_, s, t, c2) = last.dims4()?;
+        let patch = self.cfg.encoder.patch_size;
+        let g = self.cfg.grid();
+        let n = views.size;
+        let instance = views
+            .instance
+            .as_ref()
+            .ok_or_else(|| candle_core::Error::Msg("object features need instance masks".into()))?;
+        let mut weights = vec![0f32; objects.len() * s * g * g];
+        for (oi, o) in objects.iter().enumerate() {
+            let row = &mut weights[oi * s * g * g..(oi + 1) * s * g * g];
+            for v in 0..s {
+                for p in 0..n * n {
+                    if instance[v * n * n + p] == o.id as i32 {
+                        let (y, x) = (p / n, p % n);
+                        row[v * g * g + (y / patch) * g + x / patch] += 1.0;
+                    }
+                }
+            }
+            let total: f32 = row.iter().sum();
+            if total > 0.0 {
+                row.iter_mut().for_each(|w| *w /= total);
+            }
+        }
+        let w = Tensor::from_vec(weights, (1, objects.len(), s * g * g), &self.device)?;
+        let patches = last
+            .narrow(2, enc.patch_start, t - enc.patch_start)?
+            .reshape((1, s * g * g, c2))?;
+        w.matmul(&patches)
+    }
+
+    /// Runs the decoder over prompt embeddings `x` [B, T, D] whose first N rows are object
+    /// tokens (`objects`: their boxes and categories; `None` for patch input or a blind run) and whose latents start at `latent_start[b]`. With object slots, a first pass
+    /// finds where the first two latents point, the relation of the boxes they point at is added
+    /// to the third latent's input, and a second pass (appending to `cache`) gives the hidden
+    /// states; otherwise one pass. `key_mask` [B, T] is additive.
+    pub fn decode_prompt(
+        &self,
+        x: &Tensor,
+        key_mask: Option<&Tensor>,
+        objects: Option<&ObjectGeometry>,
+        latent_start: &[usize],
+        cache: Option<&mut KvCache>,
+        want_attention: bool,
+    ) -> Result<PromptPass> {
+        let (Some(pointers), Some(geometry)) = (&self.pointers, objects) else {
+            let (hidden, attention) =
+                self.decoder
+                    .forward_hidden(x, cache, key_mask, want_attention)?;
+            return Ok(PromptPass {
+                hidden,
+                offset: 0,
+                first: None,
+                attention,
+                pointer_scores: None,
+            });
+        };
+        let (b, t, d) = x.dims3()?;
+        let boxes = &geometry.boxes;
+        let n = boxes.dim(1)?;
+        // Pass 1 up to each row's second latent; its keys and values before the earliest third
+        // latent are reused by pass 2, which recomputes only from there (causal: nothing
+        // before a row's third latent changes).
+        let t1 = latent_start.iter().max().copied().unwrap_or(0) + PROBED_OBJECTS;
+        let s2 = latent_start.iter().min().copied().unwrap_or(0) + DISTANCE_LATENT;
+        if t1 > t || s2 >= t {
+            candle_core::bail!("the latents lie outside the prompt");
+        }
+        let mask1 = key_mask.map(|m| m.narrow(1, 0, t1)).transpose()?;
+        let mut prefix = KvCache::default();
+        let (first, _) = self.decoder.forward_hidden(
+            &x.narrow(1, 0, t1)?,
+            Some(&mut prefix),
+            mask1.as_ref(),
+            false,
+        )?;
+        let flat = first.reshape((b * t1, d))?;
+        let rows: Vec<u32> = latent_start
+            .iter()
+            .enumerate()
+            .flat_map(|(bi, &s)| (0..PROBED_OBJECTS).map(move |i| (bi * t1 + s + i) as u32))
+            .collect();
+        let slots = flat
+            .index_select(&Tensor::new(rows.as_slice(), &self.device)?, 0)?
+            .reshape((b, PROBED_OBJECTS, d))?;
+        let object_mask = match key_mask {
+            Some(m) => m.narrow(1, 0, n)?,
+            None => Tensor::zeros((b, n), candle_core::DType::F32, &self.device)?,
+        };
+        let mut scores = pointers.scores(&slots, &x.narrow(1, 0, n)?, &object_mask)?;
+        if let Some(probes) = &self.probes {
+            // The lexical part: how likely the slot's category probe finds each token's
+            // category (the probe learns the named category fast; the learned part above
+            // tells apart objects of one category).
+            let log_p = candle_nn::ops::log_softmax(&probes.class.forward(&slots)?, D::Minus1)?;
+            let idx = geometry
+                .categories
+                .unsqueeze(1)?
+                .broadcast_as((b, PROBED_OBJECTS, n))?
+                .contiguous()?;
+            scores = (scores + log_p.gather(&idx, 2)?)?;
+        }
+        let relation = pointers.relation(&scores, boxes)?; // [B, D]
+        let mut at = vec![0f32; b * t];
+        for (bi, &s) in latent_start.iter().enumerate() {
+            at[bi * t + s + DISTANCE_LATENT] = 1.0;
+        }
+        let at = Tensor::from_vec(at, (b, t, 1), &self.device)?;
+        let x2 = (x + at.broadcast_mul(&relation.unsqueeze(1)?)?)?;
+        // Attention maps cover every query position: recompute the whole prompt then.
+        let offset = if want_attention { 0 } else { s2 };
+        prefix.truncate(offset)?;
+        let (hidden, attention) = self.decoder.forward_hidden(
+            &x2.narrow(1, offset, t - offset)?,
+            Some(&mut prefix),
+            key_mask,
+            want_attention,
+        )?;
+        if let Some(c) = cache {
+            *c = prefix;
+        }
+        Ok(PromptPass {
+            hidden,
+            offset,
+            first: Some(first),
+            attention,
+            pointer_scores: Some(scores),
+        })
+    }
+
+    /// The geometry of an encoded scene's object tokens (object input only).
+    pub fn scene_geometry(&self, scene: &SceneTokens) -> Result<Option<ObjectGeometry>> {
+        if self.objects.is_none() || scene.objects.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(ObjectGeometry::of(
+            &[scene.objects.as_slice()],
+            &self.device,
+        )?))
+    }
+
+    /// The object-slot heads, when the model has them.
+    pub fn pointers(&self) -> Option<&ObjectPointers> {
+        self.pointers.as_ref()
+    }
+
+    /// The Hidden CoT latents [K, D], when K > 0.
+    pub fn latents(&self) -> Option<&Tensor> {
+        self.latents.as_ref()
+    }
+
+    /// The probe heads, when the model has them.
+    pub fn probes(&self) -> Option<&LatentProbes> {
+        self.probes.as_ref()
+    }
+
+    /// The object embedder, when the model reads object tokens.
+    pub fn object_embedder(&self) -> Option<&ObjectEmbedder> {
+        self.objects.as_ref()
     }
 
     /// The prompt embeddings [B, N + 1 + Lq + K + 1, D] for one question (`question_ids`
@@ -458,9 +799,16 @@ impl SpatialVlm {
         let (bos, ans, eos) = special;
         let (prompt, layout) = self.prompt(&scene.embeds, question_ids, bos, ans)?;
         let mut cache = KvCache::default();
-        let (mut logits, attn) =
-            self.decoder
-                .forward(&prompt, Some(&mut cache), None, want_attention)?;
+        let geometry = self.scene_geometry(scene)?;
+        let pass = self.decode_prompt(
+            &prompt,
+            None,
+            geometry.as_ref(),
+            &[layout.latent_start()],
+            Some(&mut cache),
+            want_attention,
+        )?;
+        let (mut logits, attn) = (self.decoder.lm_logits(&pass.hidden)?, pass.attention);
         let mut maps = want_attention.then(AttentionMaps::default);
         let lat = layout.latent_start();
         if let Some(m) = maps.as_mut()
@@ -529,11 +877,18 @@ impl SpatialVlm {
         special: (u32, u32),
     ) -> Result<()> {
         let (bos, ans) = special;
-        let (prompt, _) = self.prompt(&scene.embeds, question_ids, bos, ans)?;
+        let (prompt, layout) = self.prompt(&scene.embeds, question_ids, bos, ans)?;
         let mut cache = KvCache::default();
-        let (mut logits, _) = self
-            .decoder
-            .forward(&prompt, Some(&mut cache), None, false)?;
+        let geometry = self.scene_geometry(scene)?;
+        let pass = self.decode_prompt(
+            &prompt,
+            None,
+            geometry.as_ref(),
+            &[layout.latent_start()],
+            Some(&mut cache),
+            false,
+        )?;
+        let mut logits = self.decoder.lm_logits(&pass.hidden)?;
         for &id in answer_ids {
             let x = self
                 .decoder
@@ -699,4 +1054,31 @@ pub fn patch_points(views: &ViewBatch, depth: &[f32], patch: usize) -> (Vec<f32>
         }
     }
     (pts, valid)
+}
+
+/// Category ids [B·Nmax] and geometry features [B·Nmax·GEOMETRY_DIM] of a batch of scenes'
+/// object tokens, left-padded to the longest (padding: category 0, zero geometry), and Nmax.
+pub fn object_inputs(scenes: &[&[ObjectToken]]) -> (Vec<u32>, Vec<f32>, usize) {
+    let n_max = scenes.iter().map(|s| s.len()).max().unwrap_or(0).max(1);
+    let mut cats = Vec::with_capacity(scenes.len() * n_max);
+    let mut geom = Vec::with_capacity(scenes.len() * n_max * GEOMETRY_DIM);
+    for s in scenes {
+        let pad = n_max - s.len();
+        cats.extend(std::iter::repeat_n(0u32, pad));
+        geom.extend(std::iter::repeat_n(0f32, pad * GEOMETRY_DIM));
+        cats.extend(s.iter().map(|o| o.category as u32));
+        geom.extend(geometry_features(s, scene_origin(s)));
+    }
+    (cats, geom, n_max)
+}
+
+/// The additive key mask of left-padded object tokens [B, Nmax]: -1e9 on padding, 0 elsewhere.
+pub fn object_key_mask(lengths: &[usize], n_max: usize) -> Vec<f32> {
+    lengths
+        .iter()
+        .flat_map(|&l| {
+            std::iter::repeat_n(-1e9f32, n_max - l.min(n_max))
+                .chain(std::iter::repeat_n(0.0, l.min(n_max)))
+        })
+        .collect()
 }

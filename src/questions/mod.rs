@@ -23,7 +23,19 @@ pub use generate::{GenerateOptions, describe_object, generate, generate_visible}
 use std::collections::BTreeMap;
 
 /// What a question is about; evaluation reports each separately.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum QuestionCategory {
     /// Near / far (yes-no).

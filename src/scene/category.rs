@@ -115,6 +115,16 @@ pub const SCANNET18_CLASSES: [&str; 18] = [
 ];
 
 impl Category {
+    /// The position of this category in [`Category::ALL`] (what dataset shards store).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The category at `index` in [`Category::ALL`].
+    pub fn from_index(index: usize) -> Option<Category> {
+        Category::ALL.get(index).copied()
+    }
+
     /// Looks a canonical name up (the inverse of [`Category::name`]).
     pub fn from_name(name: &str) -> Option<Category> {
         Category::ALL.iter().copied().find(|c| c.name() == name)

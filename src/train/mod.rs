@@ -6,11 +6,14 @@ pub mod geometry;
 pub mod losses;
 pub mod optim;
 pub mod plan;
+pub mod run_loop;
+pub mod stage2;
 pub mod trainer;
 
 pub use crate::data::Dataset;
 pub use distill::{DISTILL_TASKS, DistillSettings, Distiller, TeacherAnswers};
 pub use plan::{DistillPlan, StudentPreset, distill_trainer};
+pub use stage2::{DecoderTrainConfig, DecoderTrainer};
 pub use trainer::{Batch, TASKS, TrainConfig, TrainEvent, Trainer, checkpoint_dir};
 
 #[cfg(test)]

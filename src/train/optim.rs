@@ -63,9 +63,14 @@ impl AdamW {
         let t = self.step as i32;
         let bc1 = 1.0 - self.beta1.powi(t);
         let bc2 = 1.0 - self.beta2.powi(t);
-        for (i, (_, var)) in self.vars.iter().enumerate() {
+        for (i, (name, var)) in self.vars.iter().enumerate() {
             let Some(g) = grads.get(var.as_tensor()) else {
                 continue;
+            };
+            let decay = if decays(name, var.as_tensor().rank()) {
+                self.weight_decay
+            } else {
+                0.0
             };
             // Detached: a gradient (and anything computed from it) can carry the whole backward
             // graph, which the moments would otherwise keep alive from step to step.
@@ -73,7 +78,7 @@ impl AdamW {
             let m = ((&self.m[i] * self.beta1)? + (&g * (1.0 - self.beta1))?)?;
             let v = ((&self.v[i] * self.beta2)? + (g.sqr()? * (1.0 - self.beta2))?)?;
             let update = ((&m / bc1)? / ((&v / bc2)?.sqrt()? + self.eps)?)?;
-            let decayed = (var.as_tensor().detach() * (1.0 - lr * self.weight_decay))?;
+            let decayed = (var.as_tensor().detach() * (1.0 - lr * decay))?;
             var.set(&(decayed - (update * lr)?)?)?;
             self.m[i] = m.detach();
             self.v[i] = v.detach();
@@ -130,6 +135,16 @@ impl AdamW {
         self.step = step.to_vec1::<u32>()?.first().copied().unwrap_or(0) as usize;
         Ok(())
     }
+}
+
+/// Whether weight decay applies to the variable `name` of rank `rank`: weight matrices and
+/// kernels only — not biases, norms, LayerScale, embeddings, learned tokens and latents, or the
+/// Kendall log-variances, which decay would pull towards meaningless zeros.
+pub fn decays(name: &str, rank: usize) -> bool {
+    rank >= 2
+        && !["embed", "norm", "token", "latents", "log_vars", "gamma"]
+            .iter()
+            .any(|k| name.contains(k))
 }
 
 /// Learning rate at `step` of `total`: linear warmup over `warmup` steps to `peak`, then a

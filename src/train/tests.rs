@@ -322,6 +322,7 @@ fn training_lowers_the_loss_and_resume_equals_an_uninterrupted_run() {
         &crate::eval::EvalOptions {
             blind: true,
             max_scenes: None,
+            categories: Vec::new(),
         },
         None,
     )

@@ -4,11 +4,9 @@
 //! exact `--resume`, `train_log.jsonl`, an events channel and cancellation.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::sync::atomic::AtomicBool;
 
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::VarMap;
@@ -21,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::distill::{DISTILL_TASKS, DistillSettings, Distiller, StudentBatch, last_patch_tokens};
 use super::losses::{DetectionWeights, answer_ce, depth_loss, detection_loss, kendall_total};
 use super::optim::{AdamW, clip_factor, learning_rate};
+use super::run_loop::{Schedule, StepReport, TrainStage, run_stage, write_checkpoint};
 use crate::data::Dataset;
 use crate::data::{SceneShard, Split};
 use crate::model::checkpoint::save_model;
@@ -505,91 +504,38 @@ impl Trainer {
         events: &Sender<TrainEvent>,
         cancel: &Arc<AtomicBool>,
     ) -> Result<(), ModelError> {
-        let send = |e: TrainEvent| {
-            let _ = events.try_send(e);
-        };
-        send(TrainEvent::Started {
-            step: self.step,
-            total: self.config.steps,
-        });
-        let mut log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.out.join("train_log.jsonl"))
-            .map_err(|e| io_err(&self.out.join("train_log.jsonl"), e))?;
-        let mut window = Instant::now();
-        let mut window_steps = 0usize;
-        while self.step < self.config.steps.min(limit) {
-            if cancel.load(Ordering::Relaxed) {
-                self.checkpoint()?;
-                send(TrainEvent::Cancelled { step: self.step });
-                return Ok(());
-            }
-            let batch = self.batch_for(self.step)?;
-            let (total, terms) = self.losses(&batch)?;
-            let grads = total.backward()?;
-            let (norm, factor) = clip_factor(&grads, self.opt.vars(), self.config.grad_clip)?;
-            let c = &self.config;
-            let lr = learning_rate(self.step, c.steps, c.warmup, c.lr, c.min_lr_ratio);
-            self.opt.update(&grads, lr, factor)?;
-            self.step += 1;
-            window_steps += 1;
-            let mut losses: BTreeMap<String, f32> = BTreeMap::new();
-            for (k, v) in &terms {
-                losses.insert(k.clone(), v.to_scalar::<f32>()?);
-            }
-            losses.insert("total".into(), total.to_scalar::<f32>()?);
-            losses.insert("grad_norm".into(), norm as f32);
-            let lv = self.log_vars.as_tensor().to_vec1::<f32>()?;
-            let weights: BTreeMap<String, f32> = self
-                .tasks
-                .iter()
-                .zip(&lv)
-                .map(|(k, s)| (k.to_string(), (-s).exp()))
-                .collect();
-            let sps = window_steps as f64 / window.elapsed().as_secs_f64().max(1e-9);
-            if self.step.is_multiple_of(self.config.log_every.max(1))
-                || self.step == self.config.steps
-            {
-                let line = serde_json::json!({"step": self.step, "lr": lr, "losses": losses, "weights": weights, "steps_per_s": sps});
-                writeln!(log, "{line}")
-                    .map_err(|e| io_err(&self.out.join("train_log.jsonl"), e))?;
-                window = Instant::now();
-                window_steps = 0;
-            }
-            send(TrainEvent::Step {
-                step: self.step,
-                losses,
-                weights,
-                lr,
-                steps_per_s: sps,
-            });
-            if self.config.eval_every > 0 && self.step.is_multiple_of(self.config.eval_every) {
-                let metrics = self.evaluate()?;
-                let line = serde_json::json!({"step": self.step, "eval": metrics});
-                writeln!(log, "{line}")
-                    .map_err(|e| io_err(&self.out.join("train_log.jsonl"), e))?;
-                send(TrainEvent::Eval {
-                    step: self.step,
-                    metrics,
-                });
-            }
-            if self
-                .step
-                .is_multiple_of(self.config.checkpoint_every.max(1))
-                || self.step == self.config.steps
-            {
-                let path = self.checkpoint()?;
-                send(TrainEvent::Checkpoint {
-                    step: self.step,
-                    path,
-                });
-            }
+        run_stage(self, limit, events, cancel)
+    }
+
+    /// One optimiser step on the example of the current step.
+    fn step_once(&mut self) -> Result<StepReport, ModelError> {
+        let batch = self.batch_for(self.step)?;
+        let (total, terms) = self.losses(&batch)?;
+        let grads = total.backward()?;
+        let (norm, factor) = clip_factor(&grads, self.opt.vars(), self.config.grad_clip)?;
+        let c = &self.config;
+        let lr = learning_rate(self.step, c.steps, c.warmup, c.lr, c.min_lr_ratio);
+        self.opt.update(&grads, lr, factor)?;
+        self.step += 1;
+        let mut losses: BTreeMap<String, f32> = BTreeMap::new();
+        for (k, v) in &terms {
+            losses.insert(k.clone(), v.to_scalar::<f32>()?);
         }
-        if self.step == self.config.steps {
-            send(TrainEvent::Finished { step: self.step });
-        }
-        Ok(())
+        losses.insert("total".into(), total.to_scalar::<f32>()?);
+        losses.insert("grad_norm".into(), norm as f32);
+        let lv = self.log_vars.as_tensor().to_vec1::<f32>()?;
+        let weights: BTreeMap<String, f32> = self
+            .tasks
+            .iter()
+            .zip(&lv)
+            .map(|(k, s)| (k.to_string(), (-s).exp()))
+            .collect();
+        Ok(StepReport {
+            losses,
+            weights,
+            lr,
+            questions: batch.questions.len(),
+        })
     }
 
     /// Validation accuracy per category on `eval_scenes` validation scenes.
@@ -606,6 +552,7 @@ impl Trainer {
             &crate::eval::EvalOptions {
                 max_scenes: Some(self.config.eval_scenes),
                 blind: false,
+                categories: Vec::new(),
             },
             None,
         )?;
@@ -615,48 +562,65 @@ impl Trainer {
     /// Writes `out/checkpoint` atomically (a temporary folder renamed into place): a loadable
     /// model folder plus `optimizer.safetensors`, `kendall.safetensors`, `trainer_state.json`.
     pub fn checkpoint(&self) -> Result<PathBuf, ModelError> {
-        let tmp = self.out.join("checkpoint.tmp");
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp).map_err(|e| io_err(&tmp, e))?;
+        write_checkpoint(&self.out, |tmp| {
+            save_model(
+                tmp,
+                &self.model_cfg,
+                &self.varmap,
+                &self.tokenizer,
+                DType::F32,
+            )?;
+            self.opt.save(&tmp.join("optimizer.safetensors"))?;
+            let lv = std::collections::HashMap::from([(
+                "log_vars".to_string(),
+                self.log_vars.as_tensor().clone(),
+            )]);
+            candle_core::safetensors::save(&lv, tmp.join("kendall.safetensors"))?;
+            if let Some(d) = &self.distill {
+                d.varmap.save(tmp.join("distill.safetensors"))?;
+            }
+            let state = TrainerState {
+                step: self.step,
+                config: self.config.clone(),
+                model: self.model_cfg.clone(),
+                distill: self.distill.as_ref().map(|d| d.settings.clone()),
+            };
+            let json = serde_json::to_vec_pretty(&state)
+                .map_err(|e| ModelError::Invalid(e.to_string()))?;
+            crate::scene::write_atomic(&tmp.join("trainer_state.json"), &json)
+                .map_err(ModelError::from)
+        })
+    }
+}
+
+impl TrainStage for Trainer {
+    fn steps_done(&self) -> usize {
+        self.step
+    }
+
+    fn schedule(&self) -> Schedule {
+        Schedule {
+            steps: self.config.steps,
+            log_every: self.config.log_every,
+            eval_every: self.config.eval_every,
+            checkpoint_every: self.config.checkpoint_every,
         }
-        save_model(
-            &tmp,
-            &self.model_cfg,
-            &self.varmap,
-            &self.tokenizer,
-            DType::F32,
-        )?;
-        self.opt.save(&tmp.join("optimizer.safetensors"))?;
-        let lv = std::collections::HashMap::from([(
-            "log_vars".to_string(),
-            self.log_vars.as_tensor().clone(),
-        )]);
-        candle_core::safetensors::save(&lv, tmp.join("kendall.safetensors"))?;
-        if let Some(d) = &self.distill {
-            d.varmap.save(tmp.join("distill.safetensors"))?;
-        }
-        let state = TrainerState {
-            step: self.step,
-            config: self.config.clone(),
-            model: self.model_cfg.clone(),
-            distill: self.distill.as_ref().map(|d| d.settings.clone()),
-        };
-        let json =
-            serde_json::to_vec_pretty(&state).map_err(|e| ModelError::Invalid(e.to_string()))?;
-        crate::scene::write_atomic(&tmp.join("trainer_state.json"), &json)?;
-        let dst = self.out.join("checkpoint");
-        let old = self.out.join("checkpoint.old");
-        if old.exists() {
-            std::fs::remove_dir_all(&old).map_err(|e| io_err(&old, e))?;
-        }
-        if dst.exists() {
-            std::fs::rename(&dst, &old).map_err(|e| io_err(&dst, e))?;
-        }
-        std::fs::rename(&tmp, &dst).map_err(|e| io_err(&dst, e))?;
-        if old.exists() {
-            std::fs::remove_dir_all(&old).map_err(|e| io_err(&old, e))?;
-        }
-        Ok(dst)
+    }
+
+    fn out(&self) -> &Path {
+        &self.out
+    }
+
+    fn train_step(&mut self) -> Result<StepReport, ModelError> {
+        self.step_once()
+    }
+
+    fn evaluate(&self) -> Result<BTreeMap<String, f32>, ModelError> {
+        Trainer::evaluate(self)
+    }
+
+    fn checkpoint(&self) -> Result<PathBuf, ModelError> {
+        Trainer::checkpoint(self)
     }
 }
 

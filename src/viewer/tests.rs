@@ -516,6 +516,9 @@ fn prediction_overlays_place_boxes_frusta_and_score_depth() {
             depth: Some(vec![2.0; size * size]),
             intrinsics: vec![4.0, 0.0, 4.0, 0.0, 4.0, 4.0, 0.0, 0.0, 1.0],
             extrinsics,
+            instance: None,
+            object_id: Vec::new(),
+            object_category: Vec::new(),
         },
     };
     let (centre, corners) = frustum(&views, 0, 0.5);
@@ -704,6 +707,9 @@ fn diagnostics_compare_answers_export_disagreements_and_place_attention() {
             depth: Some(vec![2.0; 16]),
             intrinsics: vec![2.0, 0.0, 2.0, 0.0, 2.0, 2.0, 0.0, 0.0, 1.0],
             extrinsics: vec![1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0],
+            instance: None,
+            object_id: Vec::new(),
+            object_category: Vec::new(),
         },
     };
     let layout = vec![

@@ -1,0 +1,233 @@
+//! Object tokens for the decoder (`scene_input: objects`): each object the views show becomes one
+//! token, `class_embed[category] + geometry MLP(Fourier features of its 3D box)` (+ its pooled
+//! encoder features with `object_features`), as object-centric 3D LLMs (Chat-Scene, LEO) feed
+//! their decoders. And the Hidden CoT probe heads that give the latents a job: the category and
+//! box of each object the question names, and the distance between the first two.
+
+use candle_core::{Result, Tensor};
+use candle_nn::{Embedding, Linear, Module, VarBuilder};
+use glam::Vec3;
+
+use super::nn::{Mlp, linear};
+use crate::data::ObjectToken;
+use crate::scene::Category;
+
+/// Fourier frequencies of the box coordinates, cycles per metre (wavelengths 8 m … 0.125 m).
+const FREQS: [f32; 7] = [0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0];
+/// Geometry features per object: Fourier features of the 6 box coordinates, the coordinates
+/// scaled, log sizes, log pixel count.
+pub const GEOMETRY_DIM: usize = 6 * FREQS.len() * 2 + 6 + 3 + 1;
+/// Categories the class embedding knows.
+pub fn num_categories() -> usize {
+    Category::ALL.len()
+}
+
+/// The scene-centred origin of a set of object tokens: the mean of their box centres (the world
+/// frame's origin is arbitrary; relations are not).
+pub fn scene_origin(tokens: &[ObjectToken]) -> Vec3 {
+    if tokens.is_empty() {
+        return Vec3::ZERO;
+    }
+    tokens.iter().map(ObjectToken::center_m).sum::<Vec3>() / tokens.len() as f32
+}
+
+/// The geometry features of each token about `origin`, [N × GEOMETRY_DIM] row-major.
+pub fn geometry_features(tokens: &[ObjectToken], origin: Vec3) -> Vec<f32> {
+    let mut out = Vec::with_capacity(tokens.len() * GEOMETRY_DIM);
+    for t in tokens {
+        let lo = Vec3::from(t.min_m) - origin;
+        let hi = Vec3::from(t.max_m) - origin;
+        let coords = [lo.x, lo.y, lo.z, hi.x, hi.y, hi.z];
+        for c in coords {
+            for f in FREQS {
+                let a = std::f32::consts::TAU * f * c;
+                out.push(a.sin());
+                out.push(a.cos());
+            }
+        }
+        out.extend(coords.iter().map(|c| c / 4.0));
+        let size = (hi - lo).max(Vec3::ZERO);
+        out.extend(size.to_array().iter().map(|s| (s + 0.02).ln()));
+        out.push((t.pixels as f32 + 1.0).ln() / 8.0);
+    }
+    out
+}
+
+/// Object tokens → decoder embeddings.
+#[derive(Debug, Clone)]
+pub struct ObjectEmbedder {
+    class_embed: Embedding,
+    geometry: Mlp,
+    features: Option<Linear>,
+}
+
+impl ObjectEmbedder {
+    /// Loads `objects.{class_embed, geometry.fc1, geometry.fc2[, features]}`; `feature_dim` is
+    /// the width of pooled encoder features (2C) when the tokens carry them.
+    pub fn new(d: usize, feature_dim: Option<usize>, vb: VarBuilder) -> Result<Self> {
+        let vb = vb.pp("objects");
+        Ok(Self {
+            class_embed: candle_nn::embedding(num_categories(), d, vb.pp("class_embed"))?,
+            geometry: Mlp::new(GEOMETRY_DIM, d, d, vb.pp("geometry"))?,
+            features: feature_dim
+                .map(|f| linear(f, d, vb.pp("features")))
+                .transpose()?,
+        })
+    }
+
+    /// `categories` [B, N] u32, `geometry` [B, N, GEOMETRY_DIM], `features` [B, N, F] → [B, N, D].
+    pub fn forward(
+        &self,
+        categories: &Tensor,
+        geometry: &Tensor,
+        features: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        let mut x = (self.class_embed.forward(categories)? + self.geometry.forward(geometry)?)?;
+        if let (Some(proj), Some(f)) = (&self.features, features) {
+            x = (x + proj.forward(f)?)?;
+        }
+        Ok(x)
+    }
+
+    /// The class embedding table [categories, D] (the trainer ties it to the words of each
+    /// category's name at the start of training).
+    pub fn class_table(&self) -> &Tensor {
+        self.class_embed.embeddings()
+    }
+}
+
+/// How many latents hold a named object each (the rest are free; one holds the distance).
+pub const PROBED_OBJECTS: usize = 2;
+/// The latent that holds the distance between the first two named objects.
+pub const DISTANCE_LATENT: usize = PROBED_OBJECTS;
+
+/// Probe heads on the Hidden CoT latents' final hidden states: latent i < [`PROBED_OBJECTS`]
+/// predicts the category and box (min, max about the scene origin, metres) of the question's
+/// i-th object; latent [`DISTANCE_LATENT`] predicts ln(0.05 + distance in metres).
+#[derive(Debug, Clone)]
+pub struct LatentProbes {
+    /// Category logits.
+    pub class: Linear,
+    /// Box (6 values).
+    pub bbox: Linear,
+    /// Log distance.
+    pub distance: Linear,
+}
+
+impl LatentProbes {
+    /// Loads `hidden_cot.probe_{class, box, distance}`.
+    pub fn new(d: usize, vb: VarBuilder) -> Result<Self> {
+        let vb = vb.pp("hidden_cot");
+        Ok(Self {
+            class: linear(d, num_categories(), vb.pp("probe_class"))?,
+            bbox: linear(d, 6, vb.pp("probe_box"))?,
+            distance: linear(d, 1, vb.pp("probe_distance"))?,
+        })
+    }
+}
+
+/// The probe target of a distance, ln(0.05 + d).
+pub fn distance_target(distance_m: f32) -> f32 {
+    (0.05 + distance_m.max(0.0)).ln()
+}
+
+/// Relation features of two boxes: Fourier features of the gap between them, the gap, its log,
+/// the gap per axis, the centre offset / 4 and both sizes (metres; boxes as [min, max] about the
+/// scene centre).
+pub const RELATION_DIM: usize = FREQS.len() * 2 + 2 + 3 + 3 + 6;
+
+/// Pointer logits are cosine similarities times this.
+pub const POINTER_SCALE: f64 = 10.0;
+
+/// Object slots (`latent_pointers`): latent i < [`PROBED_OBJECTS`] points at an object token
+/// (scores: cosine of `pointer_q(h_i)` and `pointer_k(e_j)` × 10 over the scene's object tokens,
+/// plus, with the probes, the log-probability the slot's category probe gives token j's
+/// category); the boxes it
+/// points at (softly, so the answer's gradient reaches the pointers) give relation features —
+/// the gap between the two boxes, their offset and sizes — which `relation` embeds and adds to
+/// the input of latent [`DISTANCE_LATENT`] for a second decoder pass. The decoder thus grounds
+/// the words and reads the answer off measured geometry rather than learning arithmetic on
+/// Fourier features from answer bits.
+#[derive(Debug, Clone)]
+pub struct ObjectPointers {
+    q: Linear,
+    k: Linear,
+    relation: Mlp,
+    scale: f64,
+}
+
+impl ObjectPointers {
+    /// Loads `hidden_cot.pointer_q`, `hidden_cot.pointer_k`, `hidden_cot.relation.{fc1,fc2}`.
+    pub fn new(d: usize, vb: VarBuilder) -> Result<Self> {
+        let vb = vb.pp("hidden_cot");
+        Ok(Self {
+            q: super::nn::linear_no_bias(d, d, vb.pp("pointer_q"))?,
+            k: super::nn::linear_no_bias(d, d, vb.pp("pointer_k"))?,
+            relation: Mlp::new(RELATION_DIM, d, d, vb.pp("relation"))?,
+            scale: POINTER_SCALE,
+        })
+    }
+
+    /// Pointer logits [B, P, N] of latent states `latents` [B, P, D] over object tokens
+    /// `objects` [B, N, D]: cosine similarity of the projected query and key times
+    /// [`POINTER_SCALE`] (bounded, so the softmax is not saturated at the start whatever the
+    /// embeddings' norms); `key_mask` [B, N] is additive (-1e9 on padding).
+    pub fn scores(&self, latents: &Tensor, objects: &Tensor, key_mask: &Tensor) -> Result<Tensor> {
+        let unit = |x: Tensor| -> Result<Tensor> {
+            let norm = (x.sqr()?.sum_keepdim(2)? + 1e-6)?.sqrt()?;
+            x.broadcast_div(&norm)
+        };
+        let q = unit(self.q.forward(latents)?)?;
+        let k = unit(self.k.forward(objects)?)?;
+        let s = (q.matmul(&k.transpose(1, 2)?.contiguous()?)? * self.scale)?;
+        s.broadcast_add(&key_mask.unsqueeze(1)?)
+    }
+
+    /// The relation embedding [B, D] of the boxes the pointers select: `scores` [B, 2, N],
+    /// `boxes` [B, N, 6] ([min, max] about the scene centre).
+    pub fn relation(&self, scores: &Tensor, boxes: &Tensor) -> Result<Tensor> {
+        let p = super::nn::softmax(scores)?;
+        let picked = p.matmul(boxes)?; // [B, 2, 6]
+        let a = picked.narrow(1, 0, 1)?.squeeze(1)?;
+        let b = picked.narrow(1, 1, 1)?.squeeze(1)?;
+        self.relation.forward(&relation_features(&a, &b)?)
+    }
+}
+
+/// [`RELATION_DIM`] features of box pairs `a`, `b` [B, 6] (min xyz, max xyz).
+pub fn relation_features(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let (a0, a1) = (a.narrow(1, 0, 3)?, a.narrow(1, 3, 3)?);
+    let (b0, b1) = (b.narrow(1, 0, 3)?, b.narrow(1, 3, 3)?);
+    let gap = (&b0 - &a1)?.maximum(&(&a0 - &b1)?)?.relu()?; // [B, 3]
+    let norm = (gap.sqr()?.sum_keepdim(1)? + 1e-6)?.sqrt()?; // [B, 1]
+    let mut parts = Vec::new();
+    for f in FREQS {
+        let x = (&norm * (std::f64::consts::TAU * f as f64))?;
+        parts.push(x.sin()?);
+        parts.push(x.cos()?);
+    }
+    parts.push(norm.clone());
+    parts.push((&norm + 0.05)?.log()?);
+    parts.push(gap);
+    let centre = |lo: &Tensor, hi: &Tensor| (lo + hi)? * 0.5;
+    parts.push(((centre(&b0, &b1)? - centre(&a0, &a1)?)? * 0.25)?);
+    parts.push((&a1 - &a0)?);
+    parts.push((&b1 - &b0)?);
+    Tensor::cat(&parts, 1)
+}
+
+/// The boxes of a batch of scenes' object tokens about each scene's centre, left-padded like
+/// [`crate::model::vlm::object_inputs`]: [B·Nmax·6] and Nmax.
+pub fn object_boxes(scenes: &[&[ObjectToken]]) -> (Vec<f32>, usize) {
+    let n_max = scenes.iter().map(|s| s.len()).max().unwrap_or(0).max(1);
+    let mut out = Vec::with_capacity(scenes.len() * n_max * 6);
+    for s in scenes {
+        out.extend(std::iter::repeat_n(0f32, (n_max - s.len()) * 6));
+        let origin = scene_origin(s);
+        for o in s.iter() {
+            out.extend((Vec3::from(o.min_m) - origin).to_array());
+            out.extend((Vec3::from(o.max_m) - origin).to_array());
+        }
+    }
+    (out, n_max)
+}

@@ -1,0 +1,173 @@
+//! The loop every training stage shares: step, log each named term to `train_log.jsonl`, send
+//! events, evaluate and checkpoint on schedule, stop on cancel (after a checkpoint). Each stage
+//! (`Trainer` for joint training and distillation, `stage2::DecoderTrainer` for the decoder on
+//! cached scene tokens) says how to take one step, evaluate and checkpoint; the loop is written
+//! once. Also the atomic checkpoint folder swap they share.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use crossbeam_channel::Sender;
+
+use super::trainer::TrainEvent;
+use crate::model::ModelError;
+
+/// What one optimiser step reports.
+#[derive(Debug, Clone, Default)]
+pub struct StepReport {
+    /// Each named loss term (and `total`, `grad_norm`).
+    pub losses: BTreeMap<String, f32>,
+    /// Task weights, by task (Kendall's exp(−s), or fixed weights).
+    pub weights: BTreeMap<String, f32>,
+    /// Learning rate used.
+    pub lr: f64,
+    /// Training examples (questions) the step used, for throughput.
+    pub questions: usize,
+}
+
+/// When the loop logs, evaluates and checkpoints.
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    /// Steps in all.
+    pub steps: usize,
+    /// Log every N steps.
+    pub log_every: usize,
+    /// Evaluate every N steps (0: never).
+    pub eval_every: usize,
+    /// Checkpoint every N steps.
+    pub checkpoint_every: usize,
+}
+
+/// A training stage the loop can drive.
+pub trait TrainStage {
+    /// Steps done.
+    fn steps_done(&self) -> usize;
+    /// The schedule.
+    fn schedule(&self) -> Schedule;
+    /// The output folder (`train_log.jsonl`, `checkpoint/`).
+    fn out(&self) -> &Path;
+    /// One optimiser step (advances `steps_done`).
+    fn train_step(&mut self) -> Result<StepReport, ModelError>;
+    /// Validation metrics.
+    fn evaluate(&self) -> Result<BTreeMap<String, f32>, ModelError>;
+    /// Writes `out/checkpoint`; returns it.
+    fn checkpoint(&self) -> Result<PathBuf, ModelError>;
+}
+
+fn io_err(path: &Path, e: impl std::fmt::Display) -> ModelError {
+    ModelError::Checkpoint {
+        path: path.to_path_buf(),
+        problem: e.to_string(),
+    }
+}
+
+/// Runs `stage` until its last step, step `limit` (as if killed there; the schedule still
+/// spans all steps), a cancel request, or an error. Events go to `events` (a full channel drops
+/// them rather than blocking training). Each log line holds every loss term, the weights, the
+/// learning rate, steps per second and questions per hour.
+pub fn run_stage(
+    stage: &mut impl TrainStage,
+    limit: usize,
+    events: &Sender<TrainEvent>,
+    cancel: &Arc<AtomicBool>,
+) -> Result<(), ModelError> {
+    let send = |e: TrainEvent| {
+        let _ = events.try_send(e);
+    };
+    let schedule = stage.schedule();
+    send(TrainEvent::Started {
+        step: stage.steps_done(),
+        total: schedule.steps,
+    });
+    let log_path = stage.out().join("train_log.jsonl");
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|e| io_err(&log_path, e))?;
+    let mut window = Instant::now();
+    let (mut window_steps, mut window_questions) = (0usize, 0usize);
+    while stage.steps_done() < schedule.steps.min(limit) {
+        if cancel.load(Ordering::Relaxed) {
+            stage.checkpoint()?;
+            send(TrainEvent::Cancelled {
+                step: stage.steps_done(),
+            });
+            return Ok(());
+        }
+        let report = stage.train_step()?;
+        let step = stage.steps_done();
+        window_steps += 1;
+        window_questions += report.questions;
+        let elapsed = window.elapsed().as_secs_f64().max(1e-9);
+        let sps = window_steps as f64 / elapsed;
+        if step.is_multiple_of(schedule.log_every.max(1)) || step == schedule.steps {
+            let line = serde_json::json!({
+                "step": step,
+                "lr": report.lr,
+                "losses": report.losses,
+                "weights": report.weights,
+                "steps_per_s": sps,
+                "questions_per_h": window_questions as f64 / elapsed * 3600.0,
+            });
+            writeln!(log, "{line}").map_err(|e| io_err(&log_path, e))?;
+            window = Instant::now();
+            window_steps = 0;
+            window_questions = 0;
+        }
+        send(TrainEvent::Step {
+            step,
+            losses: report.losses,
+            weights: report.weights,
+            lr: report.lr,
+            steps_per_s: sps,
+        });
+        if schedule.eval_every > 0 && step.is_multiple_of(schedule.eval_every) {
+            let metrics = stage.evaluate()?;
+            let line = serde_json::json!({"step": step, "eval": metrics});
+            writeln!(log, "{line}").map_err(|e| io_err(&log_path, e))?;
+            send(TrainEvent::Eval { step, metrics });
+        }
+        if step.is_multiple_of(schedule.checkpoint_every.max(1)) || step == schedule.steps {
+            let path = stage.checkpoint()?;
+            send(TrainEvent::Checkpoint { step, path });
+        }
+    }
+    if stage.steps_done() == schedule.steps {
+        send(TrainEvent::Finished {
+            step: stage.steps_done(),
+        });
+    }
+    Ok(())
+}
+
+/// Writes a checkpoint into `out/checkpoint` atomically: `fill` writes a temporary folder,
+/// which is then renamed into place (the previous one kept as `checkpoint.old` until the swap
+/// is done, so a crash leaves one complete checkpoint).
+pub fn write_checkpoint(
+    out: &Path,
+    fill: impl FnOnce(&Path) -> Result<(), ModelError>,
+) -> Result<PathBuf, ModelError> {
+    let tmp = out.join("checkpoint.tmp");
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| io_err(&tmp, e))?;
+    }
+    fill(&tmp)?;
+    let dst = out.join("checkpoint");
+    let old = out.join("checkpoint.old");
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(|e| io_err(&old, e))?;
+    }
+    if dst.exists() {
+        std::fs::rename(&dst, &old).map_err(|e| io_err(&dst, e))?;
+    }
+    std::fs::rename(&tmp, &dst).map_err(|e| io_err(&dst, e))?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(|e| io_err(&old, e))?;
+    }
+    Ok(dst)
+}

@@ -1,0 +1,426 @@
+//! Stage 2 of the staged recipe (docs/TRAINING.md): the decoder side — object embedder,
+//! decoder, Hidden CoT latents and their probes — trained on scene tokens computed once per
+//! scene (`cache.rs`), with many questions from many scenes in every step, categories balanced,
+//! the loss averaged per question (`loss.rs`). `spatia train decoder` runs it; with `blind` it
+//! trains the same model with the scene hidden, the baseline the answers must beat.
+
+pub mod cache;
+pub mod loss;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use candle_core::{DType, Device};
+use candle_nn::VarMap;
+use crossbeam_channel::Sender;
+use serde::{Deserialize, Serialize};
+
+use self::cache::TokenCache;
+use self::loss::{Specials, stage2_losses};
+use super::optim::{AdamW, clip_factor, learning_rate};
+use super::run_loop::{Schedule, StepReport, TrainStage, run_stage, write_checkpoint};
+use super::trainer::{TrainEvent, checkpoint_dir};
+use crate::data::{Dataset, Split};
+use crate::model::checkpoint::save_model;
+use crate::model::config::SceneInput;
+use crate::model::{ModelConfig, ModelError, SpatiaTokenizer, SpatialVlm};
+
+/// Stage-2 settings (saved with every checkpoint).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecoderTrainConfig {
+    /// Optimiser steps.
+    pub steps: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Warmup steps.
+    pub warmup: usize,
+    /// Final learning rate as a share of the peak.
+    pub min_lr_ratio: f64,
+    /// AdamW weight decay (not on norms, embeddings or biases: see `optim`).
+    pub weight_decay: f64,
+    /// Gradient-norm clip.
+    pub grad_clip: f64,
+    /// Questions per step, drawn from many scenes, categories in turn.
+    pub questions_per_step: usize,
+    /// Weight of the probe terms against the answer term.
+    pub probe_weight: f64,
+    /// Hide the scene (the blind baseline).
+    pub blind: bool,
+    /// Training scenes read (all when `None`).
+    pub max_scenes: Option<usize>,
+    /// Categories trained on (all when empty).
+    #[serde(default)]
+    pub categories: Vec<crate::questions::QuestionCategory>,
+    /// Curriculum: the first this many steps draw only direct wordings ("near", "touching"),
+    /// not the negated ones ("far apart", "a gap"), whose answers are the fact's opposite.
+    #[serde(default)]
+    pub direct_first_steps: usize,
+    /// Evaluate on the validation split every this many steps (0: never).
+    pub eval_every: usize,
+    /// Validation scenes per evaluation.
+    pub eval_scenes: usize,
+    /// Checkpoint every this many steps.
+    pub checkpoint_every: usize,
+    /// Log every this many steps.
+    pub log_every: usize,
+    /// Seed of initialisation and sampling.
+    pub seed: u64,
+}
+
+impl Default for DecoderTrainConfig {
+    fn default() -> Self {
+        Self {
+            steps: 2000,
+            lr: 1e-3,
+            warmup: 50,
+            min_lr_ratio: 0.05,
+            weight_decay: 0.01,
+            grad_clip: 1.0,
+            questions_per_step: 128,
+            probe_weight: 0.5,
+            blind: false,
+            max_scenes: None,
+            categories: Vec::new(),
+            direct_first_steps: 0,
+            eval_every: 0,
+            eval_scenes: 40,
+            checkpoint_every: 100,
+            log_every: 10,
+            seed: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct DecoderTrainerState {
+    step: usize,
+    config: DecoderTrainConfig,
+    model: ModelConfig,
+}
+
+/// The decoder of an object-input model being trained on cached object tokens.
+pub struct DecoderTrainer {
+    /// Settings.
+    pub config: DecoderTrainConfig,
+    /// The model's configuration.
+    pub model_cfg: ModelConfig,
+    varmap: VarMap,
+    model: SpatialVlm,
+    /// Its tokenizer.
+    pub tokenizer: SpatiaTokenizer,
+    opt: AdamW,
+    /// The training scenes and questions.
+    pub cache: TokenCache,
+    dataset: Dataset,
+    out: PathBuf,
+    /// Steps done.
+    pub step: usize,
+}
+
+fn io_err(path: &Path, e: impl std::fmt::Display) -> ModelError {
+    ModelError::Checkpoint {
+        path: path.to_path_buf(),
+        problem: e.to_string(),
+    }
+}
+
+impl DecoderTrainer {
+    /// A new model (or the one in `out/checkpoint` with `resume`), the training split read into
+    /// a [`TokenCache`] (`progress(done, total)` per scene). The model must read object tokens.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        model_cfg: ModelConfig,
+        tokenizer: SpatiaTokenizer,
+        config: DecoderTrainConfig,
+        dataset: Dataset,
+        out: &Path,
+        resume: bool,
+        device: &Device,
+        progress: impl FnMut(usize, usize),
+    ) -> Result<DecoderTrainer, ModelError> {
+        if model_cfg.scene_input != SceneInput::Objects {
+            return Err(ModelError::Invalid(
+                "stage 2 trains models that read object tokens (scene_input: objects)".into(),
+            ));
+        }
+        std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;
+        let ckpt = checkpoint_dir(out);
+        if resume && ckpt.is_none() {
+            return Err(ModelError::Checkpoint {
+                path: out.join("checkpoint"),
+                problem: "nothing to resume: no checkpoint here (start without --resume, or \
+                          use --resume-or-start)"
+                    .into(),
+            });
+        }
+        let varmap = VarMap::new();
+        let vb = crate::model::nn::seeded_var_builder(&varmap, config.seed, device);
+        let model = SpatialVlm::new(&model_cfg, vb)?;
+        // Only what stage 2 trains: the encoder, depth and detection heads and the patch
+        // projector stay as they are.
+        let named: Vec<(String, candle_core::Var)> = varmap
+            .data()
+            .lock()
+            .map_err(|_| ModelError::Invalid("variable map poisoned".into()))?
+            .iter()
+            .filter(|(k, _)| is_stage2_var(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let opt = AdamW::new(named, config.weight_decay)?;
+        let mut cache = TokenCache::build(
+            &dataset,
+            Split::Train,
+            &tokenizer,
+            config.max_scenes,
+            progress,
+        )?;
+        if !config.categories.is_empty() {
+            cache
+                .by_category
+                .retain(|(c, _)| config.categories.contains(c));
+        }
+        if cache.by_category.is_empty() {
+            return Err(ModelError::Invalid(format!(
+                "{}: no training questions (of the categories asked for)",
+                dataset.root.display()
+            )));
+        }
+        let mut t = DecoderTrainer {
+            config,
+            model_cfg,
+            varmap,
+            model,
+            tokenizer,
+            opt,
+            cache,
+            dataset,
+            out: out.to_path_buf(),
+            step: 0,
+        };
+        match (resume, ckpt) {
+            (true, Some(dir)) => t.restore(&dir, device)?,
+            _ => t.tie_class_embeddings()?,
+        }
+        Ok(t)
+    }
+
+    /// Starts each category's embedding at the mean embedding of the words of its name, so
+    /// that the question's words and the objects' tokens start out alike.
+    fn tie_class_embeddings(&self) -> Result<(), ModelError> {
+        let Some(embedder) = self.model.object_embedder() else {
+            return Ok(());
+        };
+        let table = embedder.class_table();
+        let mut rows = Vec::new();
+        for c in crate::scene::Category::ALL {
+            let ids = self.tokenizer.encode(c.name())?;
+            let e = self
+                .model
+                .decoder()
+                .embed(&candle_core::Tensor::new(ids.as_slice(), table.device())?.unsqueeze(0)?)?
+                .squeeze(0)?
+                .mean(0)?;
+            rows.push(e);
+        }
+        let tied = candle_core::Tensor::stack(&rows, 0)?;
+        let data = self
+            .varmap
+            .data()
+            .lock()
+            .map_err(|_| ModelError::Invalid("variable map poisoned".into()))?;
+        if let Some(var) = data.get("objects.class_embed.weight") {
+            var.set(&tied)?;
+        }
+        Ok(())
+    }
+
+    fn restore(&mut self, dir: &Path, device: &Device) -> Result<(), ModelError> {
+        let state_path = dir.join("trainer_state.json");
+        let text = std::fs::read_to_string(&state_path).map_err(|e| io_err(&state_path, e))?;
+        let state: DecoderTrainerState = serde_json::from_str(&text)
+            .map_err(|e| io_err(&state_path, format!("malformed trainer state: {e}")))?;
+        if state.model != self.model_cfg {
+            return Err(io_err(
+                &state_path,
+                "the checkpoint is of another model configuration",
+            ));
+        }
+        let weights = crate::model::checkpoint::load_weights(
+            &dir.join("model.safetensors"),
+            &self.model_cfg,
+            device,
+        )?;
+        let data = self
+            .varmap
+            .data()
+            .lock()
+            .map_err(|_| ModelError::Invalid("variable map poisoned".into()))?;
+        for (name, var) in data.iter() {
+            if let Some(t) = weights.get(name) {
+                var.set(t)?;
+            }
+        }
+        drop(data);
+        self.opt.load(&dir.join("optimizer.safetensors"), device)?;
+        self.step = state.step;
+        let steps = self.config.steps;
+        self.config = DecoderTrainConfig {
+            steps,
+            ..state.config
+        };
+        Ok(())
+    }
+
+    /// The model being trained.
+    pub fn model(&self) -> &SpatialVlm {
+        &self.model
+    }
+
+    /// Runs to the last step, a cancel request or an error.
+    pub fn run(
+        &mut self,
+        events: &Sender<TrainEvent>,
+        cancel: &Arc<AtomicBool>,
+    ) -> Result<(), ModelError> {
+        self.run_until(self.config.steps, events, cancel)
+    }
+
+    /// [`Self::run`], stopping after step `limit` as if killed there.
+    pub fn run_until(
+        &mut self,
+        limit: usize,
+        events: &Sender<TrainEvent>,
+        cancel: &Arc<AtomicBool>,
+    ) -> Result<(), ModelError> {
+        run_stage(self, limit, events, cancel)
+    }
+
+    /// The named loss terms of step `step`'s batch (no update).
+    pub fn losses_at(
+        &self,
+        step: usize,
+    ) -> Result<(candle_core::Tensor, BTreeMap<String, candle_core::Tensor>), ModelError> {
+        let direct_only = step < self.config.direct_first_steps;
+        let batch = self.cache.sample(
+            self.config.questions_per_step,
+            self.config.seed,
+            step,
+            direct_only,
+        );
+        Ok(stage2_losses(
+            &self.model,
+            &self.cache,
+            &batch,
+            Specials::of(&self.tokenizer),
+            self.config.blind,
+            self.config.probe_weight,
+        )?)
+    }
+}
+
+/// Whether stage 2 trains the variable `name`: the decoder, the Hidden CoT latents and probes,
+/// and the object embedder.
+pub fn is_stage2_var(name: &str) -> bool {
+    ["decoder.", "hidden_cot.", "objects."]
+        .iter()
+        .any(|p| name.starts_with(p))
+}
+
+impl TrainStage for DecoderTrainer {
+    fn steps_done(&self) -> usize {
+        self.step
+    }
+
+    fn schedule(&self) -> Schedule {
+        Schedule {
+            steps: self.config.steps,
+            log_every: self.config.log_every,
+            eval_every: self.config.eval_every,
+            checkpoint_every: self.config.checkpoint_every,
+        }
+    }
+
+    fn out(&self) -> &Path {
+        &self.out
+    }
+
+    fn train_step(&mut self) -> Result<StepReport, ModelError> {
+        let (total, terms) = self.losses_at(self.step)?;
+        let grads = total.backward()?;
+        let (norm, factor) = clip_factor(&grads, self.opt.vars(), self.config.grad_clip)?;
+        let c = &self.config;
+        let lr = learning_rate(self.step, c.steps, c.warmup, c.lr, c.min_lr_ratio);
+        self.opt.update(&grads, lr, factor)?;
+        self.step += 1;
+        let mut losses = BTreeMap::new();
+        for (k, v) in &terms {
+            losses.insert(k.clone(), v.to_scalar::<f32>()?);
+        }
+        losses.insert("total".into(), total.to_scalar::<f32>()?);
+        losses.insert("grad_norm".into(), norm as f32);
+        let mut weights = BTreeMap::from([("answer".to_string(), 1.0f32)]);
+        for k in [
+            "probe_class",
+            "probe_box",
+            "probe_distance",
+            "probe_pointer",
+        ] {
+            if terms.contains_key(k) {
+                weights.insert(k.to_string(), self.config.probe_weight as f32);
+            }
+        }
+        Ok(StepReport {
+            losses,
+            weights,
+            lr,
+            questions: self.config.questions_per_step,
+        })
+    }
+
+    fn evaluate(&self) -> Result<BTreeMap<String, f32>, ModelError> {
+        let loaded = crate::model::LoadedModel {
+            dir: self.out.clone(),
+            model: self.model.clone(),
+            tokenizer: self.tokenizer.clone(),
+        };
+        let report = crate::eval::evaluate(
+            &loaded,
+            &self.dataset,
+            &[Split::Val],
+            &crate::eval::EvalOptions {
+                max_scenes: Some(self.config.eval_scenes),
+                blind: self.config.blind,
+                categories: self.config.categories.clone(),
+            },
+            None,
+        )?;
+        Ok(report.flat_metrics())
+    }
+
+    fn checkpoint(&self) -> Result<PathBuf, ModelError> {
+        write_checkpoint(&self.out, |tmp| {
+            save_model(
+                tmp,
+                &self.model_cfg,
+                &self.varmap,
+                &self.tokenizer,
+                DType::F32,
+            )?;
+            self.opt.save(&tmp.join("optimizer.safetensors"))?;
+            let state = DecoderTrainerState {
+                step: self.step,
+                config: self.config.clone(),
+                model: self.model_cfg.clone(),
+            };
+            let json = serde_json::to_vec_pretty(&state)
+                .map_err(|e| ModelError::Invalid(e.to_string()))?;
+            crate::scene::write_atomic(&tmp.join("trainer_state.json"), &json)
+                .map_err(ModelError::from)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

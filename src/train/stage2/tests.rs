@@ -1,0 +1,460 @@
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarMap;
+
+use super::cache::{CachedQuestion, CachedScene, TokenCache};
+use super::loss::{Specials, first_answer_logits, stage2_losses};
+use super::*;
+use crate::data::build::{BuildOptions, build};
+use crate::data::{ObjectToken, Split};
+use crate::model::config::SceneInput;
+use crate::model::{SpatiaTokenizer, ViewBatch};
+use crate::questions::QuestionCategory;
+use crate::scene::Category;
+
+fn tiny_dataset(dir: &Path) -> Dataset {
+    let scenes = dir.join("scenes");
+    for i in 0..4 {
+        crate::scene::procgen::generate(21, i)
+            .write(&scenes, crate::scene::procgen::GenFormat::ScanNet)
+            .unwrap();
+    }
+    let out = dir.join("data");
+    build(
+        &scenes,
+        &out,
+        &BuildOptions {
+            views: 2,
+            size: 16,
+            per_category: 3,
+            ..Default::default()
+        },
+        |_, _, _| {},
+    )
+    .unwrap();
+    Dataset::open(&out).unwrap()
+}
+
+fn tiny_object_cfg(vocab: usize) -> ModelConfig {
+    ModelConfig {
+        scene_input: SceneInput::Objects,
+        latent_probes: true,
+        latent_pointers: true,
+        hidden_cot_tokens: 3,
+        ..ModelConfig::tiny(vocab, 16, 8)
+    }
+}
+
+fn tokenizer_of(ds: &Dataset) -> SpatiaTokenizer {
+    let qs = ds.questions(Split::Train).unwrap();
+    SpatiaTokenizer::train(
+        qs.iter()
+            .flat_map(|q| [q.question.clone(), q.answer.clone()]),
+        200,
+    )
+    .unwrap()
+}
+
+fn tiny_config(steps: usize) -> DecoderTrainConfig {
+    DecoderTrainConfig {
+        steps,
+        lr: 3e-3,
+        warmup: 2,
+        questions_per_step: 8,
+        checkpoint_every: 3,
+        log_every: 1,
+        ..Default::default()
+    }
+}
+
+fn trainer(
+    ds: &Dataset,
+    tk: &SpatiaTokenizer,
+    out: &Path,
+    steps: usize,
+    resume: bool,
+) -> DecoderTrainer {
+    DecoderTrainer::new(
+        tiny_object_cfg(tk.vocab_size()),
+        tk.clone(),
+        tiny_config(steps),
+        ds.clone(),
+        out,
+        resume,
+        &Device::Cpu,
+        |_, _| {},
+    )
+    .unwrap()
+}
+
+fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}
+
+#[test]
+fn the_batched_training_pass_equals_inference_and_single_questions() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = tiny_dataset(dir.path());
+    let tk = tokenizer_of(&ds);
+    let t = trainer(&ds, &tk, &dir.path().join("run"), 4, false);
+    let cache = &t.cache;
+    // Three questions from scenes with different numbers of object tokens (left padding).
+    let mut picked: Vec<usize> = Vec::new();
+    for (i, q) in cache.questions.iter().enumerate() {
+        let n = cache.scenes[q.scene].objects.len();
+        if picked
+            .iter()
+            .all(|&j| cache.scenes[cache.questions[j].scene].objects.len() != n)
+        {
+            picked.push(i);
+        }
+        if picked.len() == 3 {
+            break;
+        }
+    }
+    assert!(picked.len() >= 2, "scenes of different sizes");
+    let sp = Specials::of(&tk);
+    let batch = first_answer_logits(t.model(), cache, &picked, sp, false).unwrap();
+    for (row, &qi) in picked.iter().enumerate() {
+        let q = &cache.questions[qi];
+        // Inference: the scene's views through `encode`, then greedy generation's first logits.
+        let (shard, _) = ds.load(Split::Train, &cache.scenes[q.scene].key).unwrap();
+        let scene = t.model().encode(&ViewBatch::from_shard(&shard)).unwrap();
+        assert_eq!(scene.objects, cache.scenes[q.scene].objects);
+        let g = t
+            .model()
+            .generate(&scene, &q.question, (tk.bos, tk.ans, tk.eos), false)
+            .unwrap();
+        let infer = Tensor::new(g.first_logits.as_slice(), &Device::Cpu).unwrap();
+        let d = max_diff(&batch.get(row).unwrap(), &infer);
+        assert!(
+            d < 1e-3,
+            "question {qi}: training and inference logits differ by {d}"
+        );
+    }
+    // The batch's answer loss is the mean of the questions' own (per-question averaging), also
+    // when the batch takes more than one decoder pass.
+    let many = cache
+        .questions
+        .len()
+        .min(super::loss::QUESTIONS_PER_PASS + 9);
+    assert!(many > super::loss::QUESTIONS_PER_PASS, "{many} questions");
+    let picked: Vec<usize> = (0..many).collect();
+    let (_, terms) = stage2_losses(t.model(), cache, &picked, sp, false, 0.5).unwrap();
+    let batch_answer = terms["answer"].to_scalar::<f32>().unwrap();
+    let singles: f32 = picked
+        .iter()
+        .map(|&i| {
+            stage2_losses(t.model(), cache, &[i], sp, false, 0.5)
+                .unwrap()
+                .1["answer"]
+                .to_scalar::<f32>()
+                .unwrap()
+        })
+        .sum::<f32>()
+        / picked.len() as f32;
+    assert!(
+        (batch_answer - singles).abs() < 1e-4,
+        "{batch_answer} vs {singles}"
+    );
+}
+
+#[test]
+fn probe_targets_are_the_tokens_of_the_objects_a_question_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = tiny_dataset(dir.path());
+    let tk = tokenizer_of(&ds);
+    let cache = TokenCache::build(&ds, Split::Train, &tk, None, |_, _| {}).unwrap();
+    let questions = ds.questions(Split::Train).unwrap();
+    let seen: Vec<_> = questions.iter().filter(|q| !q.held_out).collect();
+    assert_eq!(seen.len(), cache.questions.len());
+    let mut checked = 0;
+    for (q, c) in seen.iter().zip(&cache.questions) {
+        assert_eq!(c.category, q.category);
+        assert_eq!(tk.decode(&c.answer).unwrap().trim(), q.answer.trim());
+        let objects = &cache.scenes[c.scene].objects;
+        for (i, named) in c.named.iter().enumerate() {
+            if let Some(j) = named {
+                assert_eq!(objects[*j].id, q.objects[i]);
+                checked += 1;
+            }
+        }
+        assert_eq!(c.distance_m, q.fact.as_ref().and_then(|f| f.distance_m));
+    }
+    assert!(checked > 10, "{checked} probe targets");
+    // Categories take turns; the same step gives the same batch.
+    let n = cache.by_category.len() * 5;
+    let batch = cache.sample(n, 3, 7, false);
+    for (cat, _) in &cache.by_category {
+        let count = batch
+            .iter()
+            .filter(|&&i| cache.questions[i].category == *cat)
+            .count();
+        assert_eq!(count, 5, "{cat:?}");
+    }
+    assert_eq!(batch, cache.sample(n, 3, 7, false));
+    assert_ne!(batch, cache.sample(n, 3, 8, false));
+    // The curriculum's first phase draws no negated wording where a category has direct ones.
+    let direct = cache.sample(n, 3, 7, true);
+    for &i in &direct {
+        let q = &cache.questions[i];
+        let has_direct = cache
+            .by_category
+            .iter()
+            .any(|(c, l)| *c == q.category && l.iter().any(|&j| !cache.questions[j].negated));
+        assert!(!(q.negated && has_direct), "{:?}", q.category);
+    }
+    assert!(
+        seen.iter()
+            .any(|q| super::cache::is_negated_template(q.template.as_deref()))
+    );
+}
+
+#[test]
+fn a_resumed_decoder_run_equals_an_uninterrupted_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = tiny_dataset(dir.path());
+    let tk = tokenizer_of(&ds);
+    let (tx, _rx) = crossbeam_channel::bounded(1024);
+    let cancel = Arc::new(AtomicBool::new(false));
+    let mut whole = trainer(&ds, &tk, &dir.path().join("whole"), 6, false);
+    whole.run(&tx, &cancel).unwrap();
+    let mut part = trainer(&ds, &tk, &dir.path().join("part"), 6, false);
+    part.run_until(3, &tx, &cancel).unwrap();
+    drop(part);
+    let mut resumed = trainer(&ds, &tk, &dir.path().join("part"), 6, true);
+    assert_eq!(resumed.step, 3);
+    resumed.run(&tx, &cancel).unwrap();
+    let load = |p: &Path| {
+        candle_core::safetensors::load(p.join("checkpoint/model.safetensors"), &Device::Cpu)
+            .unwrap()
+    };
+    let (a, b) = (
+        load(&dir.path().join("whole")),
+        load(&dir.path().join("part")),
+    );
+    assert_eq!(a.len(), b.len());
+    for (name, t) in &a {
+        assert!(max_diff(t, &b[name]) < 1e-6, "{name}");
+    }
+    // The log has every term of every step.
+    let log = std::fs::read_to_string(dir.path().join("whole/train_log.jsonl")).unwrap();
+    let last: serde_json::Value =
+        serde_json::from_str(log.lines().rfind(|l| l.contains("losses")).unwrap()).unwrap();
+    for term in [
+        "answer",
+        "probe_class",
+        "probe_box",
+        "probe_distance",
+        "probe_pointer",
+        "total",
+    ] {
+        assert!(last["losses"][term].as_f64().unwrap().is_finite(), "{term}");
+    }
+    assert!(last["questions_per_h"].as_f64().unwrap() > 0.0);
+    // Only the decoder side trains: the encoder is unchanged.
+    let fresh = trainer(&ds, &tk, &dir.path().join("fresh"), 6, false);
+    fresh.checkpoint().unwrap();
+    let c = load(&dir.path().join("fresh"));
+    let enc = "aggregator.frame_blocks.0.attn.qkv.weight";
+    assert!(max_diff(&a[enc], &c[enc]) < 1e-9);
+    let dec = "decoder.layers.0.mlp.up_proj.weight";
+    assert!(max_diff(&a[dec], &c[dec]) > 1e-6);
+}
+
+/// Hand-made rooms: a chair and a table, `gap` metres apart along x.
+fn room(gap: f32) -> Vec<ObjectToken> {
+    let chair = Category::Chair.index();
+    let table = Category::Table.index();
+    vec![
+        ObjectToken {
+            id: 1,
+            category: chair,
+            min_m: [0.0, 0.0, 0.0],
+            max_m: [0.5, 0.5, 0.9],
+            pixels: 300,
+        },
+        ObjectToken {
+            id: 2,
+            category: table,
+            min_m: [0.5 + gap, 0.0, 0.0],
+            max_m: [1.7 + gap, 0.8, 0.75],
+            pixels: 600,
+        },
+    ]
+}
+
+#[test]
+fn object_tokens_answer_what_the_wording_alone_cannot() {
+    // One wording, answers set by the distance: the blind model can only learn the prior.
+    let text = "is the chair near the table?";
+    let tk = SpatiaTokenizer::train([text, "yes", "no"].map(String::from).into_iter(), 60).unwrap();
+    let gaps = [0.1f32, 0.3, 0.5, 1.4, 1.8, 2.5, 0.2, 2.0];
+    let mut cache = TokenCache::default();
+    for (i, gap) in gaps.iter().enumerate() {
+        cache.scenes.push(CachedScene {
+            key: format!("room{i}"),
+            objects: room(*gap),
+        });
+        cache.questions.push(CachedQuestion {
+            scene: i,
+            category: QuestionCategory::Proximity,
+            question: tk.encode(text).unwrap(),
+            answer: tk.encode(if *gap <= 0.6 { "yes" } else { "no" }).unwrap(),
+            named: vec![Some(0), Some(1)],
+            distance_m: Some(*gap),
+            negated: false,
+        });
+    }
+    cache.by_category = vec![(QuestionCategory::Proximity, (0..gaps.len()).collect())];
+    let batch: Vec<usize> = (0..gaps.len()).collect();
+    let sp = Specials::of(&tk);
+    let train = |blind: bool| -> (f32, f32) {
+        let varmap = VarMap::new();
+        let vb = crate::model::nn::seeded_var_builder(&varmap, 5, &Device::Cpu);
+        let model = SpatialVlm::new(&tiny_object_cfg(tk.vocab_size().max(8)), vb).unwrap();
+        let named: Vec<(String, candle_core::Var)> = varmap
+            .data()
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(k, _)| is_stage2_var(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut opt = AdamW::new(named, 0.0).unwrap();
+        for _ in 0..120 {
+            let (total, _) = stage2_losses(&model, &cache, &batch, sp, blind, 0.5).unwrap();
+            let grads = total.backward().unwrap();
+            opt.update(&grads, 1e-2, 1.0).unwrap();
+        }
+        // The first answer token decides yes / no: its accuracy and cross-entropy.
+        let logits = first_answer_logits(&model, &cache, &batch, sp, blind).unwrap();
+        let firsts: Vec<u32> = batch
+            .iter()
+            .map(|&i| cache.questions[i].answer[0])
+            .collect();
+        let pred = logits.argmax(1).unwrap().to_vec1::<u32>().unwrap();
+        let hits = pred.iter().zip(&firsts).filter(|(a, b)| a == b).count();
+        let ce = candle_nn::loss::cross_entropy(
+            &logits,
+            &Tensor::new(firsts.as_slice(), &Device::Cpu).unwrap(),
+        )
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+        (hits as f32 / batch.len() as f32, ce)
+    };
+    let (seen_acc, seen_ce) = train(false);
+    let (blind_acc, blind_ce) = train(true);
+    assert_eq!(seen_acc, 1.0, "with the objects (CE {seen_ce})");
+    assert!(seen_ce < 0.1, "with the objects: CE {seen_ce}");
+    // Blind, every question is the same sequence: half right at best, CE at least ln 2.
+    assert!(blind_acc <= 0.5, "blind: {blind_acc}");
+    assert!(blind_ce > 0.69, "blind: CE {blind_ce}");
+}
+
+#[test]
+fn geometry_features_are_fourier_features_of_the_box_about_the_scene_centre() {
+    use crate::model::objects::{GEOMETRY_DIM, geometry_features, scene_origin};
+    let objects = room(1.0);
+    let origin = scene_origin(&objects);
+    // Centres (0.25, 0.25, 0.45) and (2.1, 0.4, 0.375).
+    assert!((origin - glam::Vec3::new(1.175, 0.325, 0.4125)).length() < 1e-6);
+    let f = geometry_features(&objects, origin);
+    assert_eq!(f.len(), 2 * GEOMETRY_DIM);
+    // First feature: sin(2π · 0.125 · (0 − 1.175)).
+    let want = (std::f32::consts::TAU * 0.125 * -1.175).sin();
+    assert!((f[0] - want).abs() < 1e-6);
+    // After the 84 Fourier values: the coordinates / 4, then ln(size + 0.02).
+    assert!((f[84] - (-1.175 / 4.0)).abs() < 1e-6);
+    assert!((f[90] - (0.52f32).ln()).abs() < 1e-6);
+    // Translating the whole room leaves the features unchanged.
+    let moved: Vec<ObjectToken> = objects
+        .iter()
+        .map(|o| ObjectToken {
+            min_m: [o.min_m[0] + 3.0, o.min_m[1] - 2.0, o.min_m[2]],
+            max_m: [o.max_m[0] + 3.0, o.max_m[1] - 2.0, o.max_m[2]],
+            ..o.clone()
+        })
+        .collect();
+    let g = geometry_features(&moved, scene_origin(&moved));
+    assert!(f.iter().zip(&g).all(|(a, b)| (a - b).abs() < 1e-4));
+    let _ = DType::F32;
+}
+
+#[test]
+fn relation_features_measure_the_gap_between_two_boxes() {
+    use crate::model::objects::{RELATION_DIM, relation_features};
+    let a = Tensor::new(&[[0f32, 0.0, 0.0, 1.0, 1.0, 1.0]], &Device::Cpu).unwrap();
+    // 2 m beyond a along x, overlapping in y and z: the gap is (2, 0, 0).
+    let b = Tensor::new(&[[3f32, 0.5, 0.0, 4.0, 2.0, 1.0]], &Device::Cpu).unwrap();
+    let f = relation_features(&a, &b).unwrap();
+    assert_eq!(f.dims(), &[1, RELATION_DIM]);
+    let f = f.squeeze(0).unwrap().to_vec1::<f32>().unwrap();
+    let fourier = 14;
+    assert!((f[fourier] - 2.0).abs() < 1e-3, "gap {}", f[fourier]);
+    assert!((f[fourier + 1] - 2.05f32.ln()).abs() < 1e-3);
+    assert_eq!(&f[fourier + 2..fourier + 5], &[2.0, 0.0, 0.0]);
+    // Centre offset / 4: centres (0.5, 0.5, 0.5) and (3.5, 1.25, 0.5).
+    assert!((f[fourier + 5] - 0.75).abs() < 1e-6 && (f[fourier + 6] - 0.1875).abs() < 1e-6);
+    // Symmetric in the gap; overlapping boxes have none.
+    let g = relation_features(&b, &a)
+        .unwrap()
+        .squeeze(0)
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    assert!((g[fourier] - 2.0).abs() < 1e-3);
+    let h = relation_features(&a, &a)
+        .unwrap()
+        .squeeze(0)
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    assert!(h[fourier] < 1e-2);
+}
+
+#[test]
+fn a_dataset_without_object_categories_is_refused_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = tiny_dataset(dir.path());
+    let tk = tokenizer_of(&ds);
+    // Rewrite one training shard as version 1 wrote it (no object tensors).
+    let key = ds.scenes(Split::Train)[0].clone();
+    let path = ds.root.join("train").join(format!("{key}.safetensors"));
+    let mut shard = crate::data::SceneShard::read(&path).unwrap();
+    shard.object_id.clear();
+    shard.object_category.clear();
+    shard.write(&path).unwrap();
+    let err = TokenCache::build(&ds, Split::Train, &tk, None, |_, _| {})
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(&key) && err.contains("gen-data"), "{err}");
+    // A model that reads patches is not a stage-2 model.
+    let patches = ModelConfig::tiny(tk.vocab_size(), 16, 8);
+    let err = DecoderTrainer::new(
+        patches,
+        tk.clone(),
+        tiny_config(2),
+        ds.clone(),
+        &dir.path().join("run"),
+        false,
+        &Device::Cpu,
+        |_, _| {},
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(err.contains("object tokens"), "{err}");
+}
