@@ -11,10 +11,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use candle_core::{Device, Tensor};
+use candle_nn::VarMap;
 use crossbeam_channel::Sender;
 
+use super::optim::{AdamW, clip_factor};
 use super::trainer::TrainEvent;
-use crate::model::ModelError;
+use crate::model::{ModelConfig, ModelError};
 
 /// What one optimiser step reports.
 #[derive(Debug, Clone, Default)]
@@ -170,4 +173,47 @@ pub fn write_checkpoint(
         std::fs::remove_dir_all(&old).map_err(|e| io_err(&old, e))?;
     }
     Ok(dst)
+}
+
+/// One optimiser update from a step's `total` loss: backward, global-norm clipping to
+/// `grad_clip`, AdamW at `lr`. Returns every named term's value with `total` and `grad_norm`.
+pub fn apply_update(
+    opt: &mut AdamW,
+    total: &Tensor,
+    terms: &BTreeMap<String, Tensor>,
+    lr: f64,
+    grad_clip: f64,
+) -> Result<BTreeMap<String, f32>, ModelError> {
+    let grads = total.backward()?;
+    let (norm, factor) = clip_factor(&grads, opt.vars(), grad_clip)?;
+    opt.update(&grads, lr, factor)?;
+    let mut losses = BTreeMap::new();
+    for (k, v) in terms {
+        losses.insert(k.clone(), v.to_scalar::<f32>()?);
+    }
+    losses.insert("total".into(), total.to_scalar::<f32>()?);
+    losses.insert("grad_norm".into(), norm as f32);
+    Ok(losses)
+}
+
+/// Sets every variable of `varmap` that the checkpoint folder `dir`'s `model.safetensors` holds
+/// (checked against `cfg` as a model folder is).
+pub fn load_checkpoint_weights(
+    varmap: &VarMap,
+    dir: &Path,
+    cfg: &ModelConfig,
+    device: &Device,
+) -> Result<(), ModelError> {
+    let weights =
+        crate::model::checkpoint::load_weights(&dir.join("model.safetensors"), cfg, device)?;
+    let data = varmap
+        .data()
+        .lock()
+        .map_err(|_| ModelError::Invalid("variable map poisoned".into()))?;
+    for (name, var) in data.iter() {
+        if let Some(t) = weights.get(name) {
+            var.set(t)?;
+        }
+    }
+    Ok(())
 }

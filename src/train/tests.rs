@@ -152,7 +152,8 @@ fn average_precision_matches_hand_computation() {
     assert_eq!(average_precision(vec![], 3), 0.0);
 }
 
-fn tiny_dataset(dir: &std::path::Path) -> Dataset {
+/// Four generated rooms, two 16² views each, three questions per category and room.
+pub(crate) fn tiny_dataset(dir: &std::path::Path) -> Dataset {
     let scenes = dir.join("scenes");
     for i in 0..4 {
         crate::scene::procgen::generate(21, i)
@@ -179,7 +180,8 @@ fn tiny_cfg(vocab: usize) -> ModelConfig {
     ModelConfig::tiny(vocab, 16, 8)
 }
 
-fn tokenizer(ds: &Dataset) -> SpatiaTokenizer {
+/// A 200-token tokenizer of the dataset's training questions and answers.
+pub(crate) fn tokenizer(ds: &Dataset) -> SpatiaTokenizer {
     let qs = ds.questions(crate::data::Split::Train).unwrap();
     SpatiaTokenizer::train(
         qs.iter()

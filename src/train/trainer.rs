@@ -18,8 +18,11 @@ use serde::{Deserialize, Serialize};
 
 use super::distill::{DISTILL_TASKS, DistillSettings, Distiller, StudentBatch, last_patch_tokens};
 use super::losses::{DetectionWeights, answer_ce, depth_loss, detection_loss, kendall_total};
-use super::optim::{AdamW, clip_factor, learning_rate};
-use super::run_loop::{Schedule, StepReport, TrainStage, run_stage, write_checkpoint};
+use super::optim::{AdamW, learning_rate};
+use super::run_loop::{
+    Schedule, StepReport, TrainStage, apply_update, load_checkpoint_weights, run_stage,
+    write_checkpoint,
+};
 use crate::data::Dataset;
 use crate::data::{SceneShard, Split};
 use crate::model::checkpoint::save_model;
@@ -312,22 +315,7 @@ impl Trainer {
                 "the checkpoint was made with other distillation settings (or without distillation)",
             ));
         }
-        let weights = crate::model::checkpoint::load_weights(
-            &dir.join("model.safetensors"),
-            &self.model_cfg,
-            &self.device,
-        )?;
-        let data = self
-            .varmap
-            .data()
-            .lock()
-            .map_err(|_| ModelError::Invalid("variable map poisoned".into()))?;
-        for (name, var) in data.iter() {
-            if let Some(t) = weights.get(name) {
-                var.set(t)?;
-            }
-        }
-        drop(data);
+        load_checkpoint_weights(&self.varmap, dir, &self.model_cfg, &self.device)?;
         self.opt
             .load(&dir.join("optimizer.safetensors"), &self.device)?;
         let extra = candle_core::safetensors::load(dir.join("kendall.safetensors"), &self.device)
@@ -511,18 +499,10 @@ impl Trainer {
     fn step_once(&mut self) -> Result<StepReport, ModelError> {
         let batch = self.batch_for(self.step)?;
         let (total, terms) = self.losses(&batch)?;
-        let grads = total.backward()?;
-        let (norm, factor) = clip_factor(&grads, self.opt.vars(), self.config.grad_clip)?;
         let c = &self.config;
         let lr = learning_rate(self.step, c.steps, c.warmup, c.lr, c.min_lr_ratio);
-        self.opt.update(&grads, lr, factor)?;
+        let losses = apply_update(&mut self.opt, &total, &terms, lr, self.config.grad_clip)?;
         self.step += 1;
-        let mut losses: BTreeMap<String, f32> = BTreeMap::new();
-        for (k, v) in &terms {
-            losses.insert(k.clone(), v.to_scalar::<f32>()?);
-        }
-        losses.insert("total".into(), total.to_scalar::<f32>()?);
-        losses.insert("grad_norm".into(), norm as f32);
         let lv = self.log_vars.as_tensor().to_vec1::<f32>()?;
         let weights: BTreeMap<String, f32> = self
             .tasks

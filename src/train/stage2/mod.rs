@@ -19,8 +19,11 @@ use serde::{Deserialize, Serialize};
 
 use self::cache::TokenCache;
 use self::loss::{Specials, stage2_losses};
-use super::optim::{AdamW, clip_factor, learning_rate};
-use super::run_loop::{Schedule, StepReport, TrainStage, run_stage, write_checkpoint};
+use super::optim::{AdamW, learning_rate};
+use super::run_loop::{
+    Schedule, StepReport, TrainStage, apply_update, load_checkpoint_weights, run_stage,
+    write_checkpoint,
+};
 use super::trainer::{TrainEvent, checkpoint_dir};
 use crate::data::{Dataset, Split};
 use crate::model::checkpoint::save_model;
@@ -247,22 +250,7 @@ impl DecoderTrainer {
                 "the checkpoint is of another model configuration",
             ));
         }
-        let weights = crate::model::checkpoint::load_weights(
-            &dir.join("model.safetensors"),
-            &self.model_cfg,
-            device,
-        )?;
-        let data = self
-            .varmap
-            .data()
-            .lock()
-            .map_err(|_| ModelError::Invalid("variable map poisoned".into()))?;
-        for (name, var) in data.iter() {
-            if let Some(t) = weights.get(name) {
-                var.set(t)?;
-            }
-        }
-        drop(data);
+        load_checkpoint_weights(&self.varmap, dir, &self.model_cfg, device)?;
         self.opt.load(&dir.join("optimizer.safetensors"), device)?;
         self.step = state.step;
         let steps = self.config.steps;
@@ -348,18 +336,10 @@ impl TrainStage for DecoderTrainer {
 
     fn train_step(&mut self) -> Result<StepReport, ModelError> {
         let (total, terms) = self.losses_at(self.step)?;
-        let grads = total.backward()?;
-        let (norm, factor) = clip_factor(&grads, self.opt.vars(), self.config.grad_clip)?;
         let c = &self.config;
         let lr = learning_rate(self.step, c.steps, c.warmup, c.lr, c.min_lr_ratio);
-        self.opt.update(&grads, lr, factor)?;
+        let losses = apply_update(&mut self.opt, &total, &terms, lr, self.config.grad_clip)?;
         self.step += 1;
-        let mut losses = BTreeMap::new();
-        for (k, v) in &terms {
-            losses.insert(k.clone(), v.to_scalar::<f32>()?);
-        }
-        losses.insert("total".into(), total.to_scalar::<f32>()?);
-        losses.insert("grad_norm".into(), norm as f32);
         let mut weights = BTreeMap::from([("answer".to_string(), 1.0f32)]);
         for k in [
             "probe_class",

@@ -7,35 +7,12 @@ use candle_nn::VarMap;
 use super::cache::{CachedQuestion, CachedScene, TokenCache};
 use super::loss::{Specials, first_answer_logits, stage2_losses};
 use super::*;
-use crate::data::build::{BuildOptions, build};
 use crate::data::{ObjectToken, Split};
 use crate::model::config::SceneInput;
 use crate::model::{SpatiaTokenizer, ViewBatch};
 use crate::questions::QuestionCategory;
 use crate::scene::Category;
-
-fn tiny_dataset(dir: &Path) -> Dataset {
-    let scenes = dir.join("scenes");
-    for i in 0..4 {
-        crate::scene::procgen::generate(21, i)
-            .write(&scenes, crate::scene::procgen::GenFormat::ScanNet)
-            .unwrap();
-    }
-    let out = dir.join("data");
-    build(
-        &scenes,
-        &out,
-        &BuildOptions {
-            views: 2,
-            size: 16,
-            per_category: 3,
-            ..Default::default()
-        },
-        |_, _, _| {},
-    )
-    .unwrap();
-    Dataset::open(&out).unwrap()
-}
+use crate::train::tests::{tiny_dataset, tokenizer};
 
 fn tiny_object_cfg(vocab: usize) -> ModelConfig {
     ModelConfig {
@@ -45,16 +22,6 @@ fn tiny_object_cfg(vocab: usize) -> ModelConfig {
         hidden_cot_tokens: 3,
         ..ModelConfig::tiny(vocab, 16, 8)
     }
-}
-
-fn tokenizer_of(ds: &Dataset) -> SpatiaTokenizer {
-    let qs = ds.questions(Split::Train).unwrap();
-    SpatiaTokenizer::train(
-        qs.iter()
-            .flat_map(|q| [q.question.clone(), q.answer.clone()]),
-        200,
-    )
-    .unwrap()
 }
 
 fn tiny_config(steps: usize) -> DecoderTrainConfig {
@@ -106,7 +73,7 @@ fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
 fn the_batched_training_pass_equals_inference_and_single_questions() {
     let dir = tempfile::tempdir().unwrap();
     let ds = tiny_dataset(dir.path());
-    let tk = tokenizer_of(&ds);
+    let tk = tokenizer(&ds);
     let t = trainer(&ds, &tk, &dir.path().join("run"), 4, false);
     let cache = &t.cache;
     // Three questions from scenes with different numbers of object tokens (left padding).
@@ -174,7 +141,7 @@ fn the_batched_training_pass_equals_inference_and_single_questions() {
 fn probe_targets_are_the_tokens_of_the_objects_a_question_names() {
     let dir = tempfile::tempdir().unwrap();
     let ds = tiny_dataset(dir.path());
-    let tk = tokenizer_of(&ds);
+    let tk = tokenizer(&ds);
     let cache = TokenCache::build(&ds, Split::Train, &tk, None, |_, _| {}).unwrap();
     let questions = ds.questions(Split::Train).unwrap();
     let seen: Vec<_> = questions.iter().filter(|q| !q.held_out).collect();
@@ -225,7 +192,7 @@ fn probe_targets_are_the_tokens_of_the_objects_a_question_names() {
 fn a_resumed_decoder_run_equals_an_uninterrupted_one() {
     let dir = tempfile::tempdir().unwrap();
     let ds = tiny_dataset(dir.path());
-    let tk = tokenizer_of(&ds);
+    let tk = tokenizer(&ds);
     let (tx, _rx) = crossbeam_channel::bounded(1024);
     let cancel = Arc::new(AtomicBool::new(false));
     let mut whole = trainer(&ds, &tk, &dir.path().join("whole"), 6, false);
@@ -429,7 +396,7 @@ fn relation_features_measure_the_gap_between_two_boxes() {
 fn a_dataset_without_object_categories_is_refused_with_the_fix() {
     let dir = tempfile::tempdir().unwrap();
     let ds = tiny_dataset(dir.path());
-    let tk = tokenizer_of(&ds);
+    let tk = tokenizer(&ds);
     // Rewrite one training shard as version 1 wrote it (no object tensors).
     let key = ds.scenes(Split::Train)[0].clone();
     let path = ds.root.join("train").join(format!("{key}.safetensors"));
