@@ -140,9 +140,8 @@ pub const RELATION_DIM: usize = FREQS.len() * 2 + 2 + 3 + 3 + 6;
 pub const POINTER_SCALE: f64 = 10.0;
 
 /// Object slots (`latent_pointers`): latent i < [`PROBED_OBJECTS`] points at an object token
-/// (scores: cosine of `pointer_q(h_i)` and `pointer_k(e_j)` × 10 over the scene's object tokens,
-/// plus, with the probes, the log-probability the slot's category probe gives token j's
-/// category); the boxes it
+/// (scores: cosine of `pointer_q(h_i)` and `pointer_k(e_j)` × 10 over the scene's object
+/// tokens); the boxes it
 /// points at (softly, so the answer's gradient reaches the pointers) give relation features —
 /// the gap between the two boxes, their offset and sizes — which `relation` embeds and adds to
 /// the input of latent [`DISTANCE_LATENT`] for a second decoder pass. The decoder thus grounds

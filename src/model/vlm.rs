@@ -240,25 +240,20 @@ pub struct SpatialVlm {
     device: Device,
 }
 
-/// The object tokens' geometry and categories for the object slots: boxes [B, N, 6] ([min, max]
-/// about the scene centre) and categories [B, N] (u32), left-padded like the tokens.
+/// The object tokens' geometry for the object slots: boxes [B, N, 6] ([min, max] about the
+/// scene centre), left-padded like the tokens.
 #[derive(Debug, Clone)]
 pub struct ObjectGeometry {
     /// Boxes [B, N, 6].
     pub boxes: Tensor,
-    /// Categories [B, N].
-    pub categories: Tensor,
 }
 
 impl ObjectGeometry {
     /// The geometry of a batch of scenes' object tokens.
     pub fn of(scenes: &[&[ObjectToken]], device: &Device) -> Result<ObjectGeometry> {
         let (boxes, n) = object_boxes(scenes);
-        let (cats, _, _) = object_inputs(scenes);
-        let b = scenes.len();
         Ok(ObjectGeometry {
-            boxes: Tensor::from_vec(boxes, (b, n, 6), device)?,
-            categories: Tensor::from_vec(cats, (b, n), device)?,
+            boxes: Tensor::from_vec(boxes, (scenes.len(), n, 6), device)?,
         })
     }
 }
@@ -600,7 +595,7 @@ impl SpatialVlm {
     }
 
     /// Runs the decoder over prompt embeddings `x` [B, T, D] whose first N rows are object
-    /// tokens (`objects`: their boxes and categories; `None` for patch input or a blind run) and whose latents start at `latent_start[b]`. With object slots, a first pass
+    /// tokens (`objects`: their boxes; `None` for patch input or a blind run) and whose latents start at `latent_start[b]`. With object slots, a first pass
     /// finds where the first two latents point, the relation of the boxes they point at is added
     /// to the third latent's input, and a second pass (appending to `cache`) gives the hidden
     /// states; otherwise one pass. `key_mask` [B, T] is additive.
@@ -657,19 +652,7 @@ impl SpatialVlm {
             Some(m) => m.narrow(1, 0, n)?,
             None => Tensor::zeros((b, n), candle_core::DType::F32, &self.device)?,
         };
-        let mut scores = pointers.scores(&slots, &x.narrow(1, 0, n)?, &object_mask)?;
-        if let Some(probes) = &self.probes {
-            // The lexical part: how likely the slot's category probe finds each token's
-            // category (the probe learns the named category fast; the learned part above
-            // tells apart objects of one category).
-            let log_p = candle_nn::ops::log_softmax(&probes.class.forward(&slots)?, D::Minus1)?;
-            let idx = geometry
-                .categories
-                .unsqueeze(1)?
-                .broadcast_as((b, PROBED_OBJECTS, n))?
-                .contiguous()?;
-            scores = (scores + log_p.gather(&idx, 2)?)?;
-        }
+        let scores = pointers.scores(&slots, &x.narrow(1, 0, n)?, &object_mask)?;
         let relation = pointers.relation(&scores, boxes)?; // [B, D]
         let mut at = vec![0f32; b * t];
         for (bi, &s) in latent_start.iter().enumerate() {
