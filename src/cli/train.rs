@@ -29,21 +29,8 @@ enum TrainWhich {
 
 #[derive(clap::Args, Debug)]
 pub struct DecoderOptions {
-    /// A `spatia gen-data` folder (shard version 2: object categories).
-    #[arg(long)]
-    data: PathBuf,
-    /// Output folder: `checkpoint/` (a loadable model folder), `train_log.jsonl`.
-    #[arg(long)]
-    out: PathBuf,
-    /// Optimiser steps.
-    #[arg(long, default_value_t = 2000)]
-    steps: usize,
-    /// Continue from `OUT/checkpoint` exactly where it stopped (refused when there is none).
-    #[arg(long, conflicts_with = "resume_or_start")]
-    resume: bool,
-    /// Resume when `OUT/checkpoint` exists, else start a new run (and say which).
-    #[arg(long)]
-    resume_or_start: bool,
+    #[command(flatten)]
+    run: RunArgs,
     /// Peak learning rate.
     #[arg(long, default_value_t = 1e-3)]
     lr: f64,
@@ -89,15 +76,16 @@ pub struct DecoderOptions {
     vocab: usize,
 }
 
+/// What every training command takes: data, output, steps, resuming.
 #[derive(clap::Args, Debug)]
-pub struct TrainOptions {
+pub struct RunArgs {
     /// A `spatia gen-data` folder.
     #[arg(long)]
     data: PathBuf,
     /// Output folder: `checkpoint/` (a loadable model folder), `train_log.jsonl`.
     #[arg(long)]
     out: PathBuf,
-    /// Optimiser steps (one scene each).
+    /// Optimiser steps.
     #[arg(long, default_value_t = 2000)]
     steps: usize,
     /// Continue from `OUT/checkpoint` exactly where it stopped (refused when there is none).
@@ -106,6 +94,32 @@ pub struct TrainOptions {
     /// Resume when `OUT/checkpoint` exists, else start a new run (and say which).
     #[arg(long)]
     resume_or_start: bool,
+}
+
+impl RunArgs {
+    /// Whether to resume: `--resume`, or `--resume-or-start` with a checkpoint in `--out`.
+    fn resume(&self) -> bool {
+        if !self.resume_or_start {
+            return self.resume;
+        }
+        let found = checkpoint_dir(&self.out).is_some();
+        eprintln!(
+            "{}: {}",
+            self.out.display(),
+            if found {
+                "resuming from its checkpoint"
+            } else {
+                "no checkpoint, starting a new run"
+            }
+        );
+        found
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct TrainOptions {
+    #[command(flatten)]
+    run: RunArgs,
     /// Peak learning rate.
     #[arg(long, default_value_t = 1e-3)]
     lr: f64,
@@ -127,14 +141,9 @@ pub struct TrainOptions {
 }
 
 impl TrainOptions {
-    /// Whether to resume: `--resume`, or `--resume-or-start` with a checkpoint in `--out`.
-    fn resume(&self) -> bool {
-        resume_wanted(self.resume, self.resume_or_start, &self.out)
-    }
-
     fn config(&self) -> TrainConfig {
         TrainConfig {
-            steps: self.steps,
+            steps: self.run.steps,
             lr: self.lr,
             questions_per_step: self.questions_per_step,
             eval_every: self.eval_every,
@@ -151,17 +160,17 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         TrainWhich::Decoder(d) => return train_decoder(d),
     };
     let device = pick_device();
-    let dataset = Dataset::open(&o.data)?;
-    let resume = o.resume();
-    let tokenizer = run_tokenizer(resume, &o.out, None, &dataset, o.vocab)?;
+    let dataset = Dataset::open(&o.run.data)?;
+    let resume = o.run.resume();
+    let tokenizer = run_tokenizer(resume, &o.run.out, None, &dataset, o.vocab)?;
     let mut model_cfg = ModelConfig::teacher(o.vocab.max(tokenizer.vocab_size()));
     model_cfg.num_views = dataset.manifest.options.views;
     model_cfg.encoder.image_size = dataset.manifest.options.size as usize;
     let config = o.config();
     let mut trainer = Trainer::new(
-        model_cfg, tokenizer, config, dataset, &o.out, resume, &device,
+        model_cfg, tokenizer, config, dataset, &o.run.out, resume, &device,
     )?;
-    run_with_progress(&mut trainer, o.steps, &o.out)
+    run_with_progress(&mut trainer, o.run.steps, &o.run.out)
 }
 
 /// Runs a trainer to its last step with a progress bar (a named thread reading its events).
@@ -270,16 +279,16 @@ pub struct DistillArgs {
 pub fn distill(a: &DistillArgs) -> anyhow::Result<()> {
     let o = &a.train;
     let plan = DistillPlan {
-        data: o.data.clone(),
+        data: o.run.data.clone(),
         teacher: a.teacher.clone(),
-        out: o.out.clone(),
+        out: o.run.out.clone(),
         preset: a.preset,
         train: o.config(),
         cot: a.cot,
         temperature: a.temperature,
         teacher_answers: a.teacher_answers.clone(),
         teacher_cache: a.teacher_cache.clone(),
-        resume: o.resume(),
+        resume: o.run.resume(),
     };
     let mut trainer = distill_trainer(&plan, &pick_device())?;
     if a.fill_cache {
@@ -292,25 +301,7 @@ pub fn distill(a: &DistillArgs) -> anyhow::Result<()> {
         println!("teacher outputs computed for {computed} training scenes");
         return Ok(());
     }
-    run_with_progress(&mut trainer, o.steps, &o.out)
-}
-
-/// Whether to resume: `--resume`, or `--resume-or-start` with a checkpoint in `out`.
-fn resume_wanted(resume: bool, resume_or_start: bool, out: &Path) -> bool {
-    if !resume_or_start {
-        return resume;
-    }
-    let found = checkpoint_dir(out).is_some();
-    eprintln!(
-        "{}: {}",
-        out.display(),
-        if found {
-            "resuming from its checkpoint"
-        } else {
-            "no checkpoint, starting a new run"
-        }
-    );
-    found
+    run_with_progress(&mut trainer, o.run.steps, &o.run.out)
 }
 
 /// The tokenizer of a run: the checkpoint's when resuming, else `--tokenizer`, else one trained
@@ -343,16 +334,17 @@ fn run_tokenizer(
 
 fn train_decoder(o: &DecoderOptions) -> anyhow::Result<()> {
     let device = pick_device();
-    let dataset = Dataset::open(&o.data)?;
-    let resume = resume_wanted(o.resume, o.resume_or_start, &o.out);
-    let tokenizer = run_tokenizer(resume, &o.out, o.tokenizer.as_deref(), &dataset, o.vocab)?;
+    let r = &o.run;
+    let dataset = Dataset::open(&r.data)?;
+    let resume = r.resume();
+    let tokenizer = run_tokenizer(resume, &r.out, o.tokenizer.as_deref(), &dataset, o.vocab)?;
     let mut model_cfg = ModelConfig::teacher_objects(o.vocab.max(tokenizer.vocab_size()));
     model_cfg.num_views = dataset.manifest.options.views;
     model_cfg.encoder.image_size = dataset.manifest.options.size as usize;
     model_cfg.hidden_cot_tokens = o.cot;
     model_cfg.latent_probes = o.cot > 0 && !o.no_probes;
     let config = DecoderTrainConfig {
-        steps: o.steps,
+        steps: r.steps,
         lr: o.lr,
         questions_per_step: o.questions_per_step,
         probe_weight: o.probe_weight,
@@ -371,7 +363,7 @@ fn train_decoder(o: &DecoderOptions) -> anyhow::Result<()> {
         tokenizer,
         config,
         dataset,
-        &o.out,
+        &r.out,
         resume,
         &device,
         |done, total| {
@@ -387,7 +379,7 @@ fn train_decoder(o: &DecoderOptions) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     let start = trainer.step;
-    with_progress(start, o.steps, &o.out, |tx, cancel| {
+    with_progress(start, r.steps, &r.out, |tx, cancel| {
         trainer.run(tx, cancel)?;
         Ok(trainer.step)
     })

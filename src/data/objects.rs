@@ -4,7 +4,7 @@
 //! This is what the privileged teacher reads (RGB-D + poses + instances), and, from ground-truth
 //! depth and masks, the oracle of docs/MODELS.md.
 
-use glam::{Mat4, Vec3};
+use glam::Vec3;
 
 use crate::scene::Category;
 
@@ -113,7 +113,7 @@ pub fn object_tokens(views: &ObjectViews<'_>, min_px: u32) -> Vec<ObjectToken> {
             if d > 0.0 && d.is_finite() {
                 let (x, y) = ((p % views.size) as f32, (p / views.size) as f32);
                 let p_cam = Vec3::new((x - cx) / fx * d, (y - cy) / fy * d, d);
-                let w = transform(&world_from_camera, p_cam);
+                let w = world_from_camera.transform_point3(p_cam);
                 a.lo = a.lo.min(w);
                 a.hi = a.hi.max(w);
                 a.with_depth += 1;
@@ -139,10 +139,6 @@ pub fn object_tokens(views: &ObjectViews<'_>, min_px: u32) -> Vec<ObjectToken> {
         out.sort_by_key(|o| o.id);
     }
     out
-}
-
-fn transform(m: &Mat4, p: Vec3) -> Vec3 {
-    m.transform_point3(p)
 }
 
 impl<'a> ObjectViews<'a> {
