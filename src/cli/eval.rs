@@ -163,12 +163,16 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
 
 /// "71.2% [66.6, 75.4] n=400".
 fn with_interval(c: &CategoryScore) -> String {
+    share_with_interval(c.accuracy, c.ci95, c.n)
+}
+
+/// A share, its 95% interval and count as percentages.
+fn share_with_interval(share: f32, ci95: [f32; 2], n: usize) -> String {
     format!(
-        "{:.1}% [{:.1}, {:.1}] n={}",
-        c.accuracy * 100.0,
-        c.ci95[0] * 100.0,
-        c.ci95[1] * 100.0,
-        c.n
+        "{:.1}% [{:.1}, {:.1}] n={n}",
+        share * 100.0,
+        ci95[0] * 100.0,
+        ci95[1] * 100.0
     )
 }
 
@@ -209,6 +213,15 @@ fn print_report(report: &EvalReport) {
     }
     if let Some(m) = &report.blind_method {
         println!("blind: {m}");
+    }
+    for (k, c) in &report.by_reference {
+        let slots = report.grounding.get(k).map_or(String::new(), |g| {
+            format!(
+                "   slots on the named objects {}",
+                share_with_interval(g.share, g.ci95, g.n)
+            )
+        });
+        println!("  {k:<24} {:>28}{slots}", with_interval(c));
     }
     println!(
         "answers of the asked kind: {:.1}%",

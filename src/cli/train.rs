@@ -43,6 +43,15 @@ pub struct DecoderOptions {
     /// Train the latents without probe heads (the "K unsupervised" ablation).
     #[arg(long)]
     no_probes: bool,
+    /// A model folder whose encoder, depth head and detection head this model starts from
+    /// (stage 2 does not train them), e.g. `models/teacher`; its tokenizer is not taken (see
+    /// `--tokenizer`).
+    #[arg(long)]
+    init: Option<PathBuf>,
+    /// Object tokens carry context features (nearest object of each category, what they rest
+    /// on), see `object_context` in docs/MODELS.md.
+    #[arg(long)]
+    object_context: bool,
     /// Weight of the probe terms.
     #[arg(long, default_value_t = 0.5)]
     probe_weight: f64,
@@ -338,11 +347,19 @@ fn train_decoder(o: &DecoderOptions) -> anyhow::Result<()> {
     let dataset = Dataset::open(&r.data)?;
     let resume = r.resume();
     let tokenizer = run_tokenizer(resume, &r.out, o.tokenizer.as_deref(), &dataset, o.vocab)?;
-    let mut model_cfg = ModelConfig::teacher_objects(o.vocab.max(tokenizer.vocab_size()));
-    model_cfg.num_views = dataset.manifest.options.views;
-    model_cfg.encoder.image_size = dataset.manifest.options.size as usize;
-    model_cfg.hidden_cot_tokens = o.cot;
-    model_cfg.latent_probes = o.cot > 0 && !o.no_probes;
+    // A resumed run keeps its checkpoint's architecture whatever the flags say.
+    let model_cfg = match (resume, checkpoint_dir(&r.out)) {
+        (true, Some(dir)) => spatia::model::checkpoint::read_config(&dir)?,
+        _ => {
+            let mut c = ModelConfig::teacher_objects(o.vocab.max(tokenizer.vocab_size()));
+            c.num_views = dataset.manifest.options.views;
+            c.encoder.image_size = dataset.manifest.options.size as usize;
+            c.hidden_cot_tokens = o.cot;
+            c.latent_probes = o.cot > 0 && !o.no_probes;
+            c.object_context = o.object_context;
+            c
+        }
+    };
     let config = DecoderTrainConfig {
         steps: r.steps,
         lr: o.lr,
@@ -355,6 +372,7 @@ fn train_decoder(o: &DecoderOptions) -> anyhow::Result<()> {
         eval_every: o.eval_every,
         checkpoint_every: o.checkpoint_every,
         seed: o.seed,
+        init: o.init.clone(),
         ..Default::default()
     };
     let started = std::time::Instant::now();

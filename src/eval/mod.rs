@@ -53,6 +53,27 @@ pub struct CategoryScore {
     pub within_25: Option<f32>,
 }
 
+/// A share with its count and 95% Wilson interval.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Share {
+    /// The share, 0..1.
+    pub share: f32,
+    /// Questions.
+    pub n: usize,
+    /// 95% Wilson interval.
+    pub ci95: [f32; 2],
+}
+
+impl Share {
+    fn of(k: usize, n: usize) -> Share {
+        Share {
+            share: k as f32 / n.max(1) as f32,
+            n,
+            ci95: wilson95(k, n),
+        }
+    }
+}
+
 /// Depth metrics over the evaluated views.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct DepthScore {
@@ -100,6 +121,15 @@ pub struct EvalReport {
     pub categories: BTreeMap<String, CategoryScore>,
     /// Per category, held-out wordings only.
     pub held_out: BTreeMap<String, CategoryScore>,
+    /// Per category and way of naming the objects, seen wordings: `"<category>, by name"`
+    /// (every object named by its class alone) and `"<category>, by relation"` ("the chair
+    /// closest to the bed", "the cup on the table").
+    pub by_reference: BTreeMap<String, CategoryScore>,
+    /// Models with object slots, seen wordings, keyed as `by_reference`: the share of questions
+    /// whose slots pointed at exactly the objects the question names, in order (counting
+    /// questions, which name a class, are left out).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub grounding: BTreeMap<String, Share>,
     /// Per category, seen wordings answered blind (see `blind_method`); empty unless asked for.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub blind: BTreeMap<String, CategoryScore>,
@@ -151,6 +181,8 @@ struct Outcome {
     kind_ok: bool,
     mra: Option<f32>,
     within_25: Option<f32>,
+    /// The slots pointed at the named objects (models with object slots).
+    grounded: Option<bool>,
 }
 
 #[derive(Default)]
@@ -213,6 +245,18 @@ fn answer_kind_ok(category: QuestionCategory, answer: &str, reference: &str) -> 
     }
 }
 
+/// `"<category>, by name"` or `"<category>, by relation"` (see [`EvalReport::by_reference`]).
+fn reference_key(q: &Question) -> String {
+    use crate::questions::templates::{TEMPLATES, names_by_relation};
+    let relative = q
+        .template
+        .as_deref()
+        .and_then(|id| TEMPLATES.iter().find(|t| t.id == id))
+        .is_some_and(|t| names_by_relation(t.text, &q.question));
+    let how = if relative { "by relation" } else { "by name" };
+    format!("{}, {how}", q.category.name())
+}
+
 /// Answers `q` about `tokens` and scores it.
 fn answer_one(
     model: &LoadedModel,
@@ -221,6 +265,13 @@ fn answer_one(
 ) -> Result<Outcome, ModelError> {
     let a = model.answer(tokens, &q.question, false)?;
     let s = score(q.category, &a.text, &q.answer);
+    let named = q.objects.len().min(a.grounding.len());
+    let grounded = (named > 0 && q.category != QuestionCategory::Counting).then(|| {
+        a.grounding[..named]
+            .iter()
+            .zip(&q.objects)
+            .all(|(g, id)| g.object_id == *id)
+    });
     let decided = match (q.is_yes_no(), a.p_yes) {
         (true, Some(p)) => (p >= 0.5) == (q.answer == "yes"),
         _ => s.correct,
@@ -231,6 +282,7 @@ fn answer_one(
         kind_ok: answer_kind_ok(q.category, &a.text, &q.answer),
         mra: s.mra,
         within_25: s.within_25.map(|w| f32::from(u8::from(w))),
+        grounded,
     })
 }
 
@@ -354,6 +406,8 @@ fn evaluate_scenes(
     let mut cats: BTreeMap<QuestionCategory, Acc> = BTreeMap::new();
     let mut held: BTreeMap<QuestionCategory, Acc> = BTreeMap::new();
     let mut blind: BTreeMap<QuestionCategory, Acc> = BTreeMap::new();
+    let mut by_reference: BTreeMap<String, Acc> = BTreeMap::new();
+    let mut grounding: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let (mut abs_rel, mut delta1, mut pixels, mut views_n) = (0f64, 0f64, 0usize, 0usize);
     let mut map = MapAccumulator::default();
     let (mut latency, mut timed, mut encode) = (0f64, 0usize, 0f64);
@@ -386,6 +440,15 @@ fn evaluate_scenes(
             kind_ok += usize::from(o.kind_ok);
             let target = if q.held_out { &mut held } else { &mut cats };
             target.entry(q.category).or_default().add(o, &q.answer);
+            if !q.held_out {
+                let key = reference_key(q);
+                if let Some(g) = o.grounded {
+                    let e = grounding.entry(key.clone()).or_default();
+                    e.0 += usize::from(g);
+                    e.1 += 1;
+                }
+                by_reference.entry(key).or_default().add(o, &q.answer);
+            }
             if qi < TIMED_PER_SCENE {
                 latency += model.forced_latency_ms(&tokens, &q.question, &q.answer)?;
                 timed += 1;
@@ -437,6 +500,14 @@ fn evaluate_scenes(
         encode_ms: (encode / n.max(1) as f64) as f32,
         categories: finish_all(&cats),
         held_out: finish_all(&held),
+        by_reference: by_reference
+            .iter()
+            .map(|(k, v)| (k.clone(), v.finish()))
+            .collect(),
+        grounding: grounding
+            .iter()
+            .map(|(k, (g, n))| (k.clone(), Share::of(*g, *n)))
+            .collect(),
         blind: finish_all(&blind),
         blind_method: options.blind.then(|| BLIND_METHOD.to_string()),
         answer_kind_ok: kind_ok as f32 / answered.max(1) as f32,
@@ -552,6 +623,43 @@ mod tests {
         assert!((c.above_chance_retention["proximity"] - 0.55).abs() < 1e-5);
         assert!((c.above_chance_retention["contact"] - 1.0).abs() < 1e-5);
         assert!((c.params_ratio - 3.0).abs() < 1e-6 && (c.latency_ratio - 8.7).abs() < 1e-5);
+    }
+
+    #[test]
+    fn questions_are_grouped_by_how_they_name_their_objects() {
+        let q = |text: &str, template: &str| Question {
+            scene: "s".into(),
+            question: text.into(),
+            answer: "yes".into(),
+            category: QuestionCategory::Proximity,
+            template: Some(template.into()),
+            held_out: false,
+            objects: vec![1, 2],
+            classes: Vec::new(),
+            views: Vec::new(),
+            fact: None,
+        };
+        // (question, template, key); an unknown template counts as named plainly.
+        let cases = [
+            ("Is the chair near the bed?", "near.1", "by name"),
+            (
+                "Is the chair closest to the tv near the bed?",
+                "near.1",
+                "by relation",
+            ),
+            (
+                "Is the cup on the table near the bed?",
+                "near.1",
+                "by relation",
+            ),
+            ("Is the chair near the bed?", "nope", "by name"),
+        ];
+        for (text, template, how) in cases {
+            assert_eq!(
+                reference_key(&q(text, template)),
+                format!("proximity, {how}")
+            );
+        }
     }
 
     #[test]

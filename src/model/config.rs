@@ -96,6 +96,10 @@ pub struct ModelConfig {
     /// pass (`hidden_cot.pointer_*`, `hidden_cot.relation`).
     #[serde(default)]
     pub latent_pointers: bool,
+    /// Object input: each token's geometry also carries its context (how close the nearest
+    /// object of each category is, which category it rests on: `objects::context_features`).
+    #[serde(default)]
+    pub object_context: bool,
 }
 
 /// What the decoder reads about the scene.
@@ -149,6 +153,7 @@ impl ModelConfig {
             object_features: false,
             latent_probes: false,
             latent_pointers: false,
+            object_context: false,
         }
     }
 

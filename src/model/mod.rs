@@ -21,7 +21,9 @@ use candle_core::Device;
 pub use checkpoint::{LoadedModel, load_model, save_model};
 pub use config::ModelConfig;
 pub use tokenizer::SpatiaTokenizer;
-pub use vlm::{Answer, AttentionMaps, Detection, SceneTokens, SpatialVlm, ViewBatch, ViewDepth};
+pub use vlm::{
+    Answer, AttentionMaps, Detection, Grounding, SceneTokens, SpatialVlm, ViewBatch, ViewDepth,
+};
 
 /// What can go wrong with a model.
 #[derive(Debug, thiserror::Error)]
@@ -114,6 +116,7 @@ impl LoadedModel {
             p_yes,
             latency_ms,
             attention: g.attention,
+            grounding: g.grounding,
         })
     }
 

@@ -53,29 +53,80 @@ pub fn geometry_features(tokens: &[ObjectToken], origin: Vec3) -> Vec<f32> {
     out
 }
 
+/// Context features per object (`object_context`): for every category, how close the nearest
+/// *other* object of that category is, exp(−gap / 0.3 m) of the box gap (0 when there is none),
+/// and whether the object rests on one of that category (its box's bottom within
+/// [`REST_GAP_M`] of the other's top, at least half its footprint over it). They let an object
+/// slot tell "the chair closest to the bed" or "the cup on the table" from the other chairs and
+/// cups by a lookup instead of a comparison across tokens.
+pub const CONTEXT_DIM: usize = 2 * Category::ALL.len();
+/// Largest gap between a box's bottom and another's top that counts as resting on it, metres.
+pub const REST_GAP_M: f32 = 0.1;
+
+/// Geometry features per token: [`GEOMETRY_DIM`], plus [`CONTEXT_DIM`] with context.
+pub fn geometry_dim(context: bool) -> usize {
+    GEOMETRY_DIM + if context { CONTEXT_DIM } else { 0 }
+}
+
+/// The context features of each token, [N × CONTEXT_DIM] row-major.
+pub fn context_features(tokens: &[ObjectToken]) -> Vec<f32> {
+    let cats = Category::ALL.len();
+    let mut out = vec![0f32; tokens.len() * CONTEXT_DIM];
+    for (i, a) in tokens.iter().enumerate() {
+        let row = &mut out[i * CONTEXT_DIM..(i + 1) * CONTEXT_DIM];
+        let footprint = (a.max_m[0] - a.min_m[0]).max(1e-6) * (a.max_m[1] - a.min_m[1]).max(1e-6);
+        for (j, b) in tokens.iter().enumerate() {
+            if i == j || b.category >= cats {
+                continue;
+            }
+            let near = (-a.box_gap_m(b) / 0.3).exp();
+            row[b.category] = row[b.category].max(near);
+            let overlap = (a.max_m[0].min(b.max_m[0]) - a.min_m[0].max(b.min_m[0])).max(0.0)
+                * (a.max_m[1].min(b.max_m[1]) - a.min_m[1].max(b.min_m[1])).max(0.0);
+            if (a.min_m[2] - b.max_m[2]).abs() <= REST_GAP_M && overlap >= 0.5 * footprint {
+                row[cats + b.category] = 1.0;
+            }
+        }
+    }
+    out
+}
+
 /// Object tokens → decoder embeddings.
 #[derive(Debug, Clone)]
 pub struct ObjectEmbedder {
     class_embed: Embedding,
     geometry: Mlp,
     features: Option<Linear>,
+    context: bool,
 }
 
 impl ObjectEmbedder {
     /// Loads `objects.{class_embed, geometry.fc1, geometry.fc2[, features]}`; `feature_dim` is
-    /// the width of pooled encoder features (2C) when the tokens carry them.
-    pub fn new(d: usize, feature_dim: Option<usize>, vb: VarBuilder) -> Result<Self> {
+    /// the width of pooled encoder features (2C) when the tokens carry them; with `context` the
+    /// geometry MLP also reads [`context_features`].
+    pub fn new(
+        d: usize,
+        feature_dim: Option<usize>,
+        context: bool,
+        vb: VarBuilder,
+    ) -> Result<Self> {
         let vb = vb.pp("objects");
         Ok(Self {
             class_embed: candle_nn::embedding(num_categories(), d, vb.pp("class_embed"))?,
-            geometry: Mlp::new(GEOMETRY_DIM, d, d, vb.pp("geometry"))?,
+            geometry: Mlp::new(geometry_dim(context), d, d, vb.pp("geometry"))?,
             features: feature_dim
                 .map(|f| linear(f, d, vb.pp("features")))
                 .transpose()?,
+            context,
         })
     }
 
-    /// `categories` [B, N] u32, `geometry` [B, N, GEOMETRY_DIM], `features` [B, N, F] → [B, N, D].
+    /// Whether the tokens carry context features.
+    pub fn context(&self) -> bool {
+        self.context
+    }
+
+    /// `categories` [B, N] u32, `geometry` [B, N, geometry_dim], `features` [B, N, F] → [B, N, D].
     pub fn forward(
         &self,
         categories: &Tensor,

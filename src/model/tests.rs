@@ -46,6 +46,7 @@ fn tiny(vocab: usize, k: usize, teacher: bool) -> ModelConfig {
         object_features: false,
         latent_probes: false,
         latent_pointers: false,
+        object_context: false,
     }
 }
 

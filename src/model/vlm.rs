@@ -14,8 +14,8 @@ use super::encoder::{Encoder, EncoderOutput};
 use super::heads::{DepthHead, DepthOutput, DetectionHead, DetectionOutput};
 use super::nn::Mlp;
 use super::objects::{
-    DISTANCE_LATENT, GEOMETRY_DIM, LatentProbes, ObjectEmbedder, ObjectPointers, PROBED_OBJECTS,
-    geometry_features, object_boxes, scene_origin,
+    CONTEXT_DIM, DISTANCE_LATENT, GEOMETRY_DIM, LatentProbes, ObjectEmbedder, ObjectPointers,
+    PROBED_OBJECTS, context_features, geometry_dim, geometry_features, object_boxes, scene_origin,
 };
 use crate::data::{ObjectToken, ObjectViews, object_tokens};
 
@@ -173,6 +173,32 @@ pub struct Generated {
     pub first_logits: Vec<f32>,
     /// Hidden CoT attention maps, when asked for.
     pub attention: Option<AttentionMaps>,
+    /// Where each object slot points (object slots only).
+    pub grounding: Vec<Grounding>,
+}
+
+/// Where one Hidden CoT object slot points: the object token it gives the most weight, as the
+/// scene object's id, and that weight (the softmax of the slot's pointer scores).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Grounding {
+    /// Scene object id.
+    pub object_id: u32,
+    /// Pointer probability, 0..1.
+    pub probability: f32,
+}
+
+/// The argmax object of each slot of `scores` [1, P, N] (pointer logits over `objects`).
+pub(crate) fn grounding_of(scores: &Tensor, objects: &[ObjectToken]) -> Result<Vec<Grounding>> {
+    let p = super::nn::softmax(&scores.get(0)?)?.to_vec2::<f32>()?;
+    Ok(p.iter()
+        .filter_map(|row| {
+            let (i, &probability) = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1))?;
+            Some(Grounding {
+                object_id: objects.get(i)?.id,
+                probability,
+            })
+        })
+        .collect())
 }
 
 /// An answer.
@@ -192,6 +218,9 @@ pub struct Answer {
     pub latency_ms: f64,
     /// Attention maps, when asked for.
     pub attention: Option<AttentionMaps>,
+    /// The objects the answer was read from: where each object slot pointed, in the order the
+    /// question names them (empty for models without object slots).
+    pub grounding: Vec<Grounding>,
 }
 
 /// One detected box.
@@ -350,6 +379,7 @@ impl SpatialVlm {
                     ObjectEmbedder::new(
                         cfg.decoder.hidden_size,
                         cfg.object_features.then_some(token_dim),
+                        cfg.object_context,
                         vb.clone(),
                     )
                 })
@@ -534,10 +564,11 @@ impl SpatialVlm {
         let Some(embedder) = &self.objects else {
             candle_core::bail!("this model reads patch tokens, not object tokens");
         };
-        let (cats, geom, n_max) = object_inputs(scenes);
+        let context = embedder.context();
+        let (cats, geom, n_max) = object_inputs(scenes, context);
         let b = scenes.len();
         let cats = Tensor::from_vec(cats, (b, n_max), &self.device)?;
-        let geom = Tensor::from_vec(geom, (b, n_max, GEOMETRY_DIM), &self.device)?;
+        let geom = Tensor::from_vec(geom, (b, n_max, geometry_dim(context)), &self.device)?;
         let x = embedder.forward(&cats, &geom, features)?;
         // Zero the padding rows so that they carry nothing even before masking.
         let keep: Vec<f32> = scenes
@@ -632,10 +663,10 @@ impl SpatialVlm {
             candle_core::bail!("the latents lie outside the prompt");
         }
         let mask1 = key_mask.map(|m| m.narrow(1, 0, t1)).transpose()?;
-        let mut prefix = KvCache::default();
+        let mut kv = KvCache::default();
         let (first, _) = self.decoder.forward_hidden(
             &x.narrow(1, 0, t1)?,
-            Some(&mut prefix),
+            Some(&mut kv),
             mask1.as_ref(),
             false,
         )?;
@@ -662,15 +693,15 @@ impl SpatialVlm {
         let x2 = (x + at.broadcast_mul(&relation.unsqueeze(1)?)?)?;
         // Attention maps cover every query position: recompute the whole prompt then.
         let offset = if want_attention { 0 } else { s2 };
-        prefix.truncate(offset)?;
+        kv.truncate(offset)?;
         let (hidden, attention) = self.decoder.forward_hidden(
             &x2.narrow(1, offset, t - offset)?,
-            Some(&mut prefix),
+            Some(&mut kv),
             key_mask,
             want_attention,
         )?;
         if let Some(c) = cache {
-            *c = prefix;
+            *c = kv;
         }
         Ok(PromptPass {
             hidden,
@@ -791,6 +822,10 @@ impl SpatialVlm {
             Some(&mut cache),
             want_attention,
         )?;
+        let grounding = match &pass.pointer_scores {
+            Some(scores) => grounding_of(scores, &scene.objects)?,
+            None => Vec::new(),
+        };
         let (mut logits, attn) = (self.decoder.lm_logits(&pass.hidden)?, pass.attention);
         let mut maps = want_attention.then(AttentionMaps::default);
         let lat = layout.latent_start();
@@ -846,6 +881,7 @@ impl SpatialVlm {
             probs,
             first_logits,
             attention: maps,
+            grounding,
         })
     }
 
@@ -887,12 +923,19 @@ impl SpatialVlm {
     /// logits that predict its answer tokens and `<eos>`, stacked [Σ (La + 1), V], with the
     /// targets. `scene` is [1, N, D]. The scene tokens go through the decoder once; the batch
     /// of right-padded question/answer sequences attends to their cached keys and values.
+    /// Patch models only: object slots need [`Self::decode_prompt`].
     pub fn answer_logits(
         &self,
         scene: &Tensor,
         examples: &[(Vec<u32>, Vec<u32>)],
         special: (u32, u32, u32, u32),
     ) -> Result<(Tensor, Vec<u32>)> {
+        if self.pointers.is_some() {
+            candle_core::bail!(
+                "teacher-forced answer logits over a cached scene prefix are for patch models; \
+                 this model has object slots"
+            );
+        }
         let (bos, ans, eos, pad) = special;
         let n = scene.dim(1)?;
         let mut seqs = Vec::new();
@@ -1039,18 +1082,29 @@ pub fn patch_points(views: &ViewBatch, depth: &[f32], patch: usize) -> (Vec<f32>
     (pts, valid)
 }
 
-/// Category ids [B·Nmax] and geometry features [B·Nmax·GEOMETRY_DIM] of a batch of scenes'
-/// object tokens, left-padded to the longest (padding: category 0, zero geometry), and Nmax.
-pub fn object_inputs(scenes: &[&[ObjectToken]]) -> (Vec<u32>, Vec<f32>, usize) {
+/// Category ids [B·Nmax] and geometry features [B·Nmax·geometry_dim(context)] of a batch of
+/// scenes' object tokens (with `context`, each token's [`GEOMETRY_DIM`] values followed by its
+/// context features), left-padded to the longest (padding: category 0, zero geometry), and Nmax.
+pub fn object_inputs(scenes: &[&[ObjectToken]], context: bool) -> (Vec<u32>, Vec<f32>, usize) {
     let n_max = scenes.iter().map(|s| s.len()).max().unwrap_or(0).max(1);
+    let dim = geometry_dim(context);
     let mut cats = Vec::with_capacity(scenes.len() * n_max);
-    let mut geom = Vec::with_capacity(scenes.len() * n_max * GEOMETRY_DIM);
+    let mut geom = Vec::with_capacity(scenes.len() * n_max * dim);
     for s in scenes {
         let pad = n_max - s.len();
         cats.extend(std::iter::repeat_n(0u32, pad));
-        geom.extend(std::iter::repeat_n(0f32, pad * GEOMETRY_DIM));
+        geom.extend(std::iter::repeat_n(0f32, pad * dim));
         cats.extend(s.iter().map(|o| o.category as u32));
-        geom.extend(geometry_features(s, scene_origin(s)));
+        let g = geometry_features(s, scene_origin(s));
+        if context {
+            let c = context_features(s);
+            for i in 0..s.len() {
+                geom.extend_from_slice(&g[i * GEOMETRY_DIM..(i + 1) * GEOMETRY_DIM]);
+                geom.extend_from_slice(&c[i * CONTEXT_DIM..(i + 1) * CONTEXT_DIM]);
+            }
+        } else {
+            geom.extend(g);
+        }
     }
     (cats, geom, n_max)
 }

@@ -357,3 +357,13 @@ pub fn fill(text: &str, a: &str, b: &str, c: &str, plural: &str) -> String {
         .replace("{c}", c)
         .replace("{p}", plural)
 }
+
+/// Whether `question`, worded by template `text`, names an object by its relation to another
+/// ("the chair closest to the bed", "the cup on the table") rather than by its name alone: the
+/// phrases the generator's referring expressions add appear more often than in the template.
+pub fn names_by_relation(text: &str, question: &str) -> bool {
+    const PHRASES: [&str; 2] = [" closest to the ", " on the "];
+    PHRASES
+        .iter()
+        .any(|p| question.matches(p).count() > text.matches(p).count())
+}

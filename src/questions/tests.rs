@@ -597,3 +597,29 @@ fn import_classifies_and_counts() {
         "{err}"
     );
 }
+
+#[test]
+fn relative_referents_are_told_from_plain_names() {
+    use super::templates::names_by_relation;
+    let on = "Is the {a} on the {b}?";
+    assert!(!names_by_relation(on, "Is the cup on the table?"));
+    assert!(names_by_relation(on, "Is the cup on the table on the rug?"));
+    let near = "Is the {a} near the {b}?";
+    assert!(!names_by_relation(
+        near,
+        "Is the bedside table near the bed?"
+    ));
+    assert!(names_by_relation(
+        near,
+        "Is the chair closest to the desk near the bed?"
+    ));
+    let closest = "Which object is closest to the {a}?";
+    assert!(!names_by_relation(
+        closest,
+        "Which object is closest to the sofa?"
+    ));
+    assert!(names_by_relation(
+        closest,
+        "Which object is closest to the chair closest to the tv?"
+    ));
+}

@@ -845,3 +845,27 @@ fn teacher_caches_and_answer_files_fail_clearly() {
         "{msg}"
     );
 }
+
+#[test]
+fn an_object_token_teacher_is_refused_for_distillation_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = tiny_dataset(dir.path());
+    let tk = tokenizer(&ds);
+    let cfg = crate::model::ModelConfig {
+        scene_input: crate::model::config::SceneInput::Objects,
+        latent_probes: true,
+        latent_pointers: true,
+        hidden_cot_tokens: 3,
+        ..tiny_cfg(tk.vocab_size())
+    };
+    let vm = candle_nn::VarMap::new();
+    let vb = crate::model::nn::seeded_var_builder(&vm, 1, &Device::Cpu);
+    crate::model::SpatialVlm::new(&cfg, vb).unwrap();
+    let teacher = dir.path().join("objects_teacher");
+    crate::model::save_model(&teacher, &cfg, &vm, &tk, candle_core::DType::F32).unwrap();
+    let e = distiller(&teacher, &dir.path().join("cache"), None)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(e.contains("object tokens") && e.contains("stage 3"), "{e}");
+}

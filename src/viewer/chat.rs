@@ -14,7 +14,7 @@ use super::loading::{CurrentScene, SceneReplaced};
 use super::model_bridge::{ModelBridge, WorkerMessage};
 use crate::model::AttentionMaps;
 use crate::model::vlm::SceneTokenInfo;
-use crate::worker::{Event, Request, Role};
+use crate::worker::{Event, GroundedObject, Request, Role};
 
 /// Colour of the boxes of objects a question or answer names.
 pub const HIGHLIGHT_COLOR: Color = Color::srgb(0.25, 1.0, 0.35);
@@ -34,6 +34,27 @@ pub struct ChatAnswer {
     pub attention: Option<AttentionMaps>,
     /// Scene token layout for the attention.
     pub scene_layout: Vec<SceneTokenInfo>,
+    /// The objects its Hidden CoT slots read the answer from.
+    pub grounding: Vec<GroundedObject>,
+}
+
+/// "read from: chair #12 (97%), bed #3 (88%)", or `None` without grounding.
+pub fn grounding_line(grounding: &[GroundedObject]) -> Option<String> {
+    if grounding.is_empty() {
+        return None;
+    }
+    let parts: Vec<String> = grounding
+        .iter()
+        .map(|g| {
+            format!(
+                "{} #{} ({:.0}%)",
+                g.name,
+                g.object_id,
+                g.probability * 100.0
+            )
+        })
+        .collect();
+    Some(format!("read from: {}", parts.join(", ")))
 }
 
 /// A question and its answers.
@@ -150,6 +171,7 @@ pub fn apply_event(chat: &mut Chat, current_scene_id: u64, path: &Path, event: &
             tokens,
             attention,
             scene_layout,
+            grounding,
         } => {
             let mut complete = true;
             if let Some(i) = entry_of(chat, *request_id)
@@ -162,6 +184,7 @@ pub fn apply_event(chat: &mut Chat, current_scene_id: u64, path: &Path, event: &
                     tokens: tokens.clone(),
                     attention: attention.clone(),
                     scene_layout: scene_layout.clone(),
+                    grounding: grounding.clone(),
                 });
                 for id in objects {
                     if !entry.objects.contains(id) {
@@ -278,6 +301,9 @@ pub fn chat_ui(ui: &mut egui::Ui, bridge: &mut ModelBridge, chat: &mut Chat, pat
                         a.role.name(),
                         a.latency_ms
                     ));
+                    if let Some(line) = grounding_line(&a.grounding) {
+                        ui.small(line);
+                    }
                 }
                 if let Some(e) = &entry.error {
                     ui.colored_label(egui::Color32::from_rgb(255, 110, 90), e);

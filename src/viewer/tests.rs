@@ -384,6 +384,11 @@ fn worker_events_update_the_chat_and_highlights() {
             attention: None,
             scene_layout: Vec::new(),
             objects,
+            grounding: vec![crate::worker::GroundedObject {
+                object_id: 3,
+                name: "chair".into(),
+                probability: 0.97,
+            }],
         };
         apply_event(
             &mut chat,
@@ -393,6 +398,12 @@ fn worker_events_update_the_chat_and_highlights() {
         );
         assert_eq!(chat.waiting, None);
         assert_eq!(chat.highlighted, vec![3, 4]);
+        let grounding = &chat.history[&path][1].answers[0].grounding;
+        assert_eq!(
+            super::chat::grounding_line(grounding).as_deref(),
+            Some("read from: chair #3 (97%)")
+        );
+        assert_eq!(super::chat::grounding_line(&[]), None);
         apply_event(
             &mut chat,
             0,
@@ -644,6 +655,7 @@ fn diagnostics_compare_answers_export_disagreements_and_place_attention() {
         tokens: Vec::new(),
         attention: None,
         scene_layout: Vec::new(),
+        grounding: Vec::new(),
     };
     let entry = |q: &str, s: &str, t: &str| ChatEntry {
         request_id: 1,
@@ -897,6 +909,7 @@ fn worker_messages_reach_chat_predictions_and_training_plugins() {
             attention: None,
             scene_layout: Vec::new(),
             objects: vec![2],
+            grounding: Vec::new(),
         },
     );
     send(

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use candle_core::Device;
 
-use super::protocol::{Event, Role, SceneViews};
+use super::protocol::{Event, GroundedObject, Role, SceneViews};
 use crate::data::build::{BuildOptions, render_shard, shard_visibility};
 use crate::model::{LoadedModel, ModelError, SceneTokens, ViewBatch, device_name, load_model};
 use crate::questions::names::mentioned_objects;
@@ -250,6 +250,19 @@ impl Engine {
             }
             None => Vec::new(),
         };
+        let grounding = a
+            .grounding
+            .iter()
+            .map(|g| GroundedObject {
+                object_id: g.object_id,
+                name: self
+                    .scene
+                    .as_ref()
+                    .and_then(|(_, s)| s.objects.iter().find(|o| o.id == g.object_id))
+                    .map_or_else(|| "object".to_string(), |o| o.category.name().to_string()),
+                probability: g.probability,
+            })
+            .collect();
         let scene_layout = if a.attention.is_some() {
             tokens.layout.clone()
         } else {
@@ -264,6 +277,7 @@ impl Engine {
             attention: a.attention,
             scene_layout,
             objects,
+            grounding,
         })
     }
 

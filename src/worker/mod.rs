@@ -12,7 +12,7 @@ pub mod thread;
 pub use crate::train::TrainEvent;
 pub use crate::train::{DistillPlan, StudentPreset, TrainConfig};
 pub use engine::Engine;
-pub use protocol::{Event, Request, Role, SceneViews};
+pub use protocol::{Event, GroundedObject, Request, Role, SceneViews};
 pub use thread::{Worker, WorkerError};
 
 #[cfg(test)]

@@ -141,6 +141,9 @@ pub enum Event {
         scene_layout: Vec<SceneTokenInfo>,
         /// Objects the question or the answer names (scene object ids).
         objects: Vec<u32>,
+        /// The objects the model's Hidden CoT slots read the answer from, in the order the
+        /// question names them (models with object slots; empty otherwise).
+        grounding: Vec<GroundedObject>,
     },
     /// Depth and boxes predicted by a model.
     Prediction {
@@ -174,4 +177,15 @@ pub enum Event {
     },
     /// From the training thread: the trainer's own events (plain data).
     Training(TrainEvent),
+}
+
+/// An object a model grounded its answer on: where a Hidden CoT object slot pointed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroundedObject {
+    /// Scene object id.
+    pub object_id: u32,
+    /// Its category's name ("chair").
+    pub name: String,
+    /// The slot's pointer probability, 0..1.
+    pub probability: f32,
 }

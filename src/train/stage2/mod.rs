@@ -70,6 +70,10 @@ pub struct DecoderTrainConfig {
     pub log_every: usize,
     /// Seed of initialisation and sampling.
     pub seed: u64,
+    /// A model folder whose encoder, depth head and detection head start this model (stage 2
+    /// leaves them as they are); `None`: freshly initialised.
+    #[serde(default)]
+    pub init: Option<std::path::PathBuf>,
 }
 
 impl Default for DecoderTrainConfig {
@@ -92,6 +96,7 @@ impl Default for DecoderTrainConfig {
             checkpoint_every: 100,
             log_every: 10,
             seed: 0,
+            init: None,
         }
     }
 }
@@ -204,7 +209,12 @@ impl DecoderTrainer {
         };
         match (resume, ckpt) {
             (true, Some(dir)) => t.restore(&dir, device)?,
-            _ => t.tie_class_embeddings()?,
+            _ => {
+                if let Some(init) = t.config.init.clone() {
+                    copy_perception(&t.varmap, &init, device)?;
+                }
+                t.tie_class_embeddings()?
+            }
         }
         Ok(t)
     }
@@ -306,6 +316,45 @@ impl DecoderTrainer {
             self.config.probe_weight,
         )?)
     }
+}
+
+/// Variables stage 2 takes from `--init`: the encoder and the depth and detection heads.
+const PERCEPTION: [&str; 3] = ["aggregator.", "depth_head.", "detection_head."];
+
+/// Copies every perception variable of `varmap` from the model folder `dir`; refuses a folder
+/// whose perception differs (a missing tensor or another shape). Returns how many were copied.
+pub fn copy_perception(varmap: &VarMap, dir: &Path, device: &Device) -> Result<usize, ModelError> {
+    let cfg = crate::model::checkpoint::read_config(dir)?;
+    let path = dir.join("model.safetensors");
+    let weights = crate::model::checkpoint::load_weights(&path, &cfg, device)?;
+    let data = varmap
+        .data()
+        .lock()
+        .map_err(|_| ModelError::Invalid("variable map poisoned".into()))?;
+    let mut copied = 0;
+    // In name order, so that a refusal always names the same (first) tensor that differs.
+    let mut vars: Vec<(&String, &candle_core::Var)> = data
+        .iter()
+        .filter(|(name, _)| PERCEPTION.iter().any(|p| name.starts_with(p)))
+        .collect();
+    vars.sort_by_key(|(name, _)| *name);
+    for (name, var) in vars {
+        let problem = match weights.get(name) {
+            None => format!("has no tensor \"{name}\" to start this model's perception from"),
+            Some(t) if t.dims() != var.dims() => format!(
+                "tensor \"{name}\" has shape {:?}; this model's is {:?}",
+                t.dims(),
+                var.dims()
+            ),
+            Some(t) => {
+                var.set(&t.to_dtype(var.dtype())?)?;
+                copied += 1;
+                continue;
+            }
+        };
+        return Err(ModelError::Checkpoint { path, problem });
+    }
+    Ok(copied)
 }
 
 /// Whether stage 2 trains the variable `name`: the decoder, the Hidden CoT latents and probes,

@@ -43,8 +43,19 @@ fn trainer(
     steps: usize,
     resume: bool,
 ) -> DecoderTrainer {
+    trainer_of(tiny_object_cfg(tk.vocab_size()), ds, tk, out, steps, resume)
+}
+
+fn trainer_of(
+    cfg: ModelConfig,
+    ds: &Dataset,
+    tk: &SpatiaTokenizer,
+    out: &Path,
+    steps: usize,
+    resume: bool,
+) -> DecoderTrainer {
     DecoderTrainer::new(
-        tiny_object_cfg(tk.vocab_size()),
+        cfg,
         tk.clone(),
         tiny_config(steps),
         ds.clone(),
@@ -71,10 +82,25 @@ fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
 
 #[test]
 fn the_batched_training_pass_equals_inference_and_single_questions() {
+    training_equals_inference(false);
+}
+
+#[test]
+fn a_model_with_context_features_trains_as_it_answers() {
+    training_equals_inference(true);
+}
+
+/// Batched, left-padded training logits equal each question's greedy generation; the batch
+/// loss is the mean of single questions' losses.
+fn training_equals_inference(object_context: bool) {
     let dir = tempfile::tempdir().unwrap();
     let ds = tiny_dataset(dir.path());
     let tk = tokenizer(&ds);
-    let t = trainer(&ds, &tk, &dir.path().join("run"), 4, false);
+    let cfg = ModelConfig {
+        object_context,
+        ..tiny_object_cfg(tk.vocab_size())
+    };
+    let t = trainer_of(cfg, &ds, &tk, &dir.path().join("run"), 4, false);
     let cache = &t.cache;
     // Three questions from scenes with different numbers of object tokens (left padding).
     let mut picked: Vec<usize> = Vec::new();
@@ -103,6 +129,12 @@ fn the_batched_training_pass_equals_inference_and_single_questions() {
             .model()
             .generate(&scene, &q.question, (tk.bos, tk.ans, tk.eos), false)
             .unwrap();
+        // Both object slots report where they point, on objects of this scene.
+        assert_eq!(g.grounding.len(), 2);
+        for gr in &g.grounding {
+            assert!(scene.objects.iter().any(|o| o.id == gr.object_id));
+            assert!(gr.probability > 0.0 && gr.probability <= 1.0);
+        }
         let infer = Tensor::new(g.first_logits.as_slice(), &Device::Cpu).unwrap();
         let d = max_diff(&batch.get(row).unwrap(), &infer);
         assert!(
@@ -240,6 +272,77 @@ fn a_resumed_decoder_run_equals_an_uninterrupted_one() {
     assert!(max_diff(&a[dec], &c[dec]) > 1e-6);
 }
 
+#[test]
+fn init_starts_the_perception_from_another_model_and_refuses_a_different_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = tiny_dataset(dir.path());
+    let tk = tokenizer(&ds);
+    // A patch model with the same encoder and another decoder width, seeded differently.
+    let patch = ModelConfig::tiny(tk.vocab_size(), 16, 8);
+    let save = |cfg: &ModelConfig, seed: u64, to: &Path| {
+        let vm = VarMap::new();
+        let vb = crate::model::nn::seeded_var_builder(&vm, seed, &Device::Cpu);
+        SpatialVlm::new(cfg, vb).unwrap();
+        crate::model::checkpoint::save_model(to, cfg, &vm, &tk, DType::F32).unwrap();
+    };
+    let donor = dir.path().join("donor");
+    save(
+        &ModelConfig {
+            decoder: crate::model::config::DecoderConfig {
+                hidden_size: 48,
+                num_heads: 4,
+                ..patch.decoder.clone()
+            },
+            ..patch.clone()
+        },
+        77,
+        &donor,
+    );
+    let start = |init: &Path, out: &str| {
+        DecoderTrainer::new(
+            tiny_object_cfg(tk.vocab_size()),
+            tk.clone(),
+            DecoderTrainConfig {
+                init: Some(init.to_path_buf()),
+                ..tiny_config(2)
+            },
+            ds.clone(),
+            &dir.path().join(out),
+            false,
+            &Device::Cpu,
+            |_, _| {},
+        )
+    };
+    let t = start(&donor, "a").unwrap();
+    t.checkpoint().unwrap();
+    let load = |p: &Path| {
+        candle_core::safetensors::load(p.join("model.safetensors"), &Device::Cpu).unwrap()
+    };
+    let (got, want) = (load(&dir.path().join("a/checkpoint")), load(&donor));
+    for name in [
+        "aggregator.frame_blocks.0.attn.qkv.weight",
+        "depth_head.head.0.weight",
+    ]
+    .iter()
+    .filter(|n| want.contains_key(**n))
+    {
+        assert!(max_diff(&got[*name], &want[*name]) < 1e-9, "{name}");
+    }
+    let copied = want
+        .keys()
+        .filter(|k| k.starts_with("aggregator.") || k.starts_with("depth_head."))
+        .filter(|k| max_diff(&got[*k], &want[*k]) < 1e-9)
+        .count();
+    assert!(copied > 10, "{copied} perception tensors copied");
+    // A donor with another encoder width is refused, naming a tensor.
+    let other = dir.path().join("other");
+    let mut wide = patch.clone();
+    wide.encoder.embed_dim = 32;
+    save(&wide, 1, &other);
+    let e = start(&other, "b").err().expect("refused").to_string();
+    assert!(e.contains("aggregator.") && e.contains("shape"), "{e}");
+}
+
 /// Hand-made rooms: a chair and a table, `gap` metres apart along x.
 fn room(gap: f32) -> Vec<ObjectToken> {
     let chair = Category::Chair.index();
@@ -329,6 +432,76 @@ fn object_tokens_answer_what_the_wording_alone_cannot() {
     // Blind, every question is the same sequence: half right at best, CE at least ln 2.
     assert!(blind_acc <= 0.5, "blind: {blind_acc}");
     assert!(blind_ce > 0.69, "blind: CE {blind_ce}");
+}
+
+#[test]
+fn grounding_is_each_slots_most_likely_object() {
+    let objects: Vec<ObjectToken> = room(0.3)
+        .into_iter()
+        .chain(room(2.0).into_iter().take(1).map(|mut o| {
+            o.id = 9;
+            o
+        }))
+        .collect();
+    // Slot 0 prefers token 2 (id 9), slot 1 token 1 (id 2); ln 3 over two equal others.
+    let scores = Tensor::new(
+        &[[[0.0f32, 0.0, 3f32.ln() + 0.0], [0.0, 2.0, 0.0]]],
+        &Device::Cpu,
+    )
+    .unwrap();
+    let g = crate::model::vlm::grounding_of(&scores, &objects).unwrap();
+    assert_eq!(
+        g.iter().map(|x| x.object_id).collect::<Vec<_>>(),
+        vec![9, 2]
+    );
+    assert!(
+        (g[0].probability - 0.6).abs() < 1e-5,
+        "{}",
+        g[0].probability
+    );
+    let e2 = 2f32.exp();
+    assert!((g[1].probability - e2 / (e2 + 2.0)).abs() < 1e-5);
+}
+
+#[test]
+fn context_features_say_how_close_each_category_is_and_what_an_object_rests_on() {
+    use crate::model::objects::{CONTEXT_DIM, context_features};
+    let cats = Category::ALL.len();
+    let tok = |id: u32, c: Category, min_m: [f32; 3], max_m: [f32; 3]| ObjectToken {
+        id,
+        category: c.index(),
+        min_m,
+        max_m,
+        pixels: 100,
+    };
+    let objects = vec![
+        tok(1, Category::Table, [0.0, 0.0, 0.0], [1.0, 1.0, 0.75]),
+        // A box on the table (bottom 2 cm above its top, fully over it).
+        tok(2, Category::Box, [0.2, 0.2, 0.77], [0.4, 0.4, 0.9]),
+        // Two chairs: one 0.3 m from the table, one 2 m away.
+        tok(3, Category::Chair, [1.3, 0.0, 0.0], [1.8, 0.5, 0.9]),
+        tok(4, Category::Chair, [3.0, 0.0, 0.0], [3.5, 0.5, 0.9]),
+    ];
+    let f = context_features(&objects);
+    assert_eq!(f.len(), 4 * CONTEXT_DIM);
+    let row = |i: usize| &f[i * CONTEXT_DIM..(i + 1) * CONTEXT_DIM];
+    let (table, chair, boxc) = (
+        Category::Table.index(),
+        Category::Chair.index(),
+        Category::Box.index(),
+    );
+    // The near chair sees the table at 0.3 m, the far one at 2 m: the referring expression
+    // "the chair closest to the table" is a lookup.
+    assert!((row(2)[table] - (-1.0f32).exp()).abs() < 1e-5);
+    assert!((row(3)[table] - (-2.0f32 / 0.3).exp()).abs() < 1e-5);
+    // Each chair sees the other chair (1.2 m apart), not itself.
+    assert!((row(2)[chair] - (-1.2f32 / 0.3).exp()).abs() < 1e-5);
+    // The box rests on the table; nothing else rests on anything.
+    assert_eq!(row(1)[cats + table], 1.0);
+    let rests: f32 = (0..4).map(|i| row(i)[cats..].iter().sum::<f32>()).sum();
+    assert_eq!(rests, 1.0);
+    // The table touches the box (gap 2 cm).
+    assert!((row(0)[boxc] - (-0.02f32 / 0.3).exp()).abs() < 1e-5);
 }
 
 #[test]
