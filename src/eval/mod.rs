@@ -638,6 +638,7 @@ mod tests {
             classes: Vec::new(),
             views: Vec::new(),
             fact: None,
+            anchors: Vec::new(),
         };
         // (question, template, key); an unknown template counts as named plainly.
         let cases = [

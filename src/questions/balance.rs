@@ -115,6 +115,7 @@ mod tests {
             classes: classes.iter().map(|c| c.to_string()).collect(),
             views: Vec::new(),
             fact: None,
+            anchors: Vec::new(),
         }
     }
 

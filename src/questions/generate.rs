@@ -312,28 +312,29 @@ impl<'a> Ctx<'a> {
         Some(names[i])
     }
 
-    /// A phrase naming `id` (to follow "the"); anchors in `others` are not used.
-    fn phrase(&mut self, id: u32, others: &[u32]) -> Option<String> {
+    /// A phrase naming `id` (to follow "the") and the anchor it names `id` by, if any;
+    /// anchors in `others` are not used.
+    fn phrase(&mut self, id: u32, others: &[u32]) -> Option<(String, Option<u32>)> {
         let referent = *self.referents.get(&id)?;
         let name = self.pick_name(id)?;
         match referent {
-            Referent::Unique => Some(name.to_string()),
+            Referent::Unique => Some((name.to_string(), None)),
             Referent::On(yc, y) => {
                 // "the cup on the table" in a question about that table would give away
                 // their contact.
                 if others.contains(&y) || !self.shown(y) {
                     return None;
                 }
-                let y = names_of(yc)?.names;
-                let yn = y[self.rng.random_range(0..y.len())];
-                Some(format!("{name} on the {yn}"))
+                let names = names_of(yc)?.names;
+                let yn = names[self.rng.random_range(0..names.len())];
+                Some((format!("{name} on the {yn}"), Some(y)))
             }
             Referent::ClosestTo(z) => {
                 if others.contains(&z) || !self.shown(z) {
                     return None;
                 }
                 let zn = self.pick_name(z)?;
-                Some(format!("{name} closest to the {zn}"))
+                Some((format!("{name} closest to the {zn}"), Some(z)))
             }
         }
     }
@@ -362,6 +363,7 @@ impl<'a> Ctx<'a> {
         fact: Fact,
     ) -> Option<Question> {
         let mut phrases = Vec::new();
+        let mut anchors = Vec::new();
         for (i, &id) in ids.iter().enumerate() {
             let others: Vec<u32> = ids
                 .iter()
@@ -369,7 +371,12 @@ impl<'a> Ctx<'a> {
                 .filter(|(j, _)| *j != i)
                 .map(|(_, x)| *x)
                 .collect();
-            phrases.push(self.phrase(id, &others)?);
+            let (phrase, anchor) = self.phrase(id, &others)?;
+            phrases.push(phrase);
+            anchors.push(anchor);
+        }
+        if anchors.iter().all(Option::is_none) {
+            anchors.clear();
         }
         let get = |i: usize| phrases.get(i).map_or("", String::as_str);
         let text = fill(template.text, get(0), get(1), get(2), "");
@@ -387,6 +394,7 @@ impl<'a> Ctx<'a> {
             classes: self.classes(ids),
             views: self.views(ids),
             fact: Some(fact),
+            anchors,
         })
     }
 
@@ -859,6 +867,7 @@ impl<'a> Ctx<'a> {
                     count: Some(count),
                     ..Default::default()
                 }),
+                anchors: Vec::new(),
             });
         }
         out

@@ -207,6 +207,7 @@ pub fn import_sqa3d(
             classes: Vec::new(),
             views: Vec::new(),
             fact: None,
+            anchors: Vec::new(),
         });
     }
     Ok((out, report))
@@ -252,6 +253,7 @@ pub fn import_scanqa(path: &Path) -> Result<(Vec<Question>, ImportReport), Scene
             classes: Vec::new(),
             views: Vec::new(),
             fact: None,
+            anchors: Vec::new(),
         });
     }
     Ok((out, report))

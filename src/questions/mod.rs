@@ -127,6 +127,12 @@ pub struct Question {
     /// The measured fact the answer was computed from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fact: Option<Fact>,
+    /// For each object in `objects`, the object its phrase names it by — the anchor of a
+    /// referring expression: the bed of "the chair closest to the bed", the table of "the cup on
+    /// the table" (`None` for an object named by its class alone). Empty when no object is
+    /// named by relation, and in files that predate it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub anchors: Vec<Option<u32>>,
 }
 
 impl Question {

@@ -623,3 +623,61 @@ fn relative_referents_are_told_from_plain_names() {
         "Which object is closest to the chair closest to the tv?"
     ));
 }
+
+#[test]
+fn questions_record_the_anchor_each_object_is_named_by() {
+    use super::templates::names_by_relation;
+    let (mut relational, mut on, mut closest) = (0, 0, 0);
+    for index in 0..6 {
+        let scene = generated(index);
+        let sp = SpatialScene::new(&scene);
+        for q in generate(&sp, &GenerateOptions::default()) {
+            let Some(t) = TEMPLATES
+                .iter()
+                .find(|t| Some(t.id) == q.template.as_deref())
+            else {
+                continue;
+            };
+            if !names_by_relation(t.text, &q.question) {
+                assert!(q.anchors.is_empty(), "{}: {:?}", q.question, q.anchors);
+                continue;
+            }
+            relational += 1;
+            assert_eq!(q.anchors.len(), q.objects.len(), "{}", q.question);
+            for (&id, anchor) in q.objects.iter().zip(&q.anchors) {
+                let Some(anchor) = *anchor else { continue };
+                assert!(!q.objects.contains(&anchor), "{}", q.question);
+                let category = |x: u32| scene.objects.iter().find(|o| o.id == x).unwrap().category;
+                // The anchor is named in the question.
+                let names = super::names::names_of(category(anchor)).unwrap().names;
+                assert!(
+                    names
+                        .iter()
+                        .any(|n| q.question.contains(&format!("the {n}"))),
+                    "{}: anchor {anchor}",
+                    q.question
+                );
+                if sp.on(id, anchor) == Some(true) {
+                    on += 1;
+                } else {
+                    // Otherwise the object is the one of its class closest to the anchor.
+                    let mine = sp.distance_m(id, anchor).unwrap();
+                    for o in scene.objects.iter() {
+                        if o.category == category(id) && o.id != id {
+                            assert!(
+                                sp.distance_m(o.id, anchor).unwrap() > mine,
+                                "{}",
+                                q.question
+                            );
+                        }
+                    }
+                    closest += 1;
+                }
+            }
+        }
+    }
+    assert!(
+        relational >= 10 && on > 0 && closest > 0,
+        "{relational} {on} {closest}"
+    );
+}

@@ -168,6 +168,7 @@ mod tests {
             classes: Vec::new(),
             views: Vec::new(),
             fact: None,
+            anchors: Vec::new(),
         }
     }
 
