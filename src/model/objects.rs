@@ -97,7 +97,6 @@ pub struct ObjectEmbedder {
     class_embed: Embedding,
     geometry: Mlp,
     features: Option<Linear>,
-    context: bool,
 }
 
 impl ObjectEmbedder {
@@ -117,13 +116,7 @@ impl ObjectEmbedder {
             features: feature_dim
                 .map(|f| linear(f, d, vb.pp("features")))
                 .transpose()?,
-            context,
         })
-    }
-
-    /// Whether the tokens carry context features.
-    pub fn context(&self) -> bool {
-        self.context
     }
 
     /// `categories` [B, N] u32, `geometry` [B, N, geometry_dim], `features` [B, N, F] → [B, N, D].

@@ -564,7 +564,7 @@ impl SpatialVlm {
         let Some(embedder) = &self.objects else {
             candle_core::bail!("this model reads patch tokens, not object tokens");
         };
-        let context = embedder.context();
+        let context = self.cfg.object_context;
         let (cats, geom, n_max) = object_inputs(scenes, context);
         let b = scenes.len();
         let cats = Tensor::from_vec(cats, (b, n_max), &self.device)?;

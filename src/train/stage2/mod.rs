@@ -322,8 +322,8 @@ impl DecoderTrainer {
 const PERCEPTION: [&str; 3] = ["aggregator.", "depth_head.", "detection_head."];
 
 /// Copies every perception variable of `varmap` from the model folder `dir`; refuses a folder
-/// whose perception differs (a missing tensor or another shape). Returns how many were copied.
-pub fn copy_perception(varmap: &VarMap, dir: &Path, device: &Device) -> Result<usize, ModelError> {
+/// whose perception differs (a missing tensor or another shape).
+pub fn copy_perception(varmap: &VarMap, dir: &Path, device: &Device) -> Result<(), ModelError> {
     let cfg = crate::model::checkpoint::read_config(dir)?;
     let path = dir.join("model.safetensors");
     let weights = crate::model::checkpoint::load_weights(&path, &cfg, device)?;
@@ -331,7 +331,6 @@ pub fn copy_perception(varmap: &VarMap, dir: &Path, device: &Device) -> Result<u
         .data()
         .lock()
         .map_err(|_| ModelError::Invalid("variable map poisoned".into()))?;
-    let mut copied = 0;
     // In name order, so that a refusal always names the same (first) tensor that differs.
     let mut vars: Vec<(&String, &candle_core::Var)> = data
         .iter()
@@ -348,13 +347,12 @@ pub fn copy_perception(varmap: &VarMap, dir: &Path, device: &Device) -> Result<u
             ),
             Some(t) => {
                 var.set(&t.to_dtype(var.dtype())?)?;
-                copied += 1;
                 continue;
             }
         };
         return Err(ModelError::Checkpoint { path, problem });
     }
-    Ok(copied)
+    Ok(())
 }
 
 /// Whether stage 2 trains the variable `name`: the decoder, the Hidden CoT latents and probes,
