@@ -177,4 +177,4 @@ pub fn yes_probability(logits: &[f32], yes: u32, no: u32) -> f32 {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

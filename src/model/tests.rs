@@ -91,7 +91,8 @@ fn views(n: usize, s: usize, seed: u8) -> ViewBatch {
     }
 }
 
-fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+/// The largest absolute difference between two tensors (test helper).
+pub(crate) fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
     (a - b)
         .unwrap()
         .abs()

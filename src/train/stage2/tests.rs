@@ -9,6 +9,7 @@ use super::loss::{Specials, first_answer_logits, stage2_losses};
 use super::*;
 use crate::data::{ObjectToken, Split};
 use crate::model::config::SceneInput;
+use crate::model::tests::max_diff;
 use crate::model::{SpatiaTokenizer, ViewBatch};
 use crate::questions::QuestionCategory;
 use crate::scene::Category;
@@ -54,30 +55,28 @@ fn trainer_of(
     steps: usize,
     resume: bool,
 ) -> DecoderTrainer {
+    new_trainer(cfg, tiny_config(steps), ds, tk, out, resume).unwrap()
+}
+
+/// A stage-2 trainer on the CPU, without progress reports.
+fn new_trainer(
+    cfg: ModelConfig,
+    config: DecoderTrainConfig,
+    ds: &Dataset,
+    tk: &SpatiaTokenizer,
+    out: &Path,
+    resume: bool,
+) -> Result<DecoderTrainer, crate::model::ModelError> {
     DecoderTrainer::new(
         cfg,
         tk.clone(),
-        tiny_config(steps),
+        config,
         ds.clone(),
         out,
         resume,
         &Device::Cpu,
         |_, _| {},
     )
-    .unwrap()
-}
-
-fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
 }
 
 #[test]
@@ -299,18 +298,16 @@ fn init_starts_the_perception_from_another_model_and_refuses_a_different_one() {
         &donor,
     );
     let start = |init: &Path, out: &str| {
-        DecoderTrainer::new(
+        new_trainer(
             tiny_object_cfg(tk.vocab_size()),
-            tk.clone(),
             DecoderTrainConfig {
                 init: Some(init.to_path_buf()),
                 ..tiny_config(2)
             },
-            ds.clone(),
+            &ds,
+            &tk,
             &dir.path().join(out),
             false,
-            &Device::Cpu,
-            |_, _| {},
         )
     };
     let t = start(&donor, "a").unwrap();
@@ -583,15 +580,13 @@ fn a_dataset_without_object_categories_is_refused_with_the_fix() {
     assert!(err.contains(&key) && err.contains("gen-data"), "{err}");
     // A model that reads patches is not a stage-2 model.
     let patches = ModelConfig::tiny(tk.vocab_size(), 16, 8);
-    let err = DecoderTrainer::new(
+    let err = new_trainer(
         patches,
-        tk.clone(),
         tiny_config(2),
-        ds.clone(),
+        &ds,
+        &tk,
         &dir.path().join("run"),
         false,
-        &Device::Cpu,
-        |_, _| {},
     )
     .err()
     .unwrap()
