@@ -85,6 +85,16 @@ fn shipped_student_on_unseen_rooms_under_the_grounded_protocol() {
         "{}",
         report.answer_kind_ok
     );
+    // Per category, the kinds add up to the total.
+    let (ok, n) = report.answer_kind.values().fold((0.0, 0), |(ok, n), s| {
+        (ok + s.share as f64 * s.n as f64, n + s.n)
+    });
+    assert!(n >= prox.n, "{n} questions");
+    assert!(
+        (ok / n as f64 - report.answer_kind_ok as f64).abs() < 1e-3,
+        "{ok} / {n} vs {}",
+        report.answer_kind_ok
+    );
     // Depth is metric and roughly right (measured AbsRel 0.337 on 240 rooms).
     assert!(
         report.depth.abs_rel < 0.5,

@@ -227,6 +227,9 @@ fn print_report(report: &EvalReport) {
         "answers of the asked kind: {:.1}%",
         report.answer_kind_ok * 100.0
     );
+    for (k, s) in report.answer_kind.iter().filter(|(_, s)| s.share < 1.0) {
+        println!("  {k:<24} {}", share_with_interval(s.share, s.ci95, s.n));
+    }
     let input = if report.depth.input {
         " (depth is this model's input: not a prediction)"
     } else {

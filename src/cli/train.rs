@@ -52,6 +52,11 @@ pub struct DecoderOptions {
     /// on), see `object_context` in docs/MODELS.md.
     #[arg(long)]
     object_context: bool,
+    /// Two-hop referents: each object slot also points at the object the question names it by
+    /// ("the bed" of "the chair closest to the bed") and weighs every object's relation to it,
+    /// see `anchor_pointers` in docs/MODELS.md.
+    #[arg(long)]
+    anchors: bool,
     /// Weight of the probe terms.
     #[arg(long, default_value_t = 0.5)]
     probe_weight: f64,
@@ -357,6 +362,7 @@ fn train_decoder(o: &DecoderOptions) -> anyhow::Result<()> {
             c.hidden_cot_tokens = o.cot;
             c.latent_probes = o.cot > 0 && !o.no_probes;
             c.object_context = o.object_context;
+            c.anchor_pointers = o.anchors;
             c
         }
     };

@@ -139,6 +139,9 @@ pub struct EvalReport {
     /// Answers of the kind the question asks for (yes/no, a number, metres, a name), share of
     /// all questions.
     pub answer_kind_ok: f32,
+    /// The same per category (seen and held-out wordings together): where the wrong kinds are.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub answer_kind: BTreeMap<String, Share>,
     /// Depth.
     pub depth: DepthScore,
     /// Detection.
@@ -408,6 +411,7 @@ fn evaluate_scenes(
     let mut blind: BTreeMap<QuestionCategory, Acc> = BTreeMap::new();
     let mut by_reference: BTreeMap<String, Acc> = BTreeMap::new();
     let mut grounding: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    let mut kinds: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let (mut abs_rel, mut delta1, mut pixels, mut views_n) = (0f64, 0f64, 0usize, 0usize);
     let mut map = MapAccumulator::default();
     let (mut latency, mut timed, mut encode) = (0f64, 0usize, 0f64);
@@ -438,6 +442,9 @@ fn evaluate_scenes(
             let o = answer_one(model, &tokens, q)?;
             answered += 1;
             kind_ok += usize::from(o.kind_ok);
+            let k = kinds.entry(q.category.name().to_string()).or_default();
+            k.0 += usize::from(o.kind_ok);
+            k.1 += 1;
             let target = if q.held_out { &mut held } else { &mut cats };
             target.entry(q.category).or_default().add(o, &q.answer);
             if !q.held_out {
@@ -511,6 +518,10 @@ fn evaluate_scenes(
         blind: finish_all(&blind),
         blind_method: options.blind.then(|| BLIND_METHOD.to_string()),
         answer_kind_ok: kind_ok as f32 / answered.max(1) as f32,
+        answer_kind: kinds
+            .iter()
+            .map(|(k, (g, n))| (k.clone(), Share::of(*g, *n)))
+            .collect(),
         depth: DepthScore {
             abs_rel: (abs_rel / pixels.max(1) as f64) as f32,
             delta1: (delta1 / pixels.max(1) as f64) as f32,

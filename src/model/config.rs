@@ -100,6 +100,14 @@ pub struct ModelConfig {
     /// object of each category is, which category it rests on: `objects::context_features`).
     #[serde(default)]
     pub object_context: bool,
+    /// Object slots only: two-hop referents. Each slot also points at the object the question
+    /// names its object by ("the bed" of "the chair closest to the bed",
+    /// `hidden_cot.anchor_q`/`anchor_k`), and the relation of every object to that anchor
+    /// (`hidden_cot.anchor_relation`, weighed by `hidden_cot.anchor_gate` of the slot's state)
+    /// is added to the slot's pointer logits, so "closest to" and "on" pick among the objects
+    /// of the named class by measured geometry.
+    #[serde(default)]
+    pub anchor_pointers: bool,
 }
 
 /// What the decoder reads about the scene.
@@ -154,6 +162,7 @@ impl ModelConfig {
             latent_probes: false,
             latent_pointers: false,
             object_context: false,
+            anchor_pointers: false,
         }
     }
 
@@ -316,7 +325,7 @@ impl ModelConfig {
                 "these sizes make a model of up to {bound} parameters; at most {MAX_PARAMETERS} are loaded"
             ));
         }
-        let checks: [(bool, &str); 10] = [
+        let checks: [(bool, &str); 11] = [
             (
                 e.image_size.is_multiple_of(e.patch_size),
                 "encoder.image_size must be a multiple of encoder.patch_size",
@@ -360,6 +369,10 @@ impl ModelConfig {
             (
                 e.layer_scale_init.is_finite(),
                 "encoder.layer_scale_init must be finite",
+            ),
+            (
+                !self.anchor_pointers || self.latent_pointers,
+                "anchor_pointers needs latent_pointers (the anchors refine the object slots)",
             ),
         ];
         match checks.iter().find(|(ok, _)| !ok) {

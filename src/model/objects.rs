@@ -196,17 +196,79 @@ pub struct ObjectPointers {
     q: Linear,
     k: Linear,
     relation: Mlp,
+    anchor: Option<AnchorPointers>,
     scale: f64,
 }
 
+/// Relation codes per (object, anchor) pair the slot's gate weighs (`anchor_pointers`).
+pub const ANCHOR_CODES: usize = 16;
+
+/// Two-hop referents (`anchor_pointers`): each slot also points at its anchor — the object the
+/// question names its object by ("the bed" of "the chair closest to the bed") — with its own
+/// query and key, and every object's relation to the anchor's (soft) box, embedded as
+/// [`ANCHOR_CODES`] codes and weighed by a gate of the slot's state, is added to the slot's
+/// pointer logits: "closest to" can then favour the smallest gap and "on" the object resting on
+/// the anchor, among the objects of the class the words name.
+#[derive(Debug, Clone)]
+struct AnchorPointers {
+    q: Linear,
+    k: Linear,
+    relation: Mlp,
+    gate: Linear,
+}
+
+/// The pointer logits of the object slots ([`ObjectPointers::slot_scores`]).
+#[derive(Debug, Clone)]
+pub struct SlotScores {
+    /// Logits [B, P, N] of each slot over the object tokens (anchor relations included).
+    pub objects: Tensor,
+    /// With anchors: each slot's logits [B, P, N] for its anchor.
+    pub anchors: Option<Tensor>,
+}
+
+/// Cosine-similarity logits [B, P, N] of `q(latents)` against `k(objects)` times `scale`, plus
+/// the additive `key_mask` [B, N].
+fn cosine_scores(
+    q: &Linear,
+    k: &Linear,
+    scale: f64,
+    latents: &Tensor,
+    objects: &Tensor,
+    key_mask: &Tensor,
+) -> Result<Tensor> {
+    let unit = |x: Tensor| -> Result<Tensor> {
+        let norm = (x.sqr()?.sum_keepdim(2)? + 1e-6)?.sqrt()?;
+        x.broadcast_div(&norm)
+    };
+    let q = unit(q.forward(latents)?)?;
+    let k = unit(k.forward(objects)?)?;
+    let s = (q.matmul(&k.transpose(1, 2)?.contiguous()?)? * scale)?;
+    s.broadcast_add(&key_mask.unsqueeze(1)?)
+}
+
 impl ObjectPointers {
-    /// Loads `hidden_cot.pointer_q`, `hidden_cot.pointer_k`, `hidden_cot.relation.{fc1,fc2}`.
-    pub fn new(d: usize, vb: VarBuilder) -> Result<Self> {
+    /// Loads `hidden_cot.pointer_q`, `hidden_cot.pointer_k`, `hidden_cot.relation.{fc1,fc2}`
+    /// and, with `anchors`, `hidden_cot.anchor_q`, `hidden_cot.anchor_k`,
+    /// `hidden_cot.anchor_relation.{fc1,fc2}`, `hidden_cot.anchor_gate`.
+    pub fn new(d: usize, anchors: bool, vb: VarBuilder) -> Result<Self> {
         let vb = vb.pp("hidden_cot");
+        let anchor = anchors
+            .then(|| -> Result<AnchorPointers> {
+                Ok(AnchorPointers {
+                    q: super::nn::linear_no_bias(d, d, vb.pp("anchor_q"))?,
+                    k: super::nn::linear_no_bias(d, d, vb.pp("anchor_k"))?,
+                    relation: Mlp::new(RELATION_DIM, 64, ANCHOR_CODES, vb.pp("anchor_relation"))?,
+                    // Zero at the start: the anchors change nothing until they learn (and a
+                    // model without them can be extended).
+                    gate: super::nn::linear_zero(d, ANCHOR_CODES, vb.pp("anchor_gate"))?,
+                })
+            })
+            .transpose()?;
         Ok(Self {
             q: super::nn::linear_no_bias(d, d, vb.pp("pointer_q"))?,
             k: super::nn::linear_no_bias(d, d, vb.pp("pointer_k"))?,
             relation: Mlp::new(RELATION_DIM, d, d, vb.pp("relation"))?,
+            anchor,
             scale: POINTER_SCALE,
         })
     }
@@ -214,16 +276,54 @@ impl ObjectPointers {
     /// Pointer logits [B, P, N] of latent states `latents` [B, P, D] over object tokens
     /// `objects` [B, N, D]: cosine similarity of the projected query and key times
     /// [`POINTER_SCALE`] (bounded, so the softmax is not saturated at the start whatever the
-    /// embeddings' norms); `key_mask` [B, N] is additive (-1e9 on padding).
+    /// embeddings' norms); `key_mask` [B, N] is additive (-1e9 on padding). Without anchors
+    /// these are the slots' logits.
     pub fn scores(&self, latents: &Tensor, objects: &Tensor, key_mask: &Tensor) -> Result<Tensor> {
-        let unit = |x: Tensor| -> Result<Tensor> {
-            let norm = (x.sqr()?.sum_keepdim(2)? + 1e-6)?.sqrt()?;
-            x.broadcast_div(&norm)
+        cosine_scores(&self.q, &self.k, self.scale, latents, objects, key_mask)
+    }
+
+    /// The slots' logits over the object tokens, `boxes` [B, N, 6] their boxes: [`Self::scores`]
+    /// plus, with anchors, each object's gated relation to the slot's anchor (see
+    /// [`ANCHOR_CODES`]).
+    pub fn slot_scores(
+        &self,
+        latents: &Tensor,
+        objects: &Tensor,
+        key_mask: &Tensor,
+        boxes: &Tensor,
+    ) -> Result<SlotScores> {
+        let base = self.scores(latents, objects, key_mask)?;
+        let Some(a) = &self.anchor else {
+            return Ok(SlotScores {
+                objects: base,
+                anchors: None,
+            });
         };
-        let q = unit(self.q.forward(latents)?)?;
-        let k = unit(self.k.forward(objects)?)?;
-        let s = (q.matmul(&k.transpose(1, 2)?.contiguous()?)? * self.scale)?;
-        s.broadcast_add(&key_mask.unsqueeze(1)?)
+        let anchors = cosine_scores(&a.q, &a.k, self.scale, latents, objects, key_mask)?;
+        let (b, p, n) = base.dims3()?;
+        // The anchor pointer learns from its own supervision only (`probe_anchor`): the slot's
+        // loss does not pull it towards whatever object makes the slot's logits fit.
+        let anchor_box = super::nn::softmax(&anchors.detach())?.matmul(boxes)?; // [B, P, 6]
+        let candidate = boxes
+            .unsqueeze(1)?
+            .broadcast_as((b, p, n, 6))?
+            .contiguous()?
+            .reshape((b * p * n, 6))?;
+        let anchor = anchor_box
+            .unsqueeze(2)?
+            .broadcast_as((b, p, n, 6))?
+            .contiguous()?
+            .reshape((b * p * n, 6))?;
+        let codes = a
+            .relation
+            .forward(&relation_features(&candidate, &anchor)?)?
+            .reshape((b, p, n, ANCHOR_CODES))?;
+        let gate = a.gate.forward(latents)?.unsqueeze(3)?; // [B, P, R, 1]
+        let bias = codes.matmul(&gate)?.squeeze(3)?; // [B, P, N]
+        Ok(SlotScores {
+            objects: (base + bias)?,
+            anchors: Some(anchors),
+        })
     }
 
     /// The relation embedding [B, D] of the boxes the pointers select: `scores` [B, 2, N],

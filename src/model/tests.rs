@@ -47,6 +47,7 @@ fn tiny(vocab: usize, k: usize, teacher: bool) -> ModelConfig {
         latent_probes: false,
         latent_pointers: false,
         object_context: false,
+        anchor_pointers: false,
     }
 }
 

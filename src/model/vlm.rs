@@ -302,6 +302,8 @@ pub struct PromptPass {
     pub attention: Vec<Tensor>,
     /// Object-slot pointer logits [B, 2, N] over the object tokens.
     pub pointer_scores: Option<Tensor>,
+    /// With anchors (`anchor_pointers`): each slot's anchor logits [B, 2, N].
+    pub anchor_scores: Option<Tensor>,
 }
 
 /// A question's prompt layout inside the decoder sequence.
@@ -390,7 +392,9 @@ impl SpatialVlm {
             pointers: (cfg.latent_pointers
                 && cfg.scene_input == SceneInput::Objects
                 && cfg.hidden_cot_tokens > DISTANCE_LATENT)
-                .then(|| ObjectPointers::new(cfg.decoder.hidden_size, vb.clone()))
+                .then(|| {
+                    ObjectPointers::new(cfg.decoder.hidden_size, cfg.anchor_pointers, vb.clone())
+                })
                 .transpose()?,
             device: vb.device().clone(),
             cfg: cfg.clone(),
@@ -649,6 +653,7 @@ impl SpatialVlm {
                 first: None,
                 attention,
                 pointer_scores: None,
+                anchor_scores: None,
             });
         };
         let (b, t, d) = x.dims3()?;
@@ -683,7 +688,8 @@ impl SpatialVlm {
             Some(m) => m.narrow(1, 0, n)?,
             None => Tensor::zeros((b, n), candle_core::DType::F32, &self.device)?,
         };
-        let scores = pointers.scores(&slots, &x.narrow(1, 0, n)?, &object_mask)?;
+        let slot_scores = pointers.slot_scores(&slots, &x.narrow(1, 0, n)?, &object_mask, boxes)?;
+        let scores = slot_scores.objects;
         let relation = pointers.relation(&scores, boxes)?; // [B, D]
         let mut at = vec![0f32; b * t];
         for (bi, &s) in latent_start.iter().enumerate() {
@@ -709,6 +715,7 @@ impl SpatialVlm {
             first: Some(first),
             attention,
             pointer_scores: Some(scores),
+            anchor_scores: slot_scores.anchors,
         })
     }
 
@@ -990,6 +997,62 @@ impl SpatialVlm {
         for (i, (start, a_ids)) in spans.iter().enumerate() {
             rows.push(logits.get(i)?.narrow(0, *start, a_ids.len())?);
             targets.extend_from_slice(a_ids);
+        }
+        Ok((Tensor::cat(&rows, 0)?, targets))
+    }
+
+    /// Teacher-forced answer logits of `examples` (question ids, answer ids) about an encoded
+    /// scene, through the same prompt pass as [`Self::generate`] (object slots included): rows
+    /// [Σ (answer tokens + 1), V] predicting each answer token and `<eos>`, and those targets,
+    /// examples in order (the layout of [`Self::answer_logits`]). One decoder run per example;
+    /// this is what distillation reads from an object-token teacher.
+    pub fn scene_answer_logits(
+        &self,
+        scene: &SceneTokens,
+        examples: &[(Vec<u32>, Vec<u32>)],
+        special: (u32, u32, u32),
+    ) -> Result<(Tensor, Vec<u32>)> {
+        let (bos, ans, eos) = special;
+        let geometry = self.scene_geometry(scene)?;
+        let n = scene.embeds.dim(1)?;
+        let mut rows = Vec::with_capacity(examples.len());
+        let mut targets = Vec::new();
+        for (q, a) in examples {
+            let (tail, layout) = self.question_part(1, n, q, bos, ans)?;
+            let mut a_ids = a.clone();
+            a_ids.push(eos);
+            // Inputs after <ans>: the answer tokens (the last target, <eos>, needs no input).
+            let a_in = &a_ids[..a_ids.len() - 1];
+            let mut parts = vec![scene.embeds.clone(), tail];
+            if !a_in.is_empty() {
+                parts.push(
+                    self.decoder
+                        .embed(&Tensor::new(a_in, &self.device)?.unsqueeze(0)?)?,
+                );
+            }
+            let x = Tensor::cat(&parts, 1)?;
+            let pass = self.decode_prompt(
+                &x,
+                None,
+                geometry.as_ref(),
+                &[layout.latent_start()],
+                None,
+                false,
+            )?;
+            let start = layout.len() - 1 - pass.offset;
+            let h = pass.hidden.get(0)?.narrow(0, start, a_ids.len())?;
+            rows.push(self.decoder.lm_logits(&h)?);
+            targets.extend(a_ids);
+        }
+        if rows.is_empty() {
+            return Ok((
+                Tensor::zeros(
+                    (0, self.cfg.decoder.vocab_size),
+                    candle_core::DType::F32,
+                    &self.device,
+                )?,
+                targets,
+            ));
         }
         Ok((Tensor::cat(&rows, 0)?, targets))
     }

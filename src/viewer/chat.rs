@@ -18,6 +18,8 @@ use crate::worker::{Event, GroundedObject, Request, Role};
 
 /// Colour of the boxes of objects a question or answer names.
 pub const HIGHLIGHT_COLOR: Color = Color::srgb(0.25, 1.0, 0.35);
+/// Outline of the objects an object-slot model read its last answer from (its grounding).
+pub const GROUNDED_COLOR: Color = Color::srgb(0.2, 0.85, 1.0);
 
 /// One model's answer in the chat.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,6 +85,9 @@ pub struct Chat {
     pub suggestions: Vec<String>,
     /// Objects highlighted in the 3D view (those the last answer's question and answer name).
     pub highlighted: Vec<u32>,
+    /// Objects the last answer was read from (an object-slot model's grounding), outlined in
+    /// another colour: where the model looked, beside what the words name.
+    pub grounded: Vec<u32>,
     /// The question waiting for its answer.
     pub waiting: Option<u64>,
     /// Diagnostic mode: the teacher answers too, and attention is recorded.
@@ -132,6 +137,7 @@ fn reset_chat_for_new_scene(mut replaced: MessageReader<SceneReplaced>, mut chat
     if replaced.read().count() > 0 {
         chat.suggestions.clear();
         chat.highlighted.clear();
+        chat.grounded.clear();
         chat.waiting = None;
     }
 }
@@ -194,6 +200,7 @@ pub fn apply_event(chat: &mut Chat, current_scene_id: u64, path: &Path, event: &
                 // In diagnostic mode the question waits for the teacher too.
                 complete = !chat.diagnostic || entry.answers.len() >= 2;
                 chat.highlighted = entry.objects.clone();
+                chat.grounded = grounding.iter().map(|g| g.object_id).collect();
             }
             if chat.waiting == Some(*request_id) && complete {
                 chat.waiting = None;
@@ -354,6 +361,7 @@ pub fn chat_ui(ui: &mut egui::Ui, bridge: &mut ModelBridge, chat: &mut Chat, pat
         if ui.button("Clear").clicked() {
             chat.history.remove(path);
             chat.highlighted.clear();
+            chat.grounded.clear();
         }
     });
     if !chat.suggestions.is_empty() {
@@ -397,6 +405,13 @@ fn draw_highlights(mut gizmos: Gizmos, chat: Res<Chat>, current: Option<Res<Curr
             gizmos.cube(
                 Transform::from_translation(o.aabb.center()).with_scale(size),
                 HIGHLIGHT_COLOR,
+            );
+        }
+        if chat.grounded.contains(&o.id) {
+            let size = o.aabb.size().max(Vec3::splat(0.01)) * 1.08;
+            gizmos.cube(
+                Transform::from_translation(o.aabb.center()).with_scale(size),
+                GROUNDED_COLOR,
             );
         }
     }

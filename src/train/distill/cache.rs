@@ -209,6 +209,12 @@ impl Distiller {
         let vocab = m.cfg.decoder.vocab_size;
         let answer_logits = if examples.is_empty() {
             Tensor::zeros((0, vocab), DType::F32, &self.device)?
+        } else if m.cfg.scene_input == crate::model::config::SceneInput::Objects {
+            // An object-token teacher answers through its object slots over the shard's
+            // annotated objects (its privileged input), as it does in the app.
+            let scene = m.encode(&views)?;
+            m.scene_answer_logits(&scene, &examples, (tok.bos, tok.ans, tok.eos))?
+                .0
         } else {
             let scene = m.scene_embeds(&enc)?;
             let mut parts = Vec::new();

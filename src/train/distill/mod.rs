@@ -131,16 +131,6 @@ impl Distiller {
                 ),
             ));
         }
-        if t.scene_input == crate::model::config::SceneInput::Objects {
-            // Its answers come from object slots over object tokens, which the patch
-            // distillation's teacher-forced pass does not run.
-            return Err(cache_err(
-                &teacher.dir,
-                "this teacher reads object tokens (scene_input: objects); distillation from it \
-                 is stage 3 of issue #14 and does not exist yet: use a patch teacher"
-                    .to_string(),
-            ));
-        }
         let answers = match &settings.teacher_answers {
             Some(p) => Some(TeacherAnswers::read(p)?),
             None => None,

@@ -34,6 +34,10 @@ pub struct CachedQuestion {
     /// For the first [`PROBED_OBJECTS`] objects the question names, the index of its token in
     /// the scene's object tokens (`None` when it has none).
     pub named: Vec<Option<usize>>,
+    /// For the same objects, the index of the token of the anchor the question names it by
+    /// ("the bed" of "the chair closest to the bed"; `None` when it is named by class alone or
+    /// the anchor has no token).
+    pub anchored: Vec<Option<usize>>,
     /// The measured distance between the first two named objects, when the question has one.
     pub distance_m: Option<f32>,
     /// Worded negatively ("far apart", "a gap between"): yes means the relation does not hold.
@@ -91,6 +95,12 @@ impl TokenCache {
                         objects.iter().position(|o| o.id == id)
                     })
                     .collect();
+                let anchored = (0..PROBED_OBJECTS)
+                    .map(|k| {
+                        let id = (*q.anchors.get(k)?)?;
+                        objects.iter().position(|o| o.id == id)
+                    })
+                    .collect();
                 let distance_m = q.fact.as_ref().and_then(|f| f.distance_m);
                 cache.questions.push(CachedQuestion {
                     scene,
@@ -98,6 +108,7 @@ impl TokenCache {
                     question: tokenizer.encode(&q.question)?,
                     answer: tokenizer.encode(&q.answer)?,
                     named,
+                    anchored,
                     distance_m,
                     negated: is_negated_template(q.template.as_deref()),
                 });

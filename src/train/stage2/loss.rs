@@ -4,7 +4,9 @@
 //! batch, so one-word answers weigh as much as long ones), and the Hidden CoT probes
 //! `probe_class`, `probe_box` (the named objects' boxes about the scene origin, smooth L1) and
 //! `probe_distance` (ln(0.05 + d)) and, with object slots, `probe_pointer` (cross-entropy of the
-//! first two latents' pointers against the tokens of the objects the question names).
+//! first two latents' pointers against the tokens of the objects the question names) and, with
+//! anchors, `probe_anchor` (their anchor pointers against the tokens of the objects the question
+//! names them by, for objects named by relation).
 
 use std::collections::BTreeMap;
 
@@ -87,6 +89,8 @@ struct BatchForward<'c> {
     qs: Vec<&'c CachedQuestion>,
     /// Object-slot pointer logits [B, 2, n].
     pointer_scores: Option<Tensor>,
+    /// Anchor pointer logits [B, 2, n] (`anchor_pointers`).
+    anchor_scores: Option<Tensor>,
 }
 
 fn forward_batch<'c>(
@@ -184,6 +188,7 @@ fn forward_batch<'c>(
         scenes,
         qs,
         pointer_scores: pass.pointer_scores,
+        anchor_scores: pass.anchor_scores,
     })
 }
 
@@ -209,6 +214,31 @@ pub fn first_answer_logits(
     model.decoder().lm_logits(&picked)
 }
 
+/// For each question of `batch`, the object token (index in its scene's tokens) each object slot
+/// points at most, through the training path; empty rows for a model without object slots.
+pub fn slot_picks(
+    model: &SpatialVlm,
+    cache: &TokenCache,
+    batch: &[usize],
+    specials: Specials,
+) -> Result<Vec<Vec<usize>>> {
+    let f = forward_batch(model, cache, batch, specials, false)?;
+    let Some(scores) = f.pointer_scores else {
+        return Ok(vec![Vec::new(); batch.len()]);
+    };
+    let best = scores.argmax(2)?.to_vec2::<u32>()?;
+    Ok(best
+        .iter()
+        .zip(&f.scenes)
+        .map(|(row, objects)| {
+            let pad = f.n - objects.len();
+            row.iter()
+                .map(|&j| (j as usize).saturating_sub(pad))
+                .collect()
+        })
+        .collect())
+}
+
 /// Questions per decoder pass: a step's batch is sorted by sequence length and cut into passes
 /// of this many, so that short sequences are not padded to the longest of the whole batch.
 pub const QUESTIONS_PER_PASS: usize = 32;
@@ -220,6 +250,7 @@ struct Sums {
     bbox: Option<(Tensor, usize)>,
     distance: Option<(Tensor, usize)>,
     pointer: Option<(Tensor, usize)>,
+    anchor: Option<(Tensor, usize)>,
 }
 
 /// The named loss terms and their weighted total for the questions `batch` (indices into
@@ -286,6 +317,11 @@ pub fn stage2_losses(
             let pointer = mean(&|p| p.pointer.as_ref())?;
             terms.insert("probe_pointer".to_string(), pointer.clone());
             probes = (probes + pointer)?;
+            if model.cfg.anchor_pointers {
+                let anchor = mean(&|p| p.anchor.as_ref())?;
+                terms.insert("probe_anchor".to_string(), anchor.clone());
+                probes = (probes + anchor)?;
+            }
         }
         total = (total + probes * probe_weight)?;
     }
@@ -313,6 +349,7 @@ fn pass_sums(
         scenes,
         qs,
         pointer_scores,
+        anchor_scores,
     } = f;
     // Row of position `p` of question `bi` in `flat`.
     let at = |bi: usize, p: usize| (bi * t_len + p - offset) as u32;
@@ -342,6 +379,7 @@ fn pass_sums(
         bbox: None,
         distance: None,
         pointer: None,
+        anchor: None,
     };
     let Some(p) = model.probes().filter(|_| !blind && k > DISTANCE_LATENT) else {
         return Ok(sums);
@@ -349,9 +387,16 @@ fn pass_sums(
     let (mut obj_rows, mut obj_cls, mut obj_box) = (Vec::new(), Vec::new(), Vec::new());
     let (mut dist_rows, mut dist_t) = (Vec::new(), Vec::new());
     let (mut ptr_rows, mut ptr_t) = (Vec::new(), Vec::new());
+    let (mut anchor_rows, mut anchor_t) = (Vec::new(), Vec::new());
     for (bi, (q, t)) in qs.iter().zip(&tails).enumerate() {
         let objects = scenes[bi];
         let origin = scene_origin(objects);
+        for (i, anchor) in q.anchored.iter().enumerate().take(PROBED_OBJECTS) {
+            if let Some(j) = *anchor {
+                anchor_rows.push((bi * PROBED_OBJECTS + i) as u32);
+                anchor_t.push((n - objects.len() + j) as u32);
+            }
+        }
         for (i, named) in q.named.iter().enumerate().take(PROBED_OBJECTS) {
             let Some(j) = *named else { continue };
             // Object tokens are left-padded to n.
@@ -385,13 +430,21 @@ fn pass_sums(
         sums.class = Some((class, m));
         sums.bbox = Some((bbox, m * 6));
     }
+    // Cross-entropy sum of the rows `rows` of pointer logits [B, 2, n] against tokens `targets`.
+    let pointer_nll =
+        |scores: &Tensor, rows: Vec<u32>, targets: Vec<u32>| -> Result<(Tensor, usize)> {
+            let m = rows.len();
+            let flat_scores = scores.reshape((qs.len() * PROBED_OBJECTS, n))?;
+            let picked = flat_scores.index_select(&Tensor::new(rows.as_slice(), &device)?, 0)?;
+            let log_p = candle_nn::ops::log_softmax(&picked, D::Minus1)?;
+            let target = Tensor::from_vec(targets, (m, 1), &device)?;
+            Ok((log_p.gather(&target, 1)?.neg()?.sum_all()?, m))
+        };
     if let (Some(scores), false) = (&pointer_scores, ptr_rows.is_empty()) {
-        let m = ptr_rows.len();
-        let flat_scores = scores.reshape((qs.len() * PROBED_OBJECTS, n))?;
-        let picked = flat_scores.index_select(&Tensor::new(ptr_rows.as_slice(), &device)?, 0)?;
-        let log_p = candle_nn::ops::log_softmax(&picked, D::Minus1)?;
-        let target = Tensor::from_vec(ptr_t, (m, 1), &device)?;
-        sums.pointer = Some((log_p.gather(&target, 1)?.neg()?.sum_all()?, m));
+        sums.pointer = Some(pointer_nll(scores, ptr_rows, ptr_t)?);
+    }
+    if let (Some(scores), false) = (&anchor_scores, anchor_rows.is_empty()) {
+        sums.anchor = Some(pointer_nll(scores, anchor_rows, anchor_t)?);
     }
     if !dist_rows.is_empty() {
         let m = dist_rows.len();

@@ -393,6 +393,7 @@ impl TrainStage for DecoderTrainer {
             "probe_box",
             "probe_distance",
             "probe_pointer",
+            "probe_anchor",
         ] {
             if terms.contains_key(k) {
                 weights.insert(k.to_string(), self.config.probe_weight as f32);

@@ -3,9 +3,10 @@ use std::sync::atomic::AtomicBool;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;
+use rand::SeedableRng;
 
 use super::cache::{CachedQuestion, CachedScene, TokenCache};
-use super::loss::{Specials, first_answer_logits, stage2_losses};
+use super::loss::{Specials, first_answer_logits, slot_picks, stage2_losses};
 use super::*;
 use crate::data::{ObjectToken, Split};
 use crate::model::config::SceneInput;
@@ -81,22 +82,28 @@ fn new_trainer(
 
 #[test]
 fn the_batched_training_pass_equals_inference_and_single_questions() {
-    training_equals_inference(false);
+    training_equals_inference(false, false);
 }
 
 #[test]
 fn a_model_with_context_features_trains_as_it_answers() {
-    training_equals_inference(true);
+    training_equals_inference(true, false);
+}
+
+#[test]
+fn a_model_with_anchor_pointers_trains_as_it_answers() {
+    training_equals_inference(true, true);
 }
 
 /// Batched, left-padded training logits equal each question's greedy generation; the batch
 /// loss is the mean of single questions' losses.
-fn training_equals_inference(object_context: bool) {
+fn training_equals_inference(object_context: bool, anchor_pointers: bool) {
     let dir = tempfile::tempdir().unwrap();
     let ds = tiny_dataset(dir.path());
     let tk = tokenizer(&ds);
     let cfg = ModelConfig {
         object_context,
+        anchor_pointers,
         ..tiny_object_cfg(tk.vocab_size())
     };
     let t = trainer_of(cfg, &ds, &tk, &dir.path().join("run"), 4, false);
@@ -177,7 +184,7 @@ fn probe_targets_are_the_tokens_of_the_objects_a_question_names() {
     let questions = ds.questions(Split::Train).unwrap();
     let seen: Vec<_> = questions.iter().filter(|q| !q.held_out).collect();
     assert_eq!(seen.len(), cache.questions.len());
-    let mut checked = 0;
+    let (mut checked, mut anchors) = (0, 0);
     for (q, c) in seen.iter().zip(&cache.questions) {
         assert_eq!(c.category, q.category);
         assert_eq!(tk.decode(&c.answer).unwrap().trim(), q.answer.trim());
@@ -188,9 +195,25 @@ fn probe_targets_are_the_tokens_of_the_objects_a_question_names() {
                 checked += 1;
             }
         }
+        for (i, anchor) in c.anchored.iter().enumerate() {
+            let recorded = q.anchors.get(i).copied().flatten();
+            match anchor {
+                Some(j) => assert_eq!(Some(objects[*j].id), recorded, "{}", q.question),
+                None => assert!(
+                    recorded.is_none_or(|a| objects.iter().all(|o| o.id != a)),
+                    "{}",
+                    q.question
+                ),
+            }
+            anchors += usize::from(anchor.is_some());
+        }
         assert_eq!(c.distance_m, q.fact.as_ref().and_then(|f| f.distance_m));
     }
     assert!(checked > 10, "{checked} probe targets");
+    assert!(
+        anchors > 0,
+        "no question of the tiny set names an object by relation"
+    );
     // Categories take turns; the same step gives the same batch.
     let n = cache.by_category.len() * 5;
     let batch = cache.sample(n, 3, 7, false);
@@ -380,6 +403,7 @@ fn object_tokens_answer_what_the_wording_alone_cannot() {
             question: tk.encode(text).unwrap(),
             answer: tk.encode(if *gap <= 0.6 { "yes" } else { "no" }).unwrap(),
             named: vec![Some(0), Some(1)],
+            anchored: vec![None, None],
             distance_m: Some(*gap),
             negated: false,
         });
@@ -429,6 +453,142 @@ fn object_tokens_answer_what_the_wording_alone_cannot() {
     // Blind, every question is the same sequence: half right at best, CE at least ln 2.
     assert!(blind_acc <= 0.5, "blind: {blind_acc}");
     assert!(blind_ce > 0.69, "blind: CE {blind_ce}");
+}
+
+/// A hand-made room for "the chair closest to the bed": two chairs, a bed and a table placed at
+/// random (the chairs' gaps to the bed differ by ≥ 0.6 m), tokens in random order; the indices
+/// of the closer chair, the bed and the table.
+fn two_chair_room(rng: &mut impl rand::RngExt) -> (Vec<ObjectToken>, [usize; 3]) {
+    let at = |id: u32, category: Category, x: f32, y: f32, size: [f32; 3]| ObjectToken {
+        id,
+        category: category.index(),
+        min_m: [x, y, 0.0],
+        max_m: [x + size[0], y + size[1], size[2]],
+        pixels: 400,
+    };
+    loop {
+        let mut p = || (rng.random_range(0.0..5.0f32), rng.random_range(0.0..5.0f32));
+        let (bed, c1, c2, table) = (p(), p(), p(), p());
+        let gap = |c: (f32, f32)| {
+            let dx = (bed.0 - (c.0 + 0.5)).max(c.0 - (bed.0 + 2.0)).max(0.0);
+            let dy = (bed.1 - (c.1 + 0.5)).max(c.1 - (bed.1 + 1.6)).max(0.0);
+            (dx * dx + dy * dy).sqrt()
+        };
+        if (gap(c1) - gap(c2)).abs() < 0.6 {
+            continue;
+        }
+        let mut objects = vec![
+            at(1, Category::Chair, c1.0, c1.1, [0.5, 0.5, 0.9]),
+            at(2, Category::Chair, c2.0, c2.1, [0.5, 0.5, 0.9]),
+            at(3, Category::Bed, bed.0, bed.1, [2.0, 1.6, 0.6]),
+            at(4, Category::Table, table.0, table.1, [1.2, 0.8, 0.75]),
+        ];
+        // Random token order, so the position in the sequence says nothing.
+        for i in (1..objects.len()).rev() {
+            objects.swap(i, rng.random_range(0..=i));
+        }
+        let closer = if gap(c1) < gap(c2) { 1 } else { 2 };
+        let index = |id: u32| objects.iter().position(|o| o.id == id).unwrap();
+        let picks = [index(closer), index(3), index(4)];
+        return (objects, picks);
+    }
+}
+
+#[test]
+fn anchor_pointers_find_the_chair_closest_to_the_bed() {
+    // "the chair closest to the bed": the words are the same in every room, so a slot can only
+    // tell the two chairs apart by their relation to the bed — what the anchors measure.
+    let text = "is the chair closest to the bed near the table?";
+    let tk = SpatiaTokenizer::train([text, "yes", "no"].map(String::from).into_iter(), 60).unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let rooms = |n: usize, rng: &mut rand_chacha::ChaCha8Rng| {
+        let mut cache = TokenCache::default();
+        for i in 0..n {
+            let (objects, [chair, bed, table]) = two_chair_room(rng);
+            let gap = {
+                let (a, b) = (&objects[chair], &objects[table]);
+                (0..3)
+                    .map(|k| {
+                        (b.min_m[k] - a.max_m[k])
+                            .max(a.min_m[k] - b.max_m[k])
+                            .max(0.0)
+                    })
+                    .map(|g| g * g)
+                    .sum::<f32>()
+                    .sqrt()
+            };
+            cache.scenes.push(CachedScene {
+                key: format!("room{i}"),
+                objects,
+            });
+            cache.questions.push(CachedQuestion {
+                scene: i,
+                category: QuestionCategory::Proximity,
+                question: tk.encode(text).unwrap(),
+                answer: tk.encode(if gap <= 1.0 { "yes" } else { "no" }).unwrap(),
+                named: vec![Some(chair), Some(table)],
+                anchored: vec![Some(bed), None],
+                distance_m: Some(gap),
+                negated: false,
+            });
+        }
+        cache.by_category = vec![(QuestionCategory::Proximity, (0..n).collect())];
+        cache
+    };
+    let train_rooms = rooms(32, &mut rng);
+    let test_rooms = rooms(48, &mut rng);
+    let sp = Specials::of(&tk);
+    let accuracy = |anchor_pointers: bool| -> (f32, f32) {
+        let cfg = ModelConfig {
+            anchor_pointers,
+            ..tiny_object_cfg(tk.vocab_size().max(8))
+        };
+        let varmap = VarMap::new();
+        let vb = crate::model::nn::seeded_var_builder(&varmap, 5, &Device::Cpu);
+        let model = SpatialVlm::new(&cfg, vb).unwrap();
+        let named: Vec<(String, candle_core::Var)> = varmap
+            .data()
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(k, _)| is_stage2_var(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut opt = AdamW::new(named, 0.0).unwrap();
+        let batch: Vec<usize> = (0..train_rooms.questions.len()).collect();
+        for _ in 0..150 {
+            let (total, terms) =
+                stage2_losses(&model, &train_rooms, &batch, sp, false, 1.0).unwrap();
+            assert_eq!(terms.contains_key("probe_anchor"), anchor_pointers);
+            let grads = total.backward().unwrap();
+            opt.update(&grads, 1e-2, 1.0).unwrap();
+        }
+        let hit = |cache: &TokenCache| {
+            let all: Vec<usize> = (0..cache.questions.len()).collect();
+            let picks = slot_picks(&model, cache, &all, sp).unwrap();
+            let right = picks
+                .iter()
+                .zip(&cache.questions)
+                .filter(|(p, q)| Some(p[0]) == q.named[0])
+                .count();
+            right as f32 / all.len() as f32
+        };
+        (hit(&train_rooms), hit(&test_rooms))
+    };
+    let (anchored_train, anchored_test) = accuracy(true);
+    let (plain_train, plain_test) = accuracy(false);
+    eprintln!(
+        "chair closest to the bed: anchors {anchored_train} / {anchored_test}, \
+         plain {plain_train} / {plain_test}"
+    );
+    assert!(
+        anchored_test >= 0.9,
+        "with anchors: {anchored_test} on new rooms"
+    );
+    assert!(
+        anchored_test >= plain_test + 0.15,
+        "anchors {anchored_test} vs plain {plain_test}"
+    );
 }
 
 #[test]
@@ -592,4 +752,26 @@ fn a_dataset_without_object_categories_is_refused_with_the_fix() {
     .unwrap()
     .to_string();
     assert!(err.contains("object tokens"), "{err}");
+}
+
+#[test]
+fn an_object_model_refuses_a_scene_without_instances() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = tiny_dataset(dir.path());
+    let tk = tokenizer(&ds);
+    let t = trainer(&ds, &tk, &dir.path().join("run"), 2, false);
+    let key = &t.cache.scenes[0].key;
+    let (shard, _) = ds.load(Split::Train, key).unwrap();
+    let mut views = ViewBatch::from_shard(&shard);
+    assert!(t.model().encode(&views).is_ok());
+    // A bare point cloud: no pixel belongs to an annotated object.
+    views.instance = Some(vec![
+        crate::render::raster::NO_INSTANCE;
+        shard.instance.len()
+    ]);
+    let e = t.model().encode(&views).unwrap_err().to_string();
+    assert!(
+        e.contains("no annotated object") && e.contains("bare PLY"),
+        "{e}"
+    );
 }
