@@ -57,6 +57,11 @@ pub struct DecoderOptions {
     /// see `anchor_pointers` in docs/MODELS.md.
     #[arg(long)]
     anchors: bool,
+    /// Object slots: 2 (pair relations) or 3 (also where a third object lies for an observer at
+    /// the first facing the second: the direction questions), see `object_slots` in
+    /// docs/MODELS.md.
+    #[arg(long, default_value_t = 2)]
+    slots: usize,
     /// Weight of the probe terms.
     #[arg(long, default_value_t = 0.5)]
     probe_weight: f64,
@@ -363,6 +368,7 @@ fn train_decoder(o: &DecoderOptions) -> anyhow::Result<()> {
             c.latent_probes = o.cot > 0 && !o.no_probes;
             c.object_context = o.object_context;
             c.anchor_pointers = o.anchors;
+            c.object_slots = o.slots;
             c
         }
     };

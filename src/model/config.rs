@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::objects::MAX_OBJECT_SLOTS;
+
 /// Most parameters a configuration may describe (1 GB in f32): larger sizes are refused before
 /// anything is built.
 pub const MAX_PARAMETERS: u128 = 250_000_000;
@@ -108,6 +110,16 @@ pub struct ModelConfig {
     /// of the named class by measured geometry.
     #[serde(default)]
     pub anchor_pointers: bool,
+    /// Latents that each hold one named object (probes; with `latent_pointers`, the object
+    /// slots): 2, the pair relations, or 3, which adds "standing at A facing B, where is C" — C's
+    /// place in the frame of A facing B (`objects::triple_features`) — to the relation latent,
+    /// which then comes third. Checkpoints without the field have 2.
+    #[serde(default = "default_object_slots")]
+    pub object_slots: usize,
+}
+
+fn default_object_slots() -> usize {
+    2
 }
 
 /// What the decoder reads about the scene.
@@ -163,6 +175,7 @@ impl ModelConfig {
             latent_pointers: false,
             object_context: false,
             anchor_pointers: false,
+            object_slots: 2,
         }
     }
 
@@ -325,7 +338,7 @@ impl ModelConfig {
                 "these sizes make a model of up to {bound} parameters; at most {MAX_PARAMETERS} are loaded"
             ));
         }
-        let checks: [(bool, &str); 11] = [
+        let checks: [(bool, &str); 12] = [
             (
                 e.image_size.is_multiple_of(e.patch_size),
                 "encoder.image_size must be a multiple of encoder.patch_size",
@@ -369,6 +382,10 @@ impl ModelConfig {
             (
                 e.layer_scale_init.is_finite(),
                 "encoder.layer_scale_init must be finite",
+            ),
+            (
+                (2..=MAX_OBJECT_SLOTS).contains(&self.object_slots),
+                "object_slots must be 2 or 3",
             ),
             (
                 !self.anchor_pointers || self.latent_pointers,

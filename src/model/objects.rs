@@ -140,14 +140,14 @@ impl ObjectEmbedder {
     }
 }
 
-/// How many latents hold a named object each (the rest are free; one holds the distance).
-pub const PROBED_OBJECTS: usize = 2;
-/// The latent that holds the distance between the first two named objects.
-pub const DISTANCE_LATENT: usize = PROBED_OBJECTS;
+/// The most latents that hold a named object each (`object_slots` is 2 or 3; the latent after
+/// them holds the distance and the relation, the rest are free).
+pub const MAX_OBJECT_SLOTS: usize = 3;
 
-/// Probe heads on the Hidden CoT latents' final hidden states: latent i < [`PROBED_OBJECTS`]
+/// Probe heads on the Hidden CoT latents' final hidden states: latent i < `object_slots`
 /// predicts the category and box (min, max about the scene origin, metres) of the question's
-/// i-th object; latent [`DISTANCE_LATENT`] predicts ln(0.05 + distance in metres).
+/// i-th object; latent `object_slots` predicts ln(0.05 + distance in metres) between the first
+/// two.
 #[derive(Debug, Clone)]
 pub struct LatentProbes {
     /// Category logits.
@@ -180,15 +180,20 @@ pub fn distance_target(distance_m: f32) -> f32 {
 /// scene centre).
 pub const RELATION_DIM: usize = FREQS.len() * 2 + 2 + 3 + 3 + 6;
 
+/// Features of a third box in the frame of an observer standing at the first facing the
+/// second (`triple_features`).
+pub const TRIPLE_DIM: usize = 6;
+
 /// Pointer logits are cosine similarities times this.
 pub const POINTER_SCALE: f64 = 10.0;
 
-/// Object slots (`latent_pointers`): latent i < [`PROBED_OBJECTS`] points at an object token
+/// Object slots (`latent_pointers`): latent i < `object_slots` points at an object token
 /// (scores: cosine of `pointer_q(h_i)` and `pointer_k(e_j)` × 10 over the scene's object
 /// tokens); the boxes it
 /// points at (softly, so the answer's gradient reaches the pointers) give relation features —
 /// the gap between the two boxes, their offset and sizes — which `relation` embeds and adds to
-/// the input of latent [`DISTANCE_LATENT`] for a second decoder pass. The decoder thus grounds
+/// the input of latent `object_slots` for a second decoder pass (with three slots, also where
+/// the third box lies for an observer at the first facing the second). The decoder thus grounds
 /// the words and reads the answer off measured geometry rather than learning arithmetic on
 /// Fourier features from answer bits.
 #[derive(Debug, Clone)]
@@ -248,9 +253,10 @@ fn cosine_scores(
 
 impl ObjectPointers {
     /// Loads `hidden_cot.pointer_q`, `hidden_cot.pointer_k`, `hidden_cot.relation.{fc1,fc2}`
-    /// and, with `anchors`, `hidden_cot.anchor_q`, `hidden_cot.anchor_k`,
-    /// `hidden_cot.anchor_relation.{fc1,fc2}`, `hidden_cot.anchor_gate`.
-    pub fn new(d: usize, anchors: bool, vb: VarBuilder) -> Result<Self> {
+    /// (its input [`RELATION_DIM`], + [`TRIPLE_DIM`] with 3 `slots`) and, with `anchors`,
+    /// `hidden_cot.anchor_q`, `hidden_cot.anchor_k`, `hidden_cot.anchor_relation.{fc1,fc2}`,
+    /// `hidden_cot.anchor_gate`.
+    pub fn new(d: usize, slots: usize, anchors: bool, vb: VarBuilder) -> Result<Self> {
         let vb = vb.pp("hidden_cot");
         let anchor = anchors
             .then(|| -> Result<AnchorPointers> {
@@ -267,7 +273,12 @@ impl ObjectPointers {
         Ok(Self {
             q: super::nn::linear_no_bias(d, d, vb.pp("pointer_q"))?,
             k: super::nn::linear_no_bias(d, d, vb.pp("pointer_k"))?,
-            relation: Mlp::new(RELATION_DIM, d, d, vb.pp("relation"))?,
+            relation: Mlp::new(
+                RELATION_DIM + if slots >= 3 { TRIPLE_DIM } else { 0 },
+                d,
+                d,
+                vb.pp("relation"),
+            )?,
             anchor,
             scale: POINTER_SCALE,
         })
@@ -326,14 +337,18 @@ impl ObjectPointers {
         })
     }
 
-    /// The relation embedding [B, D] of the boxes the pointers select: `scores` [B, 2, N],
-    /// `boxes` [B, N, 6] ([min, max] about the scene centre).
+    /// The relation embedding [B, D] of the boxes the pointers select: `scores` [B, S, N]
+    /// (S slots, 2 or 3), `boxes` [B, N, 6] ([min, max] about the scene centre).
     pub fn relation(&self, scores: &Tensor, boxes: &Tensor) -> Result<Tensor> {
         let p = super::nn::softmax(scores)?;
-        let picked = p.matmul(boxes)?; // [B, 2, 6]
-        let a = picked.narrow(1, 0, 1)?.squeeze(1)?;
-        let b = picked.narrow(1, 1, 1)?.squeeze(1)?;
-        self.relation.forward(&relation_features(&a, &b)?)
+        let picked = p.matmul(boxes)?; // [B, S, 6]
+        let slot = |i: usize| picked.narrow(1, i, 1)?.squeeze(1);
+        let (a, b) = (slot(0)?, slot(1)?);
+        let mut features = relation_features(&a, &b)?;
+        if picked.dim(1)? >= 3 {
+            features = Tensor::cat(&[features, triple_features(&a, &b, &slot(2)?)?], 1)?;
+        }
+        self.relation.forward(&features)
     }
 }
 
@@ -357,6 +372,40 @@ pub fn relation_features(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     parts.push((&a1 - &a0)?);
     parts.push((&b1 - &b0)?);
     Tensor::cat(&parts, 1)
+}
+
+/// [`TRIPLE_DIM`] features of boxes `c` [B, 6] for an observer standing at the centre of `a`
+/// facing the centre of `b` (horizontally; z is up), as the direction questions ask: c's offset
+/// to the observer's right, ahead and up (× 0.5), the unit horizontal direction (right, ahead),
+/// and the horizontal distance from a to b (× 0.25).
+pub fn triple_features(a: &Tensor, b: &Tensor, c: &Tensor) -> Result<Tensor> {
+    let centre = |x: &Tensor| (x.narrow(1, 0, 3)? + x.narrow(1, 3, 3)?)? * 0.5;
+    let (ca, cb, cc) = (centre(a)?, centre(b)?, centre(c)?);
+    let facing = (&cb - &ca)?;
+    let (fx, fy) = (facing.narrow(1, 0, 1)?, facing.narrow(1, 1, 1)?);
+    let reach = ((fx.sqr()? + fy.sqr()?)? + 1e-6)?.sqrt()?; // [B, 1]
+    let (fx, fy) = (fx.broadcast_div(&reach)?, fy.broadcast_div(&reach)?);
+    let rel = (&cc - &ca)?;
+    let (rx, ry, rz) = (
+        rel.narrow(1, 0, 1)?,
+        rel.narrow(1, 1, 1)?,
+        rel.narrow(1, 2, 1)?,
+    );
+    // right = facing × up = (fy, −fx, 0).
+    let right = ((&rx * &fy)? - (&ry * &fx)?)?;
+    let ahead = ((&rx * &fx)? + (&ry * &fy)?)?;
+    let flat = ((right.sqr()? + ahead.sqr()?)? + 1e-4)?.sqrt()?;
+    Tensor::cat(
+        &[
+            (&right * 0.5)?,
+            (&ahead * 0.5)?,
+            (&rz * 0.5)?,
+            (&right / &flat)?,
+            (&ahead / &flat)?,
+            (&reach * 0.25)?,
+        ],
+        1,
+    )
 }
 
 /// The boxes of a batch of scenes' object tokens about each scene's centre, left-padded like

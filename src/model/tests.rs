@@ -48,6 +48,7 @@ fn tiny(vocab: usize, k: usize, teacher: bool) -> ModelConfig {
         latent_pointers: false,
         object_context: false,
         anchor_pointers: false,
+        object_slots: 2,
     }
 }
 
@@ -519,6 +520,26 @@ fn presets_teacher_is_three_times_the_student() {
         ModelConfig::student(600).validate().is_ok()
             && ModelConfig::teacher(600).validate().is_ok()
     );
+}
+
+#[test]
+fn object_slots_default_to_two_and_must_be_two_or_three() {
+    // A config.json written before the field existed reads as two slots.
+    let mut json = serde_json::to_value(ModelConfig::teacher_objects(600)).unwrap();
+    json.as_object_mut().unwrap().remove("object_slots");
+    let old: ModelConfig = serde_json::from_value(json).unwrap();
+    assert_eq!(old.object_slots, 2);
+    for (slots, ok) in [(1, false), (2, true), (3, true), (4, false)] {
+        let cfg = ModelConfig {
+            object_slots: slots,
+            ..ModelConfig::teacher_objects(600)
+        };
+        let v = cfg.validate();
+        assert_eq!(v.is_ok(), ok, "{slots}: {v:?}");
+        if let Err(e) = v {
+            assert!(e.contains("object_slots"), "{e}");
+        }
+    }
 }
 
 fn corpus() -> Vec<String> {

@@ -14,8 +14,8 @@ use super::encoder::{Encoder, EncoderOutput};
 use super::heads::{DepthHead, DepthOutput, DetectionHead, DetectionOutput};
 use super::nn::Mlp;
 use super::objects::{
-    CONTEXT_DIM, DISTANCE_LATENT, GEOMETRY_DIM, LatentProbes, ObjectEmbedder, ObjectPointers,
-    PROBED_OBJECTS, context_features, geometry_dim, geometry_features, object_boxes, scene_origin,
+    CONTEXT_DIM, GEOMETRY_DIM, LatentProbes, ObjectEmbedder, ObjectPointers, context_features,
+    geometry_dim, geometry_features, object_boxes, scene_origin,
 };
 use crate::data::{ObjectToken, ObjectViews, object_tokens};
 
@@ -391,9 +391,14 @@ impl SpatialVlm {
                 .transpose()?,
             pointers: (cfg.latent_pointers
                 && cfg.scene_input == SceneInput::Objects
-                && cfg.hidden_cot_tokens > DISTANCE_LATENT)
+                && cfg.hidden_cot_tokens > cfg.object_slots)
                 .then(|| {
-                    ObjectPointers::new(cfg.decoder.hidden_size, cfg.anchor_pointers, vb.clone())
+                    ObjectPointers::new(
+                        cfg.decoder.hidden_size,
+                        cfg.object_slots,
+                        cfg.anchor_pointers,
+                        vb.clone(),
+                    )
                 })
                 .transpose()?,
             device: vb.device().clone(),
@@ -662,8 +667,10 @@ impl SpatialVlm {
         // Pass 1 up to each row's second latent; its keys and values before the earliest third
         // latent are reused by pass 2, which recomputes only from there (causal: nothing
         // before a row's third latent changes).
-        let t1 = latent_start.iter().max().copied().unwrap_or(0) + PROBED_OBJECTS;
-        let s2 = latent_start.iter().min().copied().unwrap_or(0) + DISTANCE_LATENT;
+        // Slots 0..S point; latent S (the relation latent) gets the relation.
+        let slots_n = self.cfg.object_slots;
+        let t1 = latent_start.iter().max().copied().unwrap_or(0) + slots_n;
+        let s2 = latent_start.iter().min().copied().unwrap_or(0) + slots_n;
         if t1 > t || s2 >= t {
             candle_core::bail!("the latents lie outside the prompt");
         }
@@ -679,11 +686,11 @@ impl SpatialVlm {
         let rows: Vec<u32> = latent_start
             .iter()
             .enumerate()
-            .flat_map(|(bi, &s)| (0..PROBED_OBJECTS).map(move |i| (bi * t1 + s + i) as u32))
+            .flat_map(|(bi, &s)| (0..slots_n).map(move |i| (bi * t1 + s + i) as u32))
             .collect();
         let slots = flat
             .index_select(&Tensor::new(rows.as_slice(), &self.device)?, 0)?
-            .reshape((b, PROBED_OBJECTS, d))?;
+            .reshape((b, slots_n, d))?;
         let object_mask = match key_mask {
             Some(m) => m.narrow(1, 0, n)?,
             None => Tensor::zeros((b, n), candle_core::DType::F32, &self.device)?,
@@ -693,7 +700,7 @@ impl SpatialVlm {
         let relation = pointers.relation(&scores, boxes)?; // [B, D]
         let mut at = vec![0f32; b * t];
         for (bi, &s) in latent_start.iter().enumerate() {
-            at[bi * t + s + DISTANCE_LATENT] = 1.0;
+            at[bi * t + s + slots_n] = 1.0;
         }
         let at = Tensor::from_vec(at, (b, t, 1), &self.device)?;
         let x2 = (x + at.broadcast_mul(&relation.unsqueeze(1)?)?)?;

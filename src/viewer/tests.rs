@@ -398,7 +398,11 @@ fn worker_events_update_the_chat_and_highlights() {
         );
         assert_eq!(chat.waiting, None);
         assert_eq!(chat.highlighted, vec![3, 4]);
-        assert_eq!(chat.grounded, vec![3], "the object the answer was read from");
+        assert_eq!(
+            chat.grounded,
+            vec![3],
+            "the object the answer was read from"
+        );
         let grounding = &chat.history[&path][1].answers[0].grounding;
         assert_eq!(
             super::chat::grounding_line(grounding).as_deref(),

@@ -7,7 +7,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::data::{Dataset, ObjectToken, ObjectViews, Split, object_tokens};
-use crate::model::objects::PROBED_OBJECTS;
+use crate::model::objects::MAX_OBJECT_SLOTS;
 use crate::model::{ModelError, SpatiaTokenizer};
 use crate::questions::{QuestionCategory, min_visible_px};
 
@@ -31,7 +31,7 @@ pub struct CachedQuestion {
     pub question: Vec<u32>,
     /// Answer token ids (no `<eos>`).
     pub answer: Vec<u32>,
-    /// For the first [`PROBED_OBJECTS`] objects the question names, the index of its token in
+    /// For the first [`MAX_OBJECT_SLOTS`] objects the question names, the index of its token in
     /// the scene's object tokens (`None` when it has none).
     pub named: Vec<Option<usize>>,
     /// For the same objects, the index of the token of the anchor the question names it by
@@ -89,13 +89,13 @@ impl TokenCache {
             );
             let scene = cache.scenes.len();
             for q in questions.iter().filter(|q| !q.held_out) {
-                let named = (0..PROBED_OBJECTS)
+                let named = (0..MAX_OBJECT_SLOTS)
                     .map(|k| {
                         let id = *q.objects.get(k)?;
                         objects.iter().position(|o| o.id == id)
                     })
                     .collect();
-                let anchored = (0..PROBED_OBJECTS)
+                let anchored = (0..MAX_OBJECT_SLOTS)
                     .map(|k| {
                         let id = (*q.anchors.get(k)?)?;
                         objects.iter().position(|o| o.id == id)

@@ -14,7 +14,7 @@ use candle_core::{D, DType, Module, Result, Tensor};
 
 use super::cache::{CachedQuestion, TokenCache};
 use crate::data::ObjectToken;
-use crate::model::objects::{DISTANCE_LATENT, PROBED_OBJECTS, distance_target, scene_origin};
+use crate::model::objects::{distance_target, scene_origin};
 use crate::model::vlm::ObjectGeometry;
 use crate::model::vlm::object_key_mask;
 use crate::model::{SpatiaTokenizer, SpatialVlm};
@@ -296,7 +296,7 @@ pub fn stage2_losses(
     let mut terms = BTreeMap::new();
     terms.insert("answer".to_string(), answer.clone());
     let mut total = answer;
-    let probes = !blind && model.probes().is_some() && k > DISTANCE_LATENT;
+    let probes = !blind && model.probes().is_some() && k > model.cfg.object_slots;
     if probes {
         let mean = |pick: &dyn Fn(&Sums) -> Option<&(Tensor, usize)>| -> Result<Tensor> {
             let items: Vec<&(Tensor, usize)> = parts.iter().filter_map(pick).collect();
@@ -381,7 +381,9 @@ fn pass_sums(
         pointer: None,
         anchor: None,
     };
-    let Some(p) = model.probes().filter(|_| !blind && k > DISTANCE_LATENT) else {
+    // Latents 0..S hold the named objects, latent S the distance.
+    let slots = model.cfg.object_slots;
+    let Some(p) = model.probes().filter(|_| !blind && k > slots) else {
         return Ok(sums);
     };
     let (mut obj_rows, mut obj_cls, mut obj_box) = (Vec::new(), Vec::new(), Vec::new());
@@ -391,16 +393,16 @@ fn pass_sums(
     for (bi, (q, t)) in qs.iter().zip(&tails).enumerate() {
         let objects = scenes[bi];
         let origin = scene_origin(objects);
-        for (i, anchor) in q.anchored.iter().enumerate().take(PROBED_OBJECTS) {
+        for (i, anchor) in q.anchored.iter().enumerate().take(slots) {
             if let Some(j) = *anchor {
-                anchor_rows.push((bi * PROBED_OBJECTS + i) as u32);
+                anchor_rows.push((bi * slots + i) as u32);
                 anchor_t.push((n - objects.len() + j) as u32);
             }
         }
-        for (i, named) in q.named.iter().enumerate().take(PROBED_OBJECTS) {
+        for (i, named) in q.named.iter().enumerate().take(slots) {
             let Some(j) = *named else { continue };
             // Object tokens are left-padded to n.
-            ptr_rows.push((bi * PROBED_OBJECTS + i) as u32);
+            ptr_rows.push((bi * slots + i) as u32);
             ptr_t.push((n - objects.len() + j) as u32);
             let o = &objects[j];
             obj_rows.push(match &first {
@@ -414,7 +416,7 @@ fn pass_sums(
             obj_box.extend(hi.to_array());
         }
         if let Some(d) = q.distance_m {
-            dist_rows.push(at(bi, n + t.latent_start + DISTANCE_LATENT));
+            dist_rows.push(at(bi, n + t.latent_start + slots));
             dist_t.push(distance_target(d));
         }
     }
@@ -430,11 +432,11 @@ fn pass_sums(
         sums.class = Some((class, m));
         sums.bbox = Some((bbox, m * 6));
     }
-    // Cross-entropy sum of the rows `rows` of pointer logits [B, 2, n] against tokens `targets`.
+    // Cross-entropy sum of the rows `rows` of pointer logits [B, S, n] against tokens `targets`.
     let pointer_nll =
         |scores: &Tensor, rows: Vec<u32>, targets: Vec<u32>| -> Result<(Tensor, usize)> {
             let m = rows.len();
-            let flat_scores = scores.reshape((qs.len() * PROBED_OBJECTS, n))?;
+            let flat_scores = scores.reshape((qs.len() * slots, n))?;
             let picked = flat_scores.index_select(&Tensor::new(rows.as_slice(), &device)?, 0)?;
             let log_p = candle_nn::ops::log_softmax(&picked, D::Minus1)?;
             let target = Tensor::from_vec(targets, (m, 1), &device)?;

@@ -82,28 +82,35 @@ fn new_trainer(
 
 #[test]
 fn the_batched_training_pass_equals_inference_and_single_questions() {
-    training_equals_inference(false, false);
+    training_equals_inference(false, false, 2);
 }
 
 #[test]
 fn a_model_with_context_features_trains_as_it_answers() {
-    training_equals_inference(true, false);
+    training_equals_inference(true, false, 2);
 }
 
 #[test]
 fn a_model_with_anchor_pointers_trains_as_it_answers() {
-    training_equals_inference(true, true);
+    training_equals_inference(true, true, 2);
+}
+
+#[test]
+fn a_model_with_three_object_slots_trains_as_it_answers() {
+    training_equals_inference(true, true, 3);
 }
 
 /// Batched, left-padded training logits equal each question's greedy generation; the batch
 /// loss is the mean of single questions' losses.
-fn training_equals_inference(object_context: bool, anchor_pointers: bool) {
+fn training_equals_inference(object_context: bool, anchor_pointers: bool, object_slots: usize) {
     let dir = tempfile::tempdir().unwrap();
     let ds = tiny_dataset(dir.path());
     let tk = tokenizer(&ds);
     let cfg = ModelConfig {
         object_context,
         anchor_pointers,
+        object_slots,
+        hidden_cot_tokens: object_slots + 1,
         ..tiny_object_cfg(tk.vocab_size())
     };
     let t = trainer_of(cfg, &ds, &tk, &dir.path().join("run"), 4, false);
@@ -135,8 +142,8 @@ fn training_equals_inference(object_context: bool, anchor_pointers: bool) {
             .model()
             .generate(&scene, &q.question, (tk.bos, tk.ans, tk.eos), false)
             .unwrap();
-        // Both object slots report where they point, on objects of this scene.
-        assert_eq!(g.grounding.len(), 2);
+        // Every object slot reports where it points, on objects of this scene.
+        assert_eq!(g.grounding.len(), object_slots);
         for gr in &g.grounding {
             assert!(scene.objects.iter().any(|o| o.id == gr.object_id));
             assert!(gr.probability > 0.0 && gr.probability <= 1.0);
@@ -363,6 +370,22 @@ fn init_starts_the_perception_from_another_model_and_refuses_a_different_one() {
     assert!(e.contains("aggregator.") && e.contains("shape"), "{e}");
 }
 
+/// A freshly seeded model and an optimizer over its stage-2 variables.
+fn model_and_optimizer(cfg: &ModelConfig) -> (SpatialVlm, AdamW) {
+    let varmap = VarMap::new();
+    let vb = crate::model::nn::seeded_var_builder(&varmap, 5, &Device::Cpu);
+    let model = SpatialVlm::new(cfg, vb).unwrap();
+    let named: Vec<(String, candle_core::Var)> = varmap
+        .data()
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| is_stage2_var(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    (model, AdamW::new(named, 0.0).unwrap())
+}
+
 /// Hand-made rooms: a chair and a table, `gap` metres apart along x.
 fn room(gap: f32) -> Vec<ObjectToken> {
     let chair = Category::Chair.index();
@@ -412,18 +435,7 @@ fn object_tokens_answer_what_the_wording_alone_cannot() {
     let batch: Vec<usize> = (0..gaps.len()).collect();
     let sp = Specials::of(&tk);
     let train = |blind: bool| -> (f32, f32) {
-        let varmap = VarMap::new();
-        let vb = crate::model::nn::seeded_var_builder(&varmap, 5, &Device::Cpu);
-        let model = SpatialVlm::new(&tiny_object_cfg(tk.vocab_size().max(8)), vb).unwrap();
-        let named: Vec<(String, candle_core::Var)> = varmap
-            .data()
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(k, _)| is_stage2_var(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let mut opt = AdamW::new(named, 0.0).unwrap();
+        let (model, mut opt) = model_and_optimizer(&tiny_object_cfg(tk.vocab_size().max(8)));
         for _ in 0..120 {
             let (total, _) = stage2_losses(&model, &cache, &batch, sp, blind, 0.5).unwrap();
             let grads = total.backward().unwrap();
@@ -543,18 +555,7 @@ fn anchor_pointers_find_the_chair_closest_to_the_bed() {
             anchor_pointers,
             ..tiny_object_cfg(tk.vocab_size().max(8))
         };
-        let varmap = VarMap::new();
-        let vb = crate::model::nn::seeded_var_builder(&varmap, 5, &Device::Cpu);
-        let model = SpatialVlm::new(&cfg, vb).unwrap();
-        let named: Vec<(String, candle_core::Var)> = varmap
-            .data()
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(k, _)| is_stage2_var(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let mut opt = AdamW::new(named, 0.0).unwrap();
+        let (model, mut opt) = model_and_optimizer(&cfg);
         let batch: Vec<usize> = (0..train_rooms.questions.len()).collect();
         for _ in 0..150 {
             let (total, terms) =
@@ -720,6 +721,124 @@ fn relation_features_measure_the_gap_between_two_boxes() {
         .to_vec1::<f32>()
         .unwrap();
     assert!(h[fourier] < 1e-2);
+}
+
+#[test]
+fn triple_features_place_a_third_box_for_an_observer_at_the_first_facing_the_second() {
+    use crate::model::objects::{TRIPLE_DIM, triple_features};
+    let cube = |x: f32, y: f32, z: f32| [x - 0.5, y - 0.5, z - 0.5, x + 0.5, y + 0.5, z + 0.5];
+    let t =
+        |rows: &[[f32; 6]]| Tensor::from_vec(rows.concat(), (rows.len(), 6), &Device::Cpu).unwrap();
+    // Standing at the origin facing +y (b at (0, 2, 0)): +x is to the right (facing × up).
+    let a = t(&[cube(0.0, 0.0, 0.0), cube(1.0, 1.0, 0.0)]);
+    let b = t(&[cube(0.0, 2.0, 0.0), cube(1.0, 3.0, 0.0)]);
+    // Row 0: c 1 m right and 0.4 m up. Row 1: standing at (1, 1) facing +y, c 3 m behind.
+    let c = t(&[cube(1.0, 0.0, 0.4), cube(1.0, -2.0, 0.0)]);
+    let f = triple_features(&a, &b, &c).unwrap();
+    assert_eq!(f.dims(), &[2, TRIPLE_DIM]);
+    let f = f.to_vec2::<f32>().unwrap();
+    let close = |x: &[f32], y: &[f32]| x.iter().zip(y).all(|(p, q)| (p - q).abs() < 1e-3);
+    assert!(close(&f[0], &[0.5, 0.0, 0.2, 1.0, 0.0, 0.5]), "{:?}", f[0]);
+    assert!(
+        close(&f[1], &[0.0, -1.5, 0.0, 0.0, -1.0, 0.5]),
+        "{:?}",
+        f[1]
+    );
+    // Facing −y instead mirrors left and right.
+    let b_back = t(&[cube(0.0, -2.0, 0.0)]);
+    let g = triple_features(
+        &t(&[cube(0.0, 0.0, 0.0)]),
+        &b_back,
+        &t(&[cube(1.0, 0.0, 0.0)]),
+    )
+    .unwrap()
+    .to_vec2::<f32>()
+    .unwrap();
+    assert!(g[0][0] < -0.49 && g[0][3] < -0.99, "{:?}", g[0]);
+}
+
+#[test]
+fn a_third_slot_answers_left_or_right_of_an_observer() {
+    // "standing at the bed facing the table, is the chair to the left or the right?" in rooms
+    // placed at random: two slots see the bed and the table but not the chair's side.
+    let text = "standing at the bed facing the table, is the chair to the left or the right?";
+    let tk =
+        SpatiaTokenizer::train([text, "left", "right"].map(String::from).into_iter(), 60).unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    let rooms = |n: usize, rng: &mut rand_chacha::ChaCha8Rng| {
+        let mut cache = TokenCache::default();
+        let mut sides = [0usize; 2];
+        while cache.questions.len() < n {
+            let (objects, [chair, bed, table]) = two_chair_room(rng);
+            let centre =
+                |o: &ObjectToken| glam::Vec3::from(o.min_m).lerp(glam::Vec3::from(o.max_m), 0.5);
+            let (a, b, c) = (
+                centre(&objects[bed]),
+                centre(&objects[table]),
+                centre(&objects[chair]),
+            );
+            let Some(observer) = crate::spatial::direction::Observer::standing_at_facing(a, b)
+            else {
+                continue;
+            };
+            let side = (c - a).dot(observer.right());
+            // Balanced answers, none on the boundary.
+            let right = usize::from(side > 0.0);
+            if side.abs() < 0.3 || sides[right] >= n / 2 {
+                continue;
+            }
+            sides[right] += 1;
+            let i = cache.scenes.len();
+            cache.scenes.push(CachedScene {
+                key: format!("room{i}"),
+                objects,
+            });
+            cache.questions.push(CachedQuestion {
+                scene: i,
+                category: QuestionCategory::Direction,
+                question: tk.encode(text).unwrap(),
+                answer: tk
+                    .encode(if right == 1 { "right" } else { "left" })
+                    .unwrap(),
+                named: vec![Some(bed), Some(table), Some(chair)],
+                anchored: vec![None, None, None],
+                distance_m: None,
+                negated: false,
+            });
+        }
+        cache.by_category = vec![(QuestionCategory::Direction, (0..n).collect())];
+        cache
+    };
+    let train_rooms = rooms(48, &mut rng);
+    let test_rooms = rooms(48, &mut rng);
+    let sp = Specials::of(&tk);
+    let accuracy = |object_slots: usize| -> f32 {
+        let cfg = ModelConfig {
+            object_slots,
+            hidden_cot_tokens: 4,
+            ..tiny_object_cfg(tk.vocab_size().max(8))
+        };
+        let (model, mut opt) = model_and_optimizer(&cfg);
+        let batch: Vec<usize> = (0..train_rooms.questions.len()).collect();
+        for _ in 0..150 {
+            let (total, _) = stage2_losses(&model, &train_rooms, &batch, sp, false, 1.0).unwrap();
+            let grads = total.backward().unwrap();
+            opt.update(&grads, 1e-2, 1.0).unwrap();
+        }
+        let all: Vec<usize> = (0..test_rooms.questions.len()).collect();
+        let logits = first_answer_logits(&model, &test_rooms, &all, sp, false).unwrap();
+        let pred = logits.argmax(1).unwrap().to_vec1::<u32>().unwrap();
+        let right = pred
+            .iter()
+            .zip(&test_rooms.questions)
+            .filter(|(p, q)| **p == q.answer[0])
+            .count();
+        right as f32 / all.len() as f32
+    };
+    let (three, two) = (accuracy(3), accuracy(2));
+    eprintln!("left / right on new rooms: three slots {three}, two slots {two}");
+    assert!(three >= 0.85, "three slots: {three}");
+    assert!(two <= 0.7, "two slots cannot see the chair's side: {two}");
 }
 
 #[test]
