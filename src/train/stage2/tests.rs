@@ -386,6 +386,26 @@ fn model_and_optimizer(cfg: &ModelConfig) -> (SpatialVlm, AdamW) {
     (model, AdamW::new(named, 0.0).unwrap())
 }
 
+/// `steps` full-batch steps (lr 1e-2) on every question of `cache`; the last step's terms.
+fn fit(
+    model: &SpatialVlm,
+    opt: &mut AdamW,
+    cache: &TokenCache,
+    sp: Specials,
+    blind: bool,
+    steps: usize,
+    probe_weight: f64,
+) -> BTreeMap<String, Tensor> {
+    let batch: Vec<usize> = (0..cache.questions.len()).collect();
+    let mut last = BTreeMap::new();
+    for _ in 0..steps {
+        let (total, terms) = stage2_losses(model, cache, &batch, sp, blind, probe_weight).unwrap();
+        opt.update(&total.backward().unwrap(), 1e-2, 1.0).unwrap();
+        last = terms;
+    }
+    last
+}
+
 /// Hand-made rooms: a chair and a table, `gap` metres apart along x.
 fn room(gap: f32) -> Vec<ObjectToken> {
     let chair = Category::Chair.index();
@@ -436,11 +456,7 @@ fn object_tokens_answer_what_the_wording_alone_cannot() {
     let sp = Specials::of(&tk);
     let train = |blind: bool| -> (f32, f32) {
         let (model, mut opt) = model_and_optimizer(&tiny_object_cfg(tk.vocab_size().max(8)));
-        for _ in 0..120 {
-            let (total, _) = stage2_losses(&model, &cache, &batch, sp, blind, 0.5).unwrap();
-            let grads = total.backward().unwrap();
-            opt.update(&grads, 1e-2, 1.0).unwrap();
-        }
+        fit(&model, &mut opt, &cache, sp, blind, 120, 0.5);
         // The first answer token decides yes / no: its accuracy and cross-entropy.
         let logits = first_answer_logits(&model, &cache, &batch, sp, blind).unwrap();
         let firsts: Vec<u32> = batch
@@ -556,14 +572,8 @@ fn anchor_pointers_find_the_chair_closest_to_the_bed() {
             ..tiny_object_cfg(tk.vocab_size().max(8))
         };
         let (model, mut opt) = model_and_optimizer(&cfg);
-        let batch: Vec<usize> = (0..train_rooms.questions.len()).collect();
-        for _ in 0..150 {
-            let (total, terms) =
-                stage2_losses(&model, &train_rooms, &batch, sp, false, 1.0).unwrap();
-            assert_eq!(terms.contains_key("probe_anchor"), anchor_pointers);
-            let grads = total.backward().unwrap();
-            opt.update(&grads, 1e-2, 1.0).unwrap();
-        }
+        let terms = fit(&model, &mut opt, &train_rooms, sp, false, 150, 1.0);
+        assert_eq!(terms.contains_key("probe_anchor"), anchor_pointers);
         let hit = |cache: &TokenCache| {
             let all: Vec<usize> = (0..cache.questions.len()).collect();
             let picks = slot_picks(&model, cache, &all, sp).unwrap();
@@ -819,12 +829,7 @@ fn a_third_slot_answers_left_or_right_of_an_observer() {
             ..tiny_object_cfg(tk.vocab_size().max(8))
         };
         let (model, mut opt) = model_and_optimizer(&cfg);
-        let batch: Vec<usize> = (0..train_rooms.questions.len()).collect();
-        for _ in 0..150 {
-            let (total, _) = stage2_losses(&model, &train_rooms, &batch, sp, false, 1.0).unwrap();
-            let grads = total.backward().unwrap();
-            opt.update(&grads, 1e-2, 1.0).unwrap();
-        }
+        fit(&model, &mut opt, &train_rooms, sp, false, 150, 1.0);
         let all: Vec<usize> = (0..test_rooms.questions.len()).collect();
         let logits = first_answer_logits(&model, &test_rooms, &all, sp, false).unwrap();
         let pred = logits.argmax(1).unwrap().to_vec1::<u32>().unwrap();
