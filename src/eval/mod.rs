@@ -74,6 +74,14 @@ impl Share {
     }
 }
 
+/// Tallies (hits, questions) per key → their shares.
+fn shares(tallies: &BTreeMap<String, (usize, usize)>) -> BTreeMap<String, Share> {
+    tallies
+        .iter()
+        .map(|(k, (hits, n))| (k.clone(), Share::of(*hits, *n)))
+        .collect()
+}
+
 /// Depth metrics over the evaluated views.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct DepthScore {
@@ -511,17 +519,11 @@ fn evaluate_scenes(
             .iter()
             .map(|(k, v)| (k.clone(), v.finish()))
             .collect(),
-        grounding: grounding
-            .iter()
-            .map(|(k, (g, n))| (k.clone(), Share::of(*g, *n)))
-            .collect(),
+        grounding: shares(&grounding),
         blind: finish_all(&blind),
         blind_method: options.blind.then(|| BLIND_METHOD.to_string()),
         answer_kind_ok: kind_ok as f32 / answered.max(1) as f32,
-        answer_kind: kinds
-            .iter()
-            .map(|(k, (g, n))| (k.clone(), Share::of(*g, *n)))
-            .collect(),
+        answer_kind: shares(&kinds),
         depth: DepthScore {
             abs_rel: (abs_rel / pixels.max(1) as f64) as f32,
             delta1: (delta1 / pixels.max(1) as f64) as f32,

@@ -300,9 +300,9 @@ pub struct PromptPass {
     pub first: Option<Tensor>,
     /// Attention probabilities per layer (when asked for).
     pub attention: Vec<Tensor>,
-    /// Object-slot pointer logits [B, 2, N] over the object tokens.
+    /// Object-slot pointer logits [B, S, N] over the object tokens (S = `object_slots`).
     pub pointer_scores: Option<Tensor>,
-    /// With anchors (`anchor_pointers`): each slot's anchor logits [B, 2, N].
+    /// With anchors (`anchor_pointers`): each slot's anchor logits [B, S, N].
     pub anchor_scores: Option<Tensor>,
 }
 

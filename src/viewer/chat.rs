@@ -399,20 +399,20 @@ fn ask_scripted_question(
 
 fn draw_highlights(mut gizmos: Gizmos, chat: Res<Chat>, current: Option<Res<CurrentScene>>) {
     let Some(current) = current else { return };
+    // What the words name, and (slightly larger) what the model read its answer from.
+    let outlines = [
+        (&chat.highlighted, 1.03, HIGHLIGHT_COLOR),
+        (&chat.grounded, 1.08, GROUNDED_COLOR),
+    ];
     for o in &current.scene.objects {
-        if chat.highlighted.contains(&o.id) {
-            let size = o.aabb.size().max(Vec3::splat(0.01)) * 1.03;
-            gizmos.cube(
-                Transform::from_translation(o.aabb.center()).with_scale(size),
-                HIGHLIGHT_COLOR,
-            );
-        }
-        if chat.grounded.contains(&o.id) {
-            let size = o.aabb.size().max(Vec3::splat(0.01)) * 1.08;
-            gizmos.cube(
-                Transform::from_translation(o.aabb.center()).with_scale(size),
-                GROUNDED_COLOR,
-            );
+        for (ids, scale, color) in &outlines {
+            if ids.contains(&o.id) {
+                let size = o.aabb.size().max(Vec3::splat(0.01)) * *scale;
+                gizmos.cube(
+                    Transform::from_translation(o.aabb.center()).with_scale(size),
+                    *color,
+                );
+            }
         }
     }
 }

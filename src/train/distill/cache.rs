@@ -187,12 +187,13 @@ impl Distiller {
     ) -> Result<TeacherTargets, ModelError> {
         let m = &self.teacher.model;
         let tok = &self.teacher.tokenizer;
-        let views = ViewBatch::from_shard(shard);
-        let (images, points) = m.view_tensors(&views)?;
-        let enc = m.encode_tensors(&images, points.as_ref())?;
-        let patch_tokens = last_patch_tokens(&enc)?;
-        let depth = m.depth_tensors(&enc)?.depth.get(0)?;
-        let det = m.detect_tensors(&enc)?;
+        // One encoder run gives the patch tokens, depth and boxes, and the scene tokens the
+        // answers are read from (patches, or an object teacher's object tokens).
+        let scene = m.encode(&ViewBatch::from_shard(shard))?;
+        let enc = &scene.encoder;
+        let patch_tokens = last_patch_tokens(enc)?;
+        let depth = m.depth_tensors(enc)?.depth.get(0)?;
+        let det = m.detect_tensors(enc)?;
         let mut answers = HashMap::new();
         let mut examples = Vec::new();
         let mut row = 0;
@@ -212,16 +213,14 @@ impl Distiller {
         } else if m.cfg.scene_input == crate::model::config::SceneInput::Objects {
             // An object-token teacher answers through its object slots over the shard's
             // annotated objects (its privileged input), as it does in the app.
-            let scene = m.encode(&views)?;
             m.scene_answer_logits(&scene, &examples, (tok.bos, tok.ans, tok.eos))?
                 .0
         } else {
-            let scene = m.scene_embeds(&enc)?;
             let mut parts = Vec::new();
             // Chunks keep the teacher's activations small on scenes with many questions.
             for chunk in examples.chunks(32) {
                 let (l, _) =
-                    m.answer_logits(&scene, chunk, (tok.bos, tok.ans, tok.eos, tok.pad))?;
+                    m.answer_logits(&scene.embeds, chunk, (tok.bos, tok.ans, tok.eos, tok.pad))?;
                 parts.push(l);
             }
             Tensor::cat(&parts, 0)?

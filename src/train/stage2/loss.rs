@@ -87,9 +87,9 @@ struct BatchForward<'c> {
     tails: Vec<Tail>,
     scenes: Vec<&'c [ObjectToken]>,
     qs: Vec<&'c CachedQuestion>,
-    /// Object-slot pointer logits [B, 2, n].
+    /// Object-slot pointer logits [B, S, n].
     pointer_scores: Option<Tensor>,
-    /// Anchor pointer logits [B, 2, n] (`anchor_pointers`).
+    /// Anchor pointer logits [B, S, n] (`anchor_pointers`).
     anchor_scores: Option<Tensor>,
 }
 
