@@ -361,6 +361,60 @@ fn ask_answers_with_a_model_folder() {
     );
 }
 
+/// `--device`: `cpu` runs there (and says so in the JSON); `cuda` on a machine without a GPU (or
+/// a binary without the `cuda` feature) is one error line with the reason; an unknown name is
+/// refused with the list of names; the same flag exists on every command that runs a model.
+#[test]
+fn device_flag_is_honoured_and_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("tiny");
+    tiny_model(&model);
+    let scene = bundled_scene();
+    let ask = |device: &str| {
+        spatia(&[
+            "ask",
+            scene.to_str().unwrap(),
+            "Is the lamp near the sofa?",
+            "--model",
+            model.to_str().unwrap(),
+            "--json",
+            "--device",
+            device,
+        ])
+    };
+    let out = ask("cpu");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(v["device"], "cpu");
+    let out = ask("cuda");
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("built without the `cuda` feature") || err.contains("no CUDA device"),
+        "{err}"
+    );
+    let out = ask("tpu");
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("invalid value 'tpu'") && stderr(&out).contains("cpu, cuda"),
+        "{}",
+        stderr(&out)
+    );
+    for command in [
+        &["bench-models"][..],
+        &["eval"],
+        &["train", "teacher"],
+        &["train", "decoder"],
+        &["distill"],
+    ] {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let out = spatia(&args);
+        assert!(stdout(&out).contains("--device <DEVICE>"), "{command:?}");
+    }
+}
+
 /// `spatia questions SCENE --views N --scene-path` asks only about objects the rendered views
 /// show and writes the scene's path; `spatia eval --questions FILE` opens those paths (a
 /// ScanNet folder, a 3D-FRONT house; relative to the file's folder too) without a dataset and

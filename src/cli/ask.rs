@@ -9,8 +9,7 @@ use serde::Serialize;
 use spatia::data::build::{BuildOptions, render_shard};
 use spatia::model::bench::answer_latency_ms;
 use spatia::model::{
-    ModelConfig, SpatiaTokenizer, SpatialVlm, ViewBatch, default_model_dir, device_name,
-    load_model, pick_device,
+    ModelConfig, SpatiaTokenizer, SpatialVlm, ViewBatch, default_model_dir, device_name, load_model,
 };
 use spatia::scene::procgen;
 
@@ -31,6 +30,8 @@ pub struct AskArgs {
     /// Seed for the camera placement of the rendered views.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    #[command(flatten)]
+    device: super::DeviceArgs,
 }
 
 #[derive(Serialize)]
@@ -47,7 +48,7 @@ pub fn run(args: &AskArgs) -> anyhow::Result<()> {
         .model
         .clone()
         .unwrap_or_else(|| default_model_dir("student"));
-    let device = pick_device();
+    let device = args.device.select()?;
     let loaded = load_model(&dir, &device)?;
     let scene = args.scene.load()?;
     let cfg = &loaded.model.cfg;
@@ -87,12 +88,14 @@ pub struct BenchModelsArgs {
     /// Answer tokens generated per timed answer.
     #[arg(long, default_value_t = 4)]
     answer_tokens: usize,
+    #[command(flatten)]
+    device: super::DeviceArgs,
 }
 
 /// Parameters, encode time and per-answer latency of the student and teacher presets (random
 /// weights: the figures depend on the architecture, not on training).
 pub fn bench(args: &BenchModelsArgs) -> anyhow::Result<()> {
-    let device = pick_device();
+    let device = args.device.select()?;
     let (scene, _) = procgen::generate(0, 38).to_scene();
     let sp = spatia::spatial::SpatialScene::new(&scene);
     let questions = spatia::questions::generate(&sp, &Default::default());
@@ -102,6 +105,7 @@ pub fn bench(args: &BenchModelsArgs) -> anyhow::Result<()> {
         .collect();
     let tk = SpatiaTokenizer::train(corpus.into_iter(), 600)?;
     let q_ids = tk.encode("is the lamp near the sofa?")?;
+    println!("device {}", device_name(&device));
     let mut rows = Vec::new();
     for cfg in [ModelConfig::student(600), ModelConfig::teacher(600)] {
         let map = VarMap::new();

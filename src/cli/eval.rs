@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use spatia::data::{Dataset, Split};
 use spatia::eval::{CategoryScore, EvalOptions, EvalReport, compare, evaluate, evaluate_questions};
-use spatia::model::{load_model, pick_device};
+use spatia::model::load_model;
 use spatia::questions::jsonl::read_jsonl;
 
 /// The `--split` values.
@@ -71,11 +71,13 @@ pub struct EvalArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    device: super::DeviceArgs,
 }
 
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let splits = args.split.splits();
-    let device = pick_device();
+    let device = args.device.select()?;
     let dataset = args.data.as_deref().map(Dataset::open).transpose()?;
     let external = match &args.questions {
         Some(p) => Some((read_jsonl(p)?, p.clone())),

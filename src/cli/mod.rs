@@ -63,6 +63,22 @@ enum Command {
     BenchView(view::BenchViewArgs),
 }
 
+/// `--device`, shared by every command that runs a model.
+#[derive(clap::Args, Debug, Clone, Copy, Default)]
+pub struct DeviceArgs {
+    /// Where the models run: auto (a GPU when this binary was built with `cuda` and one is
+    /// present, else the CPU), cpu, or cuda (refused when this binary or machine has none).
+    #[arg(long, value_enum, default_value_t = spatia::model::DeviceChoice::Auto)]
+    pub device: spatia::model::DeviceChoice,
+}
+
+impl DeviceArgs {
+    /// The device these arguments ask for (see [`spatia::model::select_device`]).
+    pub fn select(&self) -> anyhow::Result<candle_core::Device> {
+        Ok(spatia::model::select_device(self.device)?)
+    }
+}
+
 /// Options shared by commands that load a scene.
 #[derive(clap::Args, Debug, Clone)]
 pub struct SceneArgs {

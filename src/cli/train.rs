@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use spatia::data::Split;
-use spatia::model::{ModelConfig, SpatiaTokenizer, pick_device};
+use spatia::model::{ModelConfig, SpatiaTokenizer};
 use spatia::train::{
     Dataset, DecoderTrainConfig, DecoderTrainer, DistillPlan, StudentPreset, TrainConfig,
     TrainEvent, Trainer, checkpoint_dir, distill_trainer,
@@ -113,6 +113,8 @@ pub struct RunArgs {
     /// Resume when `OUT/checkpoint` exists, else start a new run (and say which).
     #[arg(long)]
     resume_or_start: bool,
+    #[command(flatten)]
+    device: super::DeviceArgs,
 }
 
 impl RunArgs {
@@ -178,7 +180,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         TrainWhich::Teacher(o) => o,
         TrainWhich::Decoder(d) => return train_decoder(d),
     };
-    let device = pick_device();
+    let device = o.run.device.select()?;
     let dataset = Dataset::open(&o.run.data)?;
     let resume = o.run.resume();
     let tokenizer = run_tokenizer(resume, &o.run.out, None, &dataset, o.vocab)?;
@@ -309,7 +311,7 @@ pub fn distill(a: &DistillArgs) -> anyhow::Result<()> {
         teacher_cache: a.teacher_cache.clone(),
         resume: o.run.resume(),
     };
-    let mut trainer = distill_trainer(&plan, &pick_device())?;
+    let mut trainer = distill_trainer(&plan, &o.run.device.select()?)?;
     if a.fill_cache {
         let bar = ProgressBar::new(0);
         let computed = trainer.fill_teacher_cache(|done, total| {
@@ -352,8 +354,8 @@ fn run_tokenizer(
 }
 
 fn train_decoder(o: &DecoderOptions) -> anyhow::Result<()> {
-    let device = pick_device();
     let r = &o.run;
+    let device = r.device.select()?;
     let dataset = Dataset::open(&r.data)?;
     let resume = r.resume();
     let tokenizer = run_tokenizer(resume, &r.out, o.tokenizer.as_deref(), &dataset, o.vocab)?;

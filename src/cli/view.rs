@@ -56,6 +56,8 @@ pub struct ViewArgs {
     /// Output folder of the --train run (default: a `spatia-training` folder in the temp dir).
     #[arg(long)]
     pub train_out: Option<PathBuf>,
+    #[command(flatten)]
+    pub device: super::DeviceArgs,
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), String> {
@@ -94,6 +96,7 @@ pub fn run(args: &ViewArgs) -> anyhow::Result<()> {
         train_steps: args.train_steps,
         train_preset: args.train_preset,
         train_out: args.train_out.clone(),
+        device: args.device.device,
     };
     run_viewer(options)?;
     Ok(())

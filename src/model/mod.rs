@@ -6,6 +6,7 @@ pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod decoder;
+pub mod device;
 pub mod encoder;
 pub mod heads;
 pub mod nn;
@@ -16,10 +17,9 @@ pub mod vlm;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use candle_core::Device;
-
 pub use checkpoint::{LoadedModel, load_model, save_model};
 pub use config::ModelConfig;
+pub use device::{DeviceChoice, device_name, pick_device, select_device};
 pub use tokenizer::SpatiaTokenizer;
 pub use vlm::{
     Answer, AttentionMaps, Detection, Grounding, SceneTokens, SpatialVlm, ViewBatch, ViewDepth,
@@ -53,35 +53,6 @@ pub enum ModelError {
 /// The bundled model folder `models/<name>` (see [`crate::scene::bundled_path`]).
 pub fn default_model_dir(name: &str) -> PathBuf {
     crate::scene::bundled_path(&std::path::Path::new("models").join(name))
-}
-
-/// The device to run on: a GPU when built with `cuda` or `metal` and one is present, else the
-/// CPU (saying so on standard error when a GPU build finds none).
-pub fn pick_device() -> Device {
-    #[cfg(feature = "cuda")]
-    {
-        match Device::new_cuda(0) {
-            Ok(d) => return d,
-            Err(e) => eprintln!("warning: no CUDA device ({e}); running on the CPU"),
-        }
-    }
-    #[cfg(feature = "metal")]
-    {
-        match Device::new_metal(0) {
-            Ok(d) => return d,
-            Err(e) => eprintln!("warning: no Metal device ({e}); running on the CPU"),
-        }
-    }
-    Device::Cpu
-}
-
-/// A short name for a device ("cpu", "cuda", "metal").
-pub fn device_name(device: &Device) -> &'static str {
-    match device {
-        Device::Cpu => "cpu",
-        Device::Cuda(_) => "cuda",
-        Device::Metal(_) => "metal",
-    }
 }
 
 impl LoadedModel {

@@ -553,6 +553,8 @@ impl SpatialVlm {
                 (embeds, layout, objects)
             }
         };
+        // A GPU runs the kernels asynchronously: wait for them so that the time is the work's.
+        self.device.synchronize()?;
         Ok(SceneTokens {
             encoder,
             embeds,

@@ -69,6 +69,8 @@ pub struct ViewerOptions {
     pub train_preset: Option<crate::worker::StudentPreset>,
     /// Output folder of that run (the training tab's default when `None`).
     pub train_out: Option<PathBuf>,
+    /// Where the models run (`--device`).
+    pub device: crate::model::DeviceChoice,
 }
 
 impl Default for ViewerOptions {
@@ -87,6 +89,7 @@ impl Default for ViewerOptions {
             train_steps: None,
             train_preset: None,
             train_out: None,
+            device: crate::model::DeviceChoice::Auto,
         }
     }
 }
@@ -175,6 +178,10 @@ pub fn run(options: ViewerOptions) -> Result<(), ViewerError> {
         overlays::OverlayPlugin,
         ui::UiPlugin,
     ));
+    app.insert_resource(model_bridge::ModelDirs {
+        device: options.device,
+        ..Default::default()
+    });
     if let Some(tab) = options.panel {
         app.insert_resource(ui::RightPanel(tab));
     }

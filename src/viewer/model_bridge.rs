@@ -11,13 +11,16 @@ use bevy::prelude::*;
 use super::loading::{CurrentScene, SceneReplaced};
 use crate::worker::{Event, Request, Role, Worker};
 
-/// The model folders the viewer loads at start (missing ones are skipped with a note).
+/// The model folders the viewer loads at start (missing ones are skipped with a note) and the
+/// device they run on (`--device`).
 #[derive(Resource, Debug, Clone)]
 pub struct ModelDirs {
     /// The chat's model.
     pub student: PathBuf,
     /// The comparison model.
     pub teacher: PathBuf,
+    /// Where the worker runs the models.
+    pub device: crate::model::DeviceChoice,
 }
 
 impl Default for ModelDirs {
@@ -25,6 +28,7 @@ impl Default for ModelDirs {
         Self {
             student: crate::model::default_model_dir("student"),
             teacher: crate::model::default_model_dir("teacher"),
+            device: crate::model::DeviceChoice::Auto,
         }
     }
 }
@@ -129,7 +133,14 @@ impl Plugin for ModelBridgePlugin {
 }
 
 fn start_model_worker(mut bridge: ResMut<ModelBridge>, dirs: Res<ModelDirs>) {
-    match Worker::spawn(crate::model::pick_device()) {
+    let device = match crate::model::select_device(dirs.device) {
+        Ok(d) => d,
+        Err(e) => {
+            bridge.note = Some(e.to_string());
+            return;
+        }
+    };
+    match Worker::spawn(device) {
         Ok(w) => bridge.worker = Some(w),
         Err(e) => {
             bridge.note = Some(e.to_string());
