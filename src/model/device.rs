@@ -39,10 +39,6 @@ pub fn select_device(choice: DeviceChoice) -> Result<Device, ModelError> {
 
 /// A GPU when built with one and present, else the CPU (with one line on standard error when a
 /// GPU build finds none).
-pub fn pick_device() -> Device {
-    auto_device()
-}
-
 fn auto_device() -> Device {
     if CUDA_BUILT {
         match cuda_device() {

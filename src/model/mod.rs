@@ -19,7 +19,7 @@ use std::time::Instant;
 
 pub use checkpoint::{LoadedModel, load_model, save_model};
 pub use config::ModelConfig;
-pub use device::{DeviceChoice, device_name, pick_device, select_device};
+pub use device::{DeviceChoice, device_name, select_device};
 pub use tokenizer::SpatiaTokenizer;
 pub use vlm::{
     Answer, AttentionMaps, Detection, Grounding, SceneTokens, SpatialVlm, ViewBatch, ViewDepth,
