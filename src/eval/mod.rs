@@ -652,6 +652,7 @@ mod tests {
             views: Vec::new(),
             fact: None,
             anchors: Vec::new(),
+            answer_object: None,
         };
         // (question, template, key); an unknown template counts as named plainly.
         let cases = [

@@ -116,6 +116,7 @@ mod tests {
             views: Vec::new(),
             fact: None,
             anchors: Vec::new(),
+            answer_object: None,
         }
     }
 

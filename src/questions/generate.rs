@@ -395,6 +395,7 @@ impl<'a> Ctx<'a> {
             views: self.views(ids),
             fact: Some(fact),
             anchors,
+            answer_object: None,
         })
     }
 
@@ -635,6 +636,10 @@ impl<'a> Ctx<'a> {
                         };
                         let answer = canonical_name(best_c).to_string();
                         self.ask(kind, QuestionCategory::Closest, &[a], answer, fact)
+                            .map(|q| Question {
+                                answer_object: Some(best),
+                                ..q
+                            })
                     }
                     _ => {
                         let candidates: Vec<(u32, f32)> = others
@@ -669,6 +674,10 @@ impl<'a> Ctx<'a> {
                             answer,
                             fact,
                         )
+                        .map(|q| Question {
+                            answer_object: Some(closer),
+                            ..q
+                        })
                     }
                 };
                 out.extend(q);
@@ -868,6 +877,7 @@ impl<'a> Ctx<'a> {
                     ..Default::default()
                 }),
                 anchors: Vec::new(),
+                answer_object: None,
             });
         }
         out

@@ -208,6 +208,7 @@ pub fn import_sqa3d(
             views: Vec::new(),
             fact: None,
             anchors: Vec::new(),
+            answer_object: None,
         });
     }
     Ok((out, report))
@@ -254,6 +255,7 @@ pub fn import_scanqa(path: &Path) -> Result<(Vec<Question>, ImportReport), Scene
             views: Vec::new(),
             fact: None,
             anchors: Vec::new(),
+            answer_object: None,
         });
     }
     Ok((out, report))

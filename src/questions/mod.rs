@@ -133,6 +133,11 @@ pub struct Question {
     /// named by relation, and in files that predate it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub anchors: Vec<Option<u32>>,
+    /// The object the answer names, where the answer is an object that the question does not
+    /// name: the closest / farthest object to the one it names ("what is nearest the pillow?")
+    /// or the closer of two. `None` for other questions and in files that predate it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer_object: Option<u32>,
 }
 
 impl Question {

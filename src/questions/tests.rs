@@ -26,6 +26,12 @@ fn check_answer(sp: &SpatialScene<'_>, q: &Question) {
     let d = |i: usize, j: usize| sp.distance_m(q.objects[i], q.objects[j]).unwrap();
     let yes = q.answer == "yes";
     let ctx = format!("{}: {:?}", s.name, q);
+    if !matches!(
+        kind_of(q),
+        Kind::Closest | Kind::Farthest | Kind::CloserOfTwo
+    ) {
+        assert_eq!(q.answer_object, None, "{ctx}");
+    }
     match kind_of(q) {
         Kind::Near => assert_eq!(yes, d(0, 1) <= NEAR_M, "{ctx}"),
         Kind::Far => assert_eq!(yes, d(0, 1) >= FAR_M, "{ctx}"),
@@ -46,10 +52,16 @@ fn check_answer(sp: &SpatialScene<'_>, q: &Question) {
                 canonical_name(s.object(best).unwrap().category),
                 "{ctx}"
             );
+            // The answer's object is recorded: one at the extreme distance, of the answer's class.
+            let answer = q.answer_object.unwrap();
+            assert_eq!(q.answer, canonical_name(s.object(answer).unwrap().category));
+            let (da, db) = (sp.distance_m(a, answer), sp.distance_m(a, best));
+            assert!((da.unwrap() - db.unwrap()).abs() < 1e-4, "{ctx}");
         }
         Kind::CloserOfTwo => {
             let closer = if d(0, 1) < d(0, 2) { obj(1) } else { obj(2) };
             assert_eq!(q.answer, canonical_name(closer.category), "{ctx}");
+            assert_eq!(q.answer_object, Some(closer.id), "{ctx}");
         }
         Kind::LeftRight | Kind::FrontBehind | Kind::ThreeWay => {
             let (pa, pb, pc) = (

@@ -169,6 +169,7 @@ mod tests {
             views: Vec::new(),
             fact: None,
             anchors: Vec::new(),
+            answer_object: None,
         }
     }
 

@@ -9,7 +9,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::data::{Dataset, ObjectToken, ObjectViews, Split, object_tokens};
 use crate::model::objects::MAX_OBJECT_SLOTS;
 use crate::model::{ModelError, SpatiaTokenizer};
-use crate::questions::{QuestionCategory, min_visible_px};
+use crate::questions::{Question, QuestionCategory, min_visible_px};
 
 /// One scene's object tokens.
 #[derive(Debug, Clone)]
@@ -42,6 +42,26 @@ pub struct CachedQuestion {
     pub distance_m: Option<f32>,
     /// Worded negatively ("far apart", "a gap between"): yes means the relation does not hold.
     pub negated: bool,
+}
+
+/// The objects a question's slots point at, at most [`MAX_OBJECT_SLOTS`], and each one's anchor:
+/// the objects it names with their anchors, then the object its answer names when the question
+/// does not name it (the closest / farthest object to the first named one, which is then its
+/// anchor: "what is nearest the pillow?" points its second slot at the answer, anchored at the
+/// pillow).
+pub fn slot_objects(q: &Question) -> (Vec<u32>, Vec<Option<u32>>) {
+    let mut ids: Vec<u32> = q.objects.iter().copied().take(MAX_OBJECT_SLOTS).collect();
+    let mut anchors: Vec<Option<u32>> = (0..ids.len())
+        .map(|k| q.anchors.get(k).copied().flatten())
+        .collect();
+    if let Some(answer) = q.answer_object
+        && !q.objects.contains(&answer)
+        && ids.len() < MAX_OBJECT_SLOTS
+    {
+        anchors.push(q.objects.first().copied());
+        ids.push(answer);
+    }
+    (ids, anchors)
 }
 
 /// Whether template `id` asks the negated form of its relation (`far.*`, `gap.*`).
@@ -89,18 +109,10 @@ impl TokenCache {
             );
             let scene = cache.scenes.len();
             for q in questions.iter().filter(|q| !q.held_out) {
-                let named = (0..MAX_OBJECT_SLOTS)
-                    .map(|k| {
-                        let id = *q.objects.get(k)?;
-                        objects.iter().position(|o| o.id == id)
-                    })
-                    .collect();
-                let anchored = (0..MAX_OBJECT_SLOTS)
-                    .map(|k| {
-                        let id = (*q.anchors.get(k)?)?;
-                        objects.iter().position(|o| o.id == id)
-                    })
-                    .collect();
+                let (slot_ids, slot_anchors) = slot_objects(q);
+                let token = |id: u32| objects.iter().position(|o| o.id == id);
+                let named = slot_ids.iter().map(|&id| token(id)).collect();
+                let anchored = slot_anchors.iter().map(|a| a.and_then(token)).collect();
                 let distance_m = q.fact.as_ref().and_then(|f| f.distance_m);
                 cache.questions.push(CachedQuestion {
                     scene,

@@ -191,19 +191,30 @@ fn probe_targets_are_the_tokens_of_the_objects_a_question_names() {
     let questions = ds.questions(Split::Train).unwrap();
     let seen: Vec<_> = questions.iter().filter(|q| !q.held_out).collect();
     assert_eq!(seen.len(), cache.questions.len());
-    let (mut checked, mut anchors) = (0, 0);
+    let (mut checked, mut anchors, mut answers) = (0, 0, 0);
     for (q, c) in seen.iter().zip(&cache.questions) {
         assert_eq!(c.category, q.category);
         assert_eq!(tk.decode(&c.answer).unwrap().trim(), q.answer.trim());
         let objects = &cache.scenes[c.scene].objects;
+        // The named objects, then the object the answer names (closest / farthest), anchored
+        // at the first named object.
+        let answer_slot = q.answer_object.filter(|a| {
+            !q.objects.contains(a) && q.objects.len() < crate::model::objects::MAX_OBJECT_SLOTS
+        });
+        let slot_ids: Vec<u32> = q.objects.iter().copied().chain(answer_slot).collect();
         for (i, named) in c.named.iter().enumerate() {
             if let Some(j) = named {
-                assert_eq!(objects[*j].id, q.objects[i]);
+                assert_eq!(objects[*j].id, slot_ids[i], "{}", q.question);
                 checked += 1;
+                answers += usize::from(i == q.objects.len());
             }
         }
         for (i, anchor) in c.anchored.iter().enumerate() {
-            let recorded = q.anchors.get(i).copied().flatten();
+            let recorded = if i < q.objects.len() {
+                q.anchors.get(i).copied().flatten()
+            } else {
+                q.objects.first().copied()
+            };
             match anchor {
                 Some(j) => assert_eq!(Some(objects[*j].id), recorded, "{}", q.question),
                 None => assert!(
@@ -217,6 +228,10 @@ fn probe_targets_are_the_tokens_of_the_objects_a_question_names() {
         assert_eq!(c.distance_m, q.fact.as_ref().and_then(|f| f.distance_m));
     }
     assert!(checked > 10, "{checked} probe targets");
+    assert!(
+        answers > 0,
+        "no closest question points a slot at its answer"
+    );
     assert!(
         anchors > 0,
         "no question of the tiny set names an object by relation"
