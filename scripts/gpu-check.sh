@@ -54,7 +54,7 @@ step() {
     timeout "$limit" "$@" >"$work/$name.out" 2>"$work/$name.err"
     echo $? >"$work/$name.rc"
     t1=$(date +%s.%N)
-    echo "$t1 - $t0" | bc -l >"$work/$name.wall" 2>/dev/null || python3 -c "print($t1-$t0)" >"$work/$name.wall"
+    awk "BEGIN { print $t1 - $t0 }" >"$work/$name.wall"
     printf 'gpu-check: %-22s rc=%s %6.1f s\n' "$name" "$(cat "$work/$name.rc")" "$(cat "$work/$name.wall")"
     tail -n 3 "$work/$name.err" | sed 's/^/    /'
 }

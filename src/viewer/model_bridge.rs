@@ -133,17 +133,14 @@ impl Plugin for ModelBridgePlugin {
 }
 
 fn start_model_worker(mut bridge: ResMut<ModelBridge>, dirs: Res<ModelDirs>) {
-    let device = match crate::model::select_device(dirs.device) {
-        Ok(d) => d,
-        Err(e) => {
-            bridge.note = Some(e.to_string());
-            return;
-        }
-    };
-    match Worker::spawn(device) {
+    // No device (a GPU asked for but absent) or no worker thread: the panel says why.
+    let worker = crate::model::select_device(dirs.device)
+        .map_err(|e| e.to_string())
+        .and_then(|device| Worker::spawn(device).map_err(|e| e.to_string()));
+    match worker {
         Ok(w) => bridge.worker = Some(w),
-        Err(e) => {
-            bridge.note = Some(e.to_string());
+        Err(note) => {
+            bridge.note = Some(note);
             return;
         }
     }
