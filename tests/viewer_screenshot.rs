@@ -334,7 +334,8 @@ fn training_tab_shows_live_curves_of_a_run_started_from_the_command_line() {
         [140, 240, 220],
     ];
     let curve_px = |img: &image::RgbImage| {
-        let panel = image::imageops::crop_imm(img, 670, 280, 330, 390).to_image();
+        // The side panel below the form (stage, folders, settings) down to the window's bottom.
+        let panel = image::imageops::crop_imm(img, 670, 280, 330, 420).to_image();
         count(&panel, |p| {
             palette
                 .iter()
@@ -342,8 +343,10 @@ fn training_tab_shows_live_curves_of_a_run_started_from_the_command_line() {
         })
     };
     let (before, after) = (curve_px(&shot(&idle)), curve_px(&shot(&trained)));
+    // Since the stage menu joined the form (issue #14) the loss plot starts lower and the task
+    // weights' plot is below a 700-pixel window: about 800 curve pixels remain.
     assert!(
-        after > 800 && before < 100,
+        after > 500 && before < 100,
         "{after} curve-coloured px after 3 steps, {before} before the run"
     );
 }

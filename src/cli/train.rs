@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use spatia::data::Split;
-use spatia::model::{ModelConfig, SpatiaTokenizer};
+use spatia::model::ModelConfig;
 use spatia::train::{
-    Dataset, DecoderTrainConfig, DecoderTrainer, DistillPlan, StudentPreset, TrainConfig,
-    TrainEvent, Trainer, checkpoint_dir, distill_trainer,
+    Dataset, DecoderPlan, DecoderTrainConfig, DistillPlan, PerceptionPlan, PerceptionTrainConfig,
+    StudentPreset, TrainConfig, TrainEvent, TrainPlan, Trainer, checkpoint_dir, distill_trainer,
+    run_plan, run_tokenizer,
 };
 
 #[derive(clap::Args, Debug)]
@@ -25,6 +25,51 @@ enum TrainWhich {
     /// Stage 2: train an object-token model's decoder on cached scene tokens (many questions
     /// from many scenes per step); `--blind` trains the wording-only baseline.
     Decoder(DecoderOptions),
+    /// Stage 1: dense pre-training of the object student's perception (encoder, depth and
+    /// per-pixel categories) on depth and instance-mask labels.
+    Perception(PerceptionOptions),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PerceptionOptions {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 2e-3)]
+    lr: f64,
+    /// Training scenes per step.
+    #[arg(long, default_value_t = 2)]
+    scenes_per_step: usize,
+    /// Weight of the semantic term against the depth term.
+    #[arg(long, default_value_t = 1.0)]
+    semantic_weight: f64,
+    /// Training scenes used (default: all).
+    #[arg(long)]
+    max_scenes: Option<usize>,
+    /// A model folder whose encoder and depth-head tensors of the same names and shapes start
+    /// this model (e.g. `models/student`).
+    #[arg(long)]
+    init: Option<PathBuf>,
+    /// Evaluate on the validation split every N steps (0: never): depth errors, per-pixel
+    /// category accuracy, annotated objects found.
+    #[arg(long, default_value_t = 0)]
+    eval_every: usize,
+    /// Validation scenes per evaluation.
+    #[arg(long, default_value_t = 20)]
+    eval_scenes: usize,
+    /// Checkpoint every N steps.
+    #[arg(long, default_value_t = 100)]
+    checkpoint_every: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Tokenizer saved with the model (the one stage 2 and the teacher use, e.g.
+    /// `models/student/tokenizer.json`); default: one trained on the training questions.
+    #[arg(long)]
+    tokenizer: Option<PathBuf>,
+    /// Tokenizer vocabulary size (when one is trained).
+    #[arg(long, default_value_t = 600)]
+    vocab: usize,
 }
 
 #[derive(clap::Args, Debug)]
@@ -43,6 +88,11 @@ pub struct DecoderOptions {
     /// Train the latents without probe heads (the "K unsupervised" ablation).
     #[arg(long)]
     no_probes: bool,
+    /// Train the object student (`ModelConfig::student_objects`: RGB only, reading the objects
+    /// it finds with its own depth and categories) instead of the object teacher; `--init` its
+    /// stage-1 perception (`spatia train perception`).
+    #[arg(long)]
+    student: bool,
     /// A model folder whose encoder, depth head and detection head this model starts from
     /// (stage 2 does not train them), e.g. `models/teacher`; its tokenizer is not taken (see
     /// `--tokenizer`).
@@ -179,6 +229,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let o = match &args.which {
         TrainWhich::Teacher(o) => o,
         TrainWhich::Decoder(d) => return train_decoder(d),
+        TrainWhich::Perception(p) => return train_perception(p),
     };
     let device = o.run.device.select()?;
     let dataset = Dataset::open(&o.run.data)?;
@@ -311,8 +362,9 @@ pub fn distill(a: &DistillArgs) -> anyhow::Result<()> {
         teacher_cache: a.teacher_cache.clone(),
         resume: o.run.resume(),
     };
-    let mut trainer = distill_trainer(&plan, &o.run.device.select()?)?;
+    let device = o.run.device.select()?;
     if a.fill_cache {
+        let trainer = distill_trainer(&plan, &device)?;
         let bar = ProgressBar::new(0);
         let computed = trainer.fill_teacher_cache(|done, total| {
             bar.set_length(total as u64);
@@ -322,97 +374,95 @@ pub fn distill(a: &DistillArgs) -> anyhow::Result<()> {
         println!("teacher outputs computed for {computed} training scenes");
         return Ok(());
     }
-    run_with_progress(&mut trainer, o.run.steps, &o.run.out)
+    run_plan_with_progress(&TrainPlan::Distill(plan), &device)
 }
 
-/// The tokenizer of a run: the checkpoint's when resuming, else `--tokenizer`, else one trained
-/// on the training questions.
-fn run_tokenizer(
-    resume: bool,
-    out: &Path,
-    given: Option<&Path>,
-    dataset: &Dataset,
-    vocab: usize,
-) -> anyhow::Result<SpatiaTokenizer> {
-    if let (true, Some(dir)) = (resume, checkpoint_dir(out)) {
-        return Ok(SpatiaTokenizer::load(&dir.join("tokenizer.json"))?);
+/// Runs a training plan with a progress bar: the function the viewer's worker runs too.
+fn run_plan_with_progress(plan: &TrainPlan, device: &candle_core::Device) -> anyhow::Result<()> {
+    let start = match checkpoint_dir(plan.out()) {
+        Some(dir) if plan_resumes(plan) => read_step(&dir),
+        _ => 0,
+    };
+    with_progress(start, plan.steps(), plan.out(), |tx, cancel| {
+        run_plan(plan, device, tx, cancel, |done, total| {
+            if done == total || done % 200 == 0 {
+                eprintln!("scenes read: {done}/{total}");
+            }
+        })
+    })
+}
+
+fn plan_resumes(plan: &TrainPlan) -> bool {
+    match plan {
+        TrainPlan::Perception(p) => p.resume,
+        TrainPlan::Decoder(p) => p.resume,
+        TrainPlan::Distill(p) => p.resume,
     }
-    if let Some(path) = given {
-        return Ok(SpatiaTokenizer::load(path)?);
-    }
-    let qs = dataset.questions(Split::Train)?;
-    anyhow::ensure!(
-        !qs.is_empty(),
-        "{}: no training questions",
-        dataset.root.display()
-    );
-    Ok(SpatiaTokenizer::train(
-        qs.iter()
-            .flat_map(|q| [q.question.clone(), q.answer.clone()]),
-        vocab,
-    )?)
+}
+
+/// The step a checkpoint folder was written at (0 when its state cannot be read).
+fn read_step(dir: &Path) -> usize {
+    std::fs::read_to_string(dir.join("trainer_state.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["step"].as_u64())
+        .unwrap_or(0) as usize
 }
 
 fn train_decoder(o: &DecoderOptions) -> anyhow::Result<()> {
     let r = &o.run;
-    let device = r.device.select()?;
-    let dataset = Dataset::open(&r.data)?;
-    let resume = r.resume();
-    let tokenizer = run_tokenizer(resume, &r.out, o.tokenizer.as_deref(), &dataset, o.vocab)?;
-    // A resumed run keeps its checkpoint's architecture whatever the flags say.
-    let model_cfg = match (resume, checkpoint_dir(&r.out)) {
-        (true, Some(dir)) => spatia::model::checkpoint::read_config(&dir)?,
-        _ => {
-            let mut c = ModelConfig::teacher_objects(o.vocab.max(tokenizer.vocab_size()));
-            c.num_views = dataset.manifest.options.views;
-            c.encoder.image_size = dataset.manifest.options.size as usize;
-            c.hidden_cot_tokens = o.cot;
-            c.latent_probes = o.cot > 0 && !o.no_probes;
-            c.object_context = o.object_context;
-            c.anchor_pointers = o.anchors;
-            c.object_slots = o.slots;
-            c
-        }
-    };
-    let config = DecoderTrainConfig {
-        steps: r.steps,
-        lr: o.lr,
-        questions_per_step: o.questions_per_step,
-        probe_weight: o.probe_weight,
-        blind: o.blind,
-        max_scenes: o.max_scenes,
-        categories: o.categories.clone(),
-        direct_first_steps: o.direct_first,
-        eval_every: o.eval_every,
-        checkpoint_every: o.checkpoint_every,
-        seed: o.seed,
-        init: o.init.clone(),
-        ..Default::default()
-    };
-    let started = std::time::Instant::now();
-    let mut trainer = DecoderTrainer::new(
-        model_cfg,
-        tokenizer,
-        config,
-        dataset,
-        &r.out,
-        resume,
-        &device,
-        |done, total| {
-            if done == total || done % 200 == 0 {
-                eprintln!("object tokens: {done}/{total} scenes");
-            }
+    let plan = TrainPlan::Decoder(DecoderPlan {
+        data: r.data.clone(),
+        out: r.out.clone(),
+        tokenizer: o.tokenizer.clone(),
+        vocab: o.vocab,
+        student: o.student,
+        cot: o.cot,
+        no_probes: o.no_probes,
+        object_context: o.object_context,
+        anchors: o.anchors,
+        slots: o.slots,
+        train: DecoderTrainConfig {
+            steps: r.steps,
+            lr: o.lr,
+            questions_per_step: o.questions_per_step,
+            probe_weight: o.probe_weight,
+            blind: o.blind,
+            max_scenes: o.max_scenes,
+            categories: o.categories.clone(),
+            direct_first_steps: o.direct_first,
+            eval_every: o.eval_every,
+            checkpoint_every: o.checkpoint_every,
+            seed: o.seed,
+            init: o.init.clone(),
+            ..Default::default()
         },
-    )?;
-    eprintln!(
-        "{} training questions from {} scenes, read in {:.1} s",
-        trainer.cache.questions.len(),
-        trainer.cache.scenes.len(),
-        started.elapsed().as_secs_f64()
-    );
-    let start = trainer.step;
-    with_progress(start, r.steps, &r.out, |tx, cancel| {
-        trainer.run(tx, cancel)?;
-        Ok(trainer.step)
-    })
+        resume: r.resume(),
+    });
+    run_plan_with_progress(&plan, &r.device.select()?)
+}
+
+fn train_perception(o: &PerceptionOptions) -> anyhow::Result<()> {
+    let r = &o.run;
+    let plan = TrainPlan::Perception(PerceptionPlan {
+        data: r.data.clone(),
+        out: r.out.clone(),
+        tokenizer: o.tokenizer.clone(),
+        vocab: o.vocab,
+        train: PerceptionTrainConfig {
+            steps: r.steps,
+            lr: o.lr,
+            scenes_per_step: o.scenes_per_step,
+            semantic_weight: o.semantic_weight,
+            max_scenes: o.max_scenes,
+            eval_every: o.eval_every,
+            eval_scenes: o.eval_scenes,
+            checkpoint_every: o.checkpoint_every,
+            seed: o.seed,
+            init: o.init.clone(),
+            ..Default::default()
+        },
+        resume: r.resume(),
+    });
+    run_plan_with_progress(&plan, &r.device.select()?)
 }

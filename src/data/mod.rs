@@ -5,6 +5,7 @@
 pub mod build;
 pub mod dataset;
 pub mod objects;
+pub mod predicted_objects;
 pub mod preview;
 pub mod shard;
 
@@ -14,6 +15,7 @@ use crate::scene::category::SCANNET18_CLASSES;
 pub use build::{BuildOptions, BuildReport, build, list_scenes};
 pub use dataset::Dataset;
 pub use objects::{ObjectToken, ObjectViews, object_tokens};
+pub use predicted_objects::{PredictedViews, match_to_annotated, predicted_object_tokens};
 pub use shard::SceneShard;
 
 /// Detection classes after the 18 of the ScanNet benchmark (`scene::category::SCANNET18_CLASSES`,

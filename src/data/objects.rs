@@ -9,7 +9,7 @@ use glam::Vec3;
 use crate::scene::Category;
 
 /// One object as the views show it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ObjectToken {
     /// The object id in the scene (and in the instance masks).
     pub id: u32,

@@ -116,6 +116,33 @@ pub struct ModelConfig {
     /// which then comes third. Checkpoints without the field have 2.
     #[serde(default = "default_object_slots")]
     pub object_slots: usize,
+    /// Classes of the per-pixel semantic output of the depth head (`depth_head.semantic`): 0
+    /// for none, else every `scene::Category` plus 0 for background ([`semantic_classes`]).
+    #[serde(default)]
+    pub semantic_classes: usize,
+    /// Object input only: where the object tokens come from — the views' annotated instances
+    /// and depth (the privileged teacher) or the model's own depth and semantic predictions
+    /// grouped into objects in 3D (the student).
+    #[serde(default)]
+    pub object_source: ObjectSource,
+}
+
+/// Classes of a semantic head over every scene category: background (0) and each
+/// `scene::Category` (its index + 1).
+pub fn semantic_classes() -> usize {
+    crate::scene::Category::ALL.len() + 1
+}
+
+/// Where an object-input model's object tokens come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ObjectSource {
+    /// The views' instance masks, depth and categories (needs an annotated scene).
+    #[default]
+    Annotated,
+    /// The model's own predicted depth and per-pixel categories, grouped in 3D through the
+    /// given cameras (`data::predicted_object_tokens`): RGB and cameras are enough.
+    Predicted,
 }
 
 fn default_object_slots() -> usize {
@@ -176,6 +203,8 @@ impl ModelConfig {
             object_context: false,
             anchor_pointers: false,
             object_slots: 2,
+            semantic_classes: 0,
+            object_source: ObjectSource::Annotated,
         }
     }
 
@@ -200,6 +229,34 @@ impl ModelConfig {
             latent_probes: true,
             latent_pointers: true,
             ..t
+        }
+    }
+
+    /// The object-token student: the student's encoder on RGB alone, its depth head also
+    /// giving per-pixel categories (`semantic_classes`), and one decoder token per object it
+    /// finds itself — its predicted depth and categories grouped in 3D through the views'
+    /// cameras (`object_source: predicted`) — read by a decoder with the teacher's Hidden CoT
+    /// object slots, anchors and context features, at about a third of the object teacher's
+    /// parameters. No detection layers (the objects it finds are its boxes).
+    pub fn student_objects(vocab_size: usize) -> ModelConfig {
+        let s = ModelConfig::student(vocab_size);
+        ModelConfig {
+            // SwiGLU 224 rather than the patch student's 256: at most a third of the object
+            // teacher's parameters (1.56 M against 4.74 M).
+            decoder: DecoderConfig {
+                intermediate_size: 224,
+                ..s.decoder.clone()
+            },
+            detection_layers: 0,
+            scene_input: SceneInput::Objects,
+            latent_probes: true,
+            latent_pointers: true,
+            object_context: true,
+            anchor_pointers: true,
+            object_slots: 3,
+            semantic_classes: semantic_classes(),
+            object_source: ObjectSource::Predicted,
+            ..s
         }
     }
 
@@ -338,7 +395,7 @@ impl ModelConfig {
                 "these sizes make a model of up to {bound} parameters; at most {MAX_PARAMETERS} are loaded"
             ));
         }
-        let checks: [(bool, &str); 12] = [
+        let checks: [(bool, &str); 14] = [
             (
                 e.image_size.is_multiple_of(e.patch_size),
                 "encoder.image_size must be a multiple of encoder.patch_size",
@@ -390,6 +447,15 @@ impl ModelConfig {
             (
                 !self.anchor_pointers || self.latent_pointers,
                 "anchor_pointers needs latent_pointers (the anchors refine the object slots)",
+            ),
+            (
+                self.semantic_classes == 0 || self.semantic_classes == semantic_classes(),
+                "semantic_classes must be 0 or one per scene category plus background",
+            ),
+            (
+                self.object_source == ObjectSource::Annotated
+                    || (self.scene_input == SceneInput::Objects && self.semantic_classes > 0),
+                "object_source predicted needs scene_input objects and semantic_classes",
             ),
         ];
         match checks.iter().find(|(ok, _)| !ok) {

@@ -49,6 +49,10 @@ pub struct DepthOutput {
     pub depth: Tensor,
     /// Confidence, [B, S, H, W] (1 + exp).
     pub confidence: Tensor,
+    /// Per-pixel category logits at the head's last convolution's resolution, [B, S, K, h, w]
+    /// (h = H / 2 when the patch grid divides it), K = `semantic_classes` (background first);
+    /// `None` for a head without them.
+    pub semantic: Option<Tensor>,
 }
 
 /// DPT-style depth head: each intermediate layer's patch tokens projected to a feature map,
@@ -59,17 +63,22 @@ pub struct DepthHead {
     fuse: Vec<ResidualConvUnit>,
     up: Vec<Conv2d>,
     out: Vec<Conv2d>,
+    semantic: Option<[Conv2d; 2]>,
     dim: usize,
     image_size: usize,
 }
 
 impl DepthHead {
-    /// `layers` intermediate layers of width `token_dim` (2C); head width `dim`.
+    /// `layers` intermediate layers of width `token_dim` (2C); head width `dim`; with
+    /// `semantic_classes` > 0 a branch beside the depth output (3×3 convolution, ReLU, 1×1
+    /// convolution on the upsampled features: `depth_head.semantic.{0,1}`) gives per-pixel
+    /// category logits.
     pub fn new(
         layers: usize,
         token_dim: usize,
         dim: usize,
         image_size: usize,
+        semantic_classes: usize,
         vb: VarBuilder,
     ) -> Result<Self> {
         let vb = vb.pp("depth_head");
@@ -87,6 +96,14 @@ impl DepthHead {
                 conv3(dim, dim / 2, vb.pp("out.0"))?,
                 conv1(dim / 2, 2, vb.pp("out.1"))?,
             ],
+            semantic: (semantic_classes > 0)
+                .then(|| -> Result<[Conv2d; 2]> {
+                    Ok([
+                        conv3(dim, dim, vb.pp("semantic.0"))?,
+                        conv1(dim, semantic_classes, vb.pp("semantic.1"))?,
+                    ])
+                })
+                .transpose()?,
             dim,
             image_size,
         })
@@ -126,15 +143,27 @@ impl DepthHead {
         for conv in &self.up {
             x = conv.forward(&x)?.relu()?;
         }
-        let x = self.out[0].forward(&x)?.relu()?;
-        let mut x = self.out[1].forward(&x)?; // [B*S, 2, 2g, 2g]
+        let semantic = match &self.semantic {
+            Some([conv, out]) => {
+                let logits = out.forward(&conv.forward(&x)?.relu()?)?; // [B*S, K, h, w]
+                let (_, k, h, w) = logits.dims4()?;
+                Some(logits.reshape((b, s, k, h, w))?)
+            }
+            None => None,
+        };
+        let features = self.out[0].forward(&x)?.relu()?;
+        let mut x = self.out[1].forward(&features)?; // [B*S, 2, 2g, 2g]
         if half != full {
             x = x.upsample_nearest2d(full, full)?;
         }
         let hw = (b, s, self.image_size, self.image_size);
         let depth = x.narrow(1, 0, 1)?.clamp(-8.0, 8.0)?.exp()?.reshape(hw)?;
         let confidence = (x.narrow(1, 1, 1)?.clamp(-8.0, 8.0)?.exp()? + 1.0)?.reshape(hw)?;
-        Ok(DepthOutput { depth, confidence })
+        Ok(DepthOutput {
+            depth,
+            confidence,
+            semantic,
+        })
     }
 }
 

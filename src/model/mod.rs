@@ -22,7 +22,8 @@ pub use config::ModelConfig;
 pub use device::{DeviceChoice, device_name, select_device};
 pub use tokenizer::SpatiaTokenizer;
 pub use vlm::{
-    Answer, AttentionMaps, Detection, Grounding, SceneTokens, SpatialVlm, ViewBatch, ViewDepth,
+    Answer, AttentionMaps, Detection, Grounding, PredictedMaps, SceneTokens, SpatialVlm, ViewBatch,
+    ViewDepth,
 };
 
 /// What can go wrong with a model.

@@ -49,6 +49,8 @@ fn tiny(vocab: usize, k: usize, teacher: bool) -> ModelConfig {
         object_context: false,
         anchor_pointers: false,
         object_slots: 2,
+        semantic_classes: 0,
+        object_source: config::ObjectSource::Annotated,
     }
 }
 
@@ -826,4 +828,102 @@ fn absurd_configs_are_refused_before_anything_is_built() {
         );
         assert!(cfg.validate().is_ok());
     }
+}
+
+#[test]
+fn an_object_student_finds_objects_with_its_own_depth_and_categories() {
+    use crate::model::config::{ObjectSource, SceneInput, semantic_classes};
+    let base = ModelConfig {
+        scene_input: SceneInput::Objects,
+        latent_probes: true,
+        latent_pointers: true,
+        hidden_cot_tokens: 3,
+        ..ModelConfig::tiny(40, 16, 8)
+    };
+    // Predicted objects need the semantic output.
+    let refused = ModelConfig {
+        object_source: ObjectSource::Predicted,
+        ..base.clone()
+    };
+    assert!(refused.validate().unwrap_err().contains("semantic_classes"));
+    let wrong = ModelConfig {
+        semantic_classes: 7,
+        ..base.clone()
+    };
+    assert!(wrong.validate().unwrap_err().contains("semantic_classes"));
+    let cfg = ModelConfig {
+        semantic_classes: semantic_classes(),
+        object_source: ObjectSource::Predicted,
+        ..base
+    };
+    let (_map, m) = build(&cfg);
+    let views = ViewBatch {
+        size: 16,
+        views: 2,
+        images: vec![128; 2 * 16 * 16 * 3],
+        depth: None,
+        intrinsics: [16.0, 0.0, 8.0, 0.0, 16.0, 8.0, 0.0, 0.0, 1.0].repeat(2),
+        extrinsics: [1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0].repeat(2),
+        instance: None,
+        object_id: vec![],
+        object_category: vec![],
+    };
+    let (images, _) = m.view_tensors(&views).unwrap();
+    let enc = m.encode_tensors(&images, None).unwrap();
+    let out = m.depth_tensors(&enc).unwrap();
+    // [B, S, K, h, w]: half the 16-pixel image (the 2×2 patch grid divides it).
+    assert_eq!(
+        out.semantic.unwrap().dims(),
+        &[1, 2, semantic_classes(), 8, 8]
+    );
+    let maps = m.predicted_maps(&enc).unwrap();
+    assert_eq!((maps.class.len(), maps.class_size), (2 * 8 * 8, 8));
+    assert_eq!(maps.depth_m.len(), 2 * 16 * 16);
+    // Whatever it finds, each object is one class with a finite box, at most 64, ids by size.
+    let found = maps.objects(&views);
+    assert!(found.len() <= 64);
+    for (i, o) in found.iter().enumerate() {
+        assert_eq!(o.id, i as u32);
+        assert!(o.min_m.iter().chain(&o.max_m).all(|v| v.is_finite()));
+    }
+    // Its boxes are the objects it finds, in the first camera's frame (walls have no
+    // detection class).
+    let of = |name: &str| {
+        crate::scene::Category::ALL
+            .iter()
+            .position(|c| c.name() == name)
+            .unwrap()
+    };
+    let object = |category, min_m, max_m| crate::data::ObjectToken {
+        id: 0,
+        category,
+        min_m,
+        max_m,
+        pixels: 50,
+    };
+    let scene = SceneTokens {
+        encoder: enc,
+        embeds: Tensor::zeros((1, 2, 32), DType::F32, &Device::Cpu).unwrap(),
+        layout: Vec::new(),
+        objects: vec![
+            object(of("wall"), [-3.0, -3.0, 0.0], [3.0, -2.9, 2.5]),
+            object(of("chair"), [0.0, 0.0, 2.0], [1.0, 1.0, 3.0]),
+        ],
+        camera0_from_world: glam::Mat4::from_translation(glam::Vec3::new(0.0, 0.0, 1.0)),
+        encode_ms: 0.0,
+    };
+    let dets = m.detect(&scene).unwrap();
+    assert_eq!(dets.len(), 1);
+    assert_eq!(
+        dets[0].class,
+        crate::data::detection_class(crate::scene::Category::ALL[of("chair")]).unwrap()
+    );
+    assert_eq!(
+        (dets[0].centre, dets[0].size),
+        ([0.5, 0.5, 3.5], [1.0, 1.0, 1.0])
+    );
+    // A patch model has no semantic output and refuses to find objects.
+    let (_map, p) = build(&ModelConfig::tiny(40, 16, 8));
+    let enc = p.encode_tensors(&images, None).unwrap();
+    assert!(p.predicted_maps(&enc).is_err());
 }

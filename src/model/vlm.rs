@@ -8,7 +8,7 @@ use candle_nn::{Init, Module, VarBuilder};
 use glam::{Mat4, Vec3};
 
 use super::config::ModelConfig;
-use super::config::SceneInput;
+use super::config::{ObjectSource, SceneInput};
 use super::decoder::{Decoder, KvCache, greedy};
 use super::encoder::{Encoder, EncoderOutput};
 use super::heads::{DepthHead, DepthOutput, DetectionHead, DetectionOutput};
@@ -17,7 +17,10 @@ use super::objects::{
     CONTEXT_DIM, GEOMETRY_DIM, LatentProbes, ObjectEmbedder, ObjectPointers, context_features,
     geometry_dim, geometry_features, object_boxes, scene_origin,
 };
-use crate::data::{ObjectToken, ObjectViews, object_tokens};
+use crate::data::{
+    ObjectToken, ObjectViews, PredictedViews, match_to_annotated, object_tokens,
+    predicted_object_tokens,
+};
 
 /// Views of one scene as plain data (what `data::SceneShard` holds): S views of H = W = `size`.
 #[derive(Debug, Clone, PartialEq)]
@@ -149,6 +152,8 @@ pub struct SceneTokens {
     pub layout: Vec<SceneTokenInfo>,
     /// The objects behind the scene tokens (object input only; empty for patch input).
     pub objects: Vec<ObjectToken>,
+    /// The first view's camera-from-world (the frame detections are given in).
+    pub camera0_from_world: Mat4,
     /// Time `encode` took, milliseconds.
     pub encode_ms: f64,
 }
@@ -250,6 +255,37 @@ pub struct ViewDepth {
     pub depth_m: Vec<f32>,
     /// Confidence (≥ 1) [H, W].
     pub confidence: Vec<f32>,
+}
+
+/// A model's own per-pixel predictions for one scene's views.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PredictedMaps {
+    /// Depth [S, H, W], metres.
+    pub depth_m: Vec<f32>,
+    /// Most likely class per semantic cell [S, h, h]: 0 background, c + 1 for
+    /// `Category::ALL[c]`.
+    pub class: Vec<u8>,
+    /// Side h of the semantic grid.
+    pub class_size: usize,
+}
+
+impl PredictedMaps {
+    /// The objects these maps show, grouped in 3D through the cameras of `views`
+    /// (`data::predicted_object_tokens`; ids 0.. by size, not matched to annotations).
+    pub fn objects(&self, views: &ViewBatch) -> Vec<ObjectToken> {
+        predicted_object_tokens(
+            &PredictedViews {
+                size: views.size,
+                views: views.views,
+                depth_m: &self.depth_m,
+                class_size: self.class_size,
+                class: &self.class,
+                intrinsics: &views.intrinsics,
+                extrinsics: &views.extrinsics,
+            },
+            crate::questions::min_visible_px(views.size as u32) as u32,
+        )
+    }
 }
 
 /// The model.
@@ -358,6 +394,7 @@ impl SpatialVlm {
                 token_dim,
                 cfg.depth_head_dim,
                 cfg.encoder.image_size,
+                cfg.semantic_classes,
                 vb.clone(),
             )?,
             detection_head: DetectionHead::new(
@@ -529,12 +566,21 @@ impl SpatialVlm {
                 Vec::new(),
             ),
             Some(_) => {
-                let objects = views.object_tokens();
+                let objects = match self.cfg.object_source {
+                    ObjectSource::Annotated => views.object_tokens(),
+                    ObjectSource::Predicted => self.predicted_objects(&encoder, views)?,
+                };
                 if objects.is_empty() {
-                    candle_core::bail!(
-                        "the views show no annotated object (this model answers from object \
-                         instances; a scene without them, such as a bare PLY, cannot be asked)"
-                    );
+                    match self.cfg.object_source {
+                        ObjectSource::Annotated => candle_core::bail!(
+                            "the views show no annotated object (this model answers from object \
+                             instances; a scene without them, such as a bare PLY, cannot be asked)"
+                        ),
+                        ObjectSource::Predicted => candle_core::bail!(
+                            "the model found no object in the views (it answers from the objects \
+                             it finds; none had enough pixels)"
+                        ),
+                    }
                 }
                 let features = if self.cfg.object_features {
                     Some(self.pooled_object_features(&encoder, views, &objects)?)
@@ -560,8 +606,54 @@ impl SpatialVlm {
             embeds,
             layout,
             objects,
+            camera0_from_world: views.camera_from_world(0),
             encode_ms: start.elapsed().as_secs_f64() * 1000.0,
         })
+    }
+
+    /// The depth head's maps of the views of `enc` (first scene of the batch): depth and each
+    /// semantic cell's most likely class.
+    pub fn predicted_maps(&self, enc: &EncoderOutput) -> Result<PredictedMaps> {
+        let out = self.depth_head.forward(enc)?;
+        let Some(semantic) = &out.semantic else {
+            candle_core::bail!("this model has no semantic output to find objects with");
+        };
+        let (_, _, _, h, w) = semantic.dims5()?;
+        if h != w {
+            candle_core::bail!("semantic maps of {h}x{w}: expected square maps");
+        }
+        let class: Vec<u8> = semantic
+            .get(0)?
+            .argmax(1)?
+            .flatten_all()?
+            .to_vec1::<u32>()?
+            .into_iter()
+            .map(|c| u8::try_from(c).unwrap_or(0))
+            .collect();
+        Ok(PredictedMaps {
+            depth_m: out.depth.get(0)?.flatten_all()?.to_vec1::<f32>()?,
+            class,
+            class_size: h,
+        })
+    }
+
+    /// The objects this model finds in `views` from its own predictions: depth and per-pixel
+    /// categories of the depth head, grouped in 3D through the views' cameras
+    /// (`data::predicted_object_tokens`). When the views carry annotated instances (a dataset
+    /// shard, an annotated scan), each found object takes the id of the annotated one it covers
+    /// (`data::match_to_annotated`), so that grounding can be scored; the answer never reads ids.
+    pub fn predicted_objects(
+        &self,
+        enc: &EncoderOutput,
+        views: &ViewBatch,
+    ) -> Result<Vec<ObjectToken>> {
+        let maps = self.predicted_maps(enc)?;
+        let mut found = maps.objects(views);
+        let annotated = views.object_tokens();
+        if !annotated.is_empty() {
+            match_to_annotated(&mut found, &annotated);
+        }
+        Ok(found)
     }
 
     /// Decoder embeddings of a batch of scenes' object tokens, left-padded to the longest
@@ -1090,8 +1182,46 @@ impl SpatialVlm {
             .collect())
     }
 
-    /// Boxes with class and score, best first, "no object" queries left out.
+    /// Boxes with class and score, best first, "no object" queries left out. A model that finds
+    /// its own objects (`object_source: predicted`) gives those of its objects that have a
+    /// detection class: each world box's corners in the first camera's frame, their bounding
+    /// box, score 1.
     pub fn detect(&self, scene: &SceneTokens) -> Result<Vec<Detection>> {
+        if self.cfg.object_source == ObjectSource::Predicted {
+            let mut dets: Vec<Detection> = scene
+                .objects
+                .iter()
+                .filter_map(|o| {
+                    let class = crate::data::detection_class(
+                        *crate::scene::Category::ALL.get(o.category)?,
+                    )?;
+                    let (lo, hi) = (Vec3::from(o.min_m), Vec3::from(o.max_m));
+                    let (mut a, mut b) =
+                        (Vec3::splat(f32::INFINITY), Vec3::splat(f32::NEG_INFINITY));
+                    for k in 0..8 {
+                        let corner = Vec3::new(
+                            if k & 1 == 0 { lo.x } else { hi.x },
+                            if k & 2 == 0 { lo.y } else { hi.y },
+                            if k & 4 == 0 { lo.z } else { hi.z },
+                        );
+                        let c = scene.camera0_from_world.transform_point3(corner);
+                        a = a.min(c);
+                        b = b.max(c);
+                    }
+                    Some(Detection {
+                        class,
+                        score: 1.0,
+                        centre: ((a + b) / 2.0).to_array(),
+                        size: (b - a).to_array(),
+                    })
+                })
+                .collect();
+            dets.sort_by(|x, y| {
+                let vol = |d: &Detection| d.size[0] * d.size[1] * d.size[2];
+                vol(y).total_cmp(&vol(x))
+            });
+            return Ok(dets);
+        }
         let out = self.detect_tensors(&scene.encoder)?;
         let probs = super::nn::softmax(&out.logits)?.get(0)?;
         let n_classes = self.cfg.detection_classes;

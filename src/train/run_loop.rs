@@ -217,3 +217,63 @@ pub fn load_checkpoint_weights(
     }
     Ok(())
 }
+
+/// What a stage's checkpoint records beside the weights (`trainer_state.json`): the step, the
+/// stage's settings and the model configuration.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StageState<C> {
+    /// Steps done.
+    pub step: usize,
+    /// The stage's settings.
+    pub config: C,
+    /// The model's configuration.
+    pub model: ModelConfig,
+}
+
+/// Restores a stage from the checkpoint folder `dir`: its state (refused when it is of another
+/// model configuration than `model_cfg`), the weights into `varmap` and the optimiser's moments.
+pub fn restore_stage<C: serde::de::DeserializeOwned>(
+    dir: &Path,
+    varmap: &VarMap,
+    opt: &mut AdamW,
+    model_cfg: &ModelConfig,
+    device: &Device,
+) -> Result<StageState<C>, ModelError> {
+    let state_path = dir.join("trainer_state.json");
+    let text = std::fs::read_to_string(&state_path).map_err(|e| io_err(&state_path, e))?;
+    let state: StageState<C> = serde_json::from_str(&text)
+        .map_err(|e| io_err(&state_path, format!("malformed trainer state: {e}")))?;
+    if state.model != *model_cfg {
+        return Err(io_err(
+            &state_path,
+            "the checkpoint is of another model configuration",
+        ));
+    }
+    load_checkpoint_weights(varmap, dir, model_cfg, device)?;
+    opt.load(&dir.join("optimizer.safetensors"), device)?;
+    Ok(state)
+}
+
+/// Writes a stage's checkpoint into `out/checkpoint` atomically: the model folder (f32), the
+/// optimiser's moments and the [`StageState`].
+pub fn write_stage_checkpoint<C: serde::Serialize + Clone>(
+    out: &Path,
+    varmap: &VarMap,
+    tokenizer: &crate::model::SpatiaTokenizer,
+    opt: &AdamW,
+    state: &StageState<C>,
+) -> Result<PathBuf, ModelError> {
+    write_checkpoint(out, |tmp| {
+        crate::model::checkpoint::save_model(
+            tmp,
+            &state.model,
+            varmap,
+            tokenizer,
+            candle_core::DType::F32,
+        )?;
+        opt.save(&tmp.join("optimizer.safetensors"))?;
+        let json =
+            serde_json::to_vec_pretty(state).map_err(|e| ModelError::Invalid(e.to_string()))?;
+        crate::scene::write_atomic(&tmp.join("trainer_state.json"), &json).map_err(ModelError::from)
+    })
+}

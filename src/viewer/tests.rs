@@ -763,11 +763,45 @@ fn diagnostics_compare_answers_export_disagreements_and_place_attention() {
 #[test]
 fn training_events_fill_the_curves_and_checkpoints() {
     use super::model_bridge::ModelBridge;
+    use super::training::TrainingStage;
     use super::training::{ScriptedTraining, TrainingState};
     use crate::worker::TrainEvent;
+    use crate::worker::TrainPlan;
     use std::collections::BTreeMap;
     let mut t = TrainingState::default();
-    assert_eq!(t.request(false).cot, 8);
+    match t.request(false) {
+        TrainPlan::Distill(p) => assert_eq!(p.cot, 8),
+        other => panic!("{other:?}"),
+    }
+    // Each stage of the tab is the plan of its command.
+    t.stage = TrainingStage::Perception;
+    t.init = "models/student".into();
+    t.steps = 77;
+    match t.request(true) {
+        TrainPlan::Perception(p) => {
+            assert_eq!(p.train.steps, 77);
+            assert_eq!(
+                p.train.init.as_deref(),
+                Some(std::path::Path::new("models/student"))
+            );
+            assert!(p.resume);
+        }
+        other => panic!("{other:?}"),
+    }
+    t.stage = TrainingStage::Decoder;
+    t.init = "runs/perception/checkpoint".into();
+    match t.request(false) {
+        TrainPlan::Decoder(p) => {
+            assert!(p.student && p.anchors && p.object_context);
+            assert_eq!((p.slots, p.cot, p.train.steps), (3, 8, 77));
+            assert_eq!(
+                p.train.init.as_deref(),
+                Some(std::path::Path::new("runs/perception/checkpoint"))
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    t.stage = TrainingStage::Distill;
     t.apply(TrainEvent::Started {
         step: 0,
         total: 100,

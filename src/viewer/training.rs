@@ -1,8 +1,10 @@
-//! The training tab (issue #7): pick the data folder, teacher, student preset, steps, learning
-//! rate and Hidden CoT K; start, pause (stop with a checkpoint), resume and stop a distillation
-//! run on the worker's training thread (the trainer `spatia distill` uses); watch every named
-//! loss term and the Kendall task weights as curves, eval metrics, step rate and ETA; list
-//! checkpoints and swap one in as the chat's student.
+//! The training tab (issues #7, #14): pick the stage — 1 perception, 2 decoder on cached
+//! objects, 3 distillation — and its data folder, teacher or starting model, steps, learning rate
+//! and Hidden CoT K; start, pause (stop with a checkpoint), resume and stop the run on the
+//! worker's training thread (the plan and run function of `spatia train perception`, `spatia
+//! train decoder` and `spatia distill`); watch every named loss term and the task weights as
+//! curves, eval metrics, step rate and ETA; list checkpoints and swap one in as the chat's
+//! student.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -15,7 +17,39 @@ use crossbeam_channel::{Receiver, TryRecvError};
 use super::file_dialog::pick_in_background;
 use super::loading::CurrentScene;
 use super::model_bridge::{ModelBridge, WorkerMessage};
-use crate::worker::{DistillPlan, Event, Request, Role, StudentPreset, TrainConfig, TrainEvent};
+use crate::worker::{
+    DecoderPlan, DecoderTrainConfig, DistillPlan, Event, PerceptionPlan, PerceptionTrainConfig,
+    Request, Role, StudentPreset, TrainConfig, TrainEvent, TrainPlan,
+};
+
+/// The training stages the tab runs (docs/TRAINING.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrainingStage {
+    /// Stage 1: the object student's perception (`spatia train perception`).
+    Perception,
+    /// Stage 2: an object model's decoder on cached objects (`spatia train decoder`).
+    Decoder,
+    /// Stage 3: a student distilled from the teacher (`spatia distill`).
+    Distill,
+}
+
+impl TrainingStage {
+    /// Every stage, in menu order.
+    pub const ALL: [TrainingStage; 3] = [
+        TrainingStage::Perception,
+        TrainingStage::Decoder,
+        TrainingStage::Distill,
+    ];
+
+    /// Its name in the menu.
+    pub fn name(self) -> &'static str {
+        match self {
+            TrainingStage::Perception => "1 perception",
+            TrainingStage::Decoder => "2 decoder",
+            TrainingStage::Distill => "3 distillation",
+        }
+    }
+}
 
 /// Curves longer than this are thinned (every other point dropped).
 const MAX_POINTS: usize = 4000;
@@ -23,10 +57,17 @@ const MAX_POINTS: usize = 4000;
 /// The training tab's form and what the run reported.
 #[derive(Resource, Debug, Clone)]
 pub struct TrainingState {
+    /// The stage to run.
+    pub stage: TrainingStage,
     /// Data folder (text field).
     pub data: String,
-    /// Teacher folder.
+    /// Teacher folder (distillation; its tokenizer is every stage's).
     pub teacher: String,
+    /// Model folder the perception (stage 1) or the frozen perception (stage 2) starts from
+    /// (empty: fresh).
+    pub init: String,
+    /// Stage 2 trains the object student rather than the object teacher.
+    pub decoder_student: bool,
     /// Output folder.
     pub out: String,
     /// The student's size.
@@ -80,16 +121,20 @@ pub struct TrainingState {
 enum FolderField {
     Data,
     Teacher,
+    Init,
     Out,
 }
 
 impl Default for TrainingState {
     fn default() -> Self {
         Self {
+            stage: TrainingStage::Distill,
             data: String::new(),
             teacher: crate::model::default_model_dir("teacher")
                 .display()
                 .to_string(),
+            init: String::new(),
+            decoder_student: true,
             out: std::env::temp_dir()
                 .join("spatia-training")
                 .display()
@@ -200,33 +245,80 @@ impl TrainingState {
         }
         self.status = None;
         self.failed = false;
-        if let Err(e) = bridge.send(Request::StartTraining(self.request(resume))) {
+        if let Err(e) = bridge.send(Request::StartTraining(Box::new(self.request(resume)))) {
             self.fail(e);
         }
     }
 
-    /// The plan for the form's settings: the same type `spatia distill` fills in.
-    pub fn request(&self, resume: bool) -> DistillPlan {
+    /// The plan for the form's settings: the type `spatia train perception`, `spatia train
+    /// decoder` and `spatia distill` fill in. Stages 1 and 2 use the teacher folder's tokenizer
+    /// (when it has one), so that every model of a run shares it.
+    pub fn request(&self, resume: bool) -> TrainPlan {
         let optional = |s: &str| (!s.trim().is_empty()).then(|| PathBuf::from(s.trim()));
-        DistillPlan {
-            data: PathBuf::from(self.data.trim()),
-            teacher: PathBuf::from(self.teacher.trim()),
-            out: PathBuf::from(self.out.trim()),
-            preset: self.preset,
-            train: TrainConfig {
-                steps: self.steps,
-                lr: self.lr,
-                questions_per_step: self.questions_per_step,
-                eval_every: self.eval_every,
-                checkpoint_every: self.checkpoint_every,
-                seed: self.seed,
-                ..Default::default()
-            },
-            cot: self.cot,
-            temperature: self.temperature,
-            teacher_answers: optional(&self.teacher_answers),
-            teacher_cache: optional(&self.teacher_cache),
-            resume,
+        let data = PathBuf::from(self.data.trim());
+        let out = PathBuf::from(self.out.trim());
+        let teacher = PathBuf::from(self.teacher.trim());
+        let tokenizer = Some(teacher.join("tokenizer.json")).filter(|p| p.is_file());
+        match self.stage {
+            TrainingStage::Perception => TrainPlan::Perception(PerceptionPlan {
+                data,
+                out,
+                tokenizer,
+                vocab: 600,
+                train: PerceptionTrainConfig {
+                    steps: self.steps,
+                    lr: self.lr,
+                    eval_every: self.eval_every,
+                    checkpoint_every: self.checkpoint_every,
+                    seed: self.seed,
+                    init: optional(&self.init),
+                    ..Default::default()
+                },
+                resume,
+            }),
+            TrainingStage::Decoder => TrainPlan::Decoder(DecoderPlan {
+                data,
+                out,
+                tokenizer,
+                vocab: 600,
+                student: self.decoder_student,
+                cot: self.cot,
+                no_probes: false,
+                object_context: true,
+                anchors: true,
+                slots: 3,
+                train: DecoderTrainConfig {
+                    steps: self.steps,
+                    lr: self.lr,
+                    questions_per_step: self.questions_per_step,
+                    eval_every: self.eval_every,
+                    checkpoint_every: self.checkpoint_every,
+                    seed: self.seed,
+                    init: optional(&self.init),
+                    ..Default::default()
+                },
+                resume,
+            }),
+            TrainingStage::Distill => TrainPlan::Distill(DistillPlan {
+                data,
+                teacher,
+                out,
+                preset: self.preset,
+                train: TrainConfig {
+                    steps: self.steps,
+                    lr: self.lr,
+                    questions_per_step: self.questions_per_step,
+                    eval_every: self.eval_every,
+                    checkpoint_every: self.checkpoint_every,
+                    seed: self.seed,
+                    ..Default::default()
+                },
+                cot: self.cot,
+                temperature: self.temperature,
+                teacher_answers: optional(&self.teacher_answers),
+                teacher_cache: optional(&self.teacher_cache),
+                resume,
+            }),
         }
     }
 }
@@ -390,6 +482,7 @@ fn poll_folder_dialog(t: &mut TrainingState) {
             match field {
                 FolderField::Data => t.data = dir,
                 FolderField::Teacher => t.teacher = dir,
+                FolderField::Init => t.init = dir,
                 FolderField::Out => t.out = dir,
             }
             t.picking = None;
@@ -402,24 +495,48 @@ fn poll_folder_dialog(t: &mut TrainingState) {
 /// The training tab.
 pub fn training_ui(ui: &mut egui::Ui, t: &mut TrainingState, bridge: &mut ModelBridge) {
     poll_folder_dialog(t);
+    let stage = t.stage;
     egui::Grid::new("train-form").num_columns(3).show(ui, |ui| {
+        ui.label("stage");
+        egui::ComboBox::from_id_salt("stage")
+            .selected_text(t.stage.name())
+            .show_ui(ui, |ui| {
+                for s in TrainingStage::ALL {
+                    ui.selectable_value(&mut t.stage, s, s.name());
+                }
+            });
+        ui.end_row();
+        let (teacher_label, teacher_hint) = match stage {
+            TrainingStage::Distill => ("teacher", "a model folder (config.json)"),
+            _ => (
+                "tokenizer from",
+                "a model folder whose tokenizer.json this run uses (the teacher's)",
+            ),
+        };
+        let init_hint = match stage {
+            TrainingStage::Perception => {
+                "a model folder whose encoder and depth head start this one (e.g. models/student)"
+            }
+            _ => "a stage-1 folder (student) or a model whose perception this one keeps",
+        };
         for (field, label, hint) in [
             (FolderField::Data, "data", "a `spatia gen-data` folder"),
-            (
-                FolderField::Teacher,
-                "teacher",
-                "a model folder (config.json)",
-            ),
+            (FolderField::Teacher, teacher_label, teacher_hint),
+            (FolderField::Init, "start from", init_hint),
             (
                 FolderField::Out,
                 "output",
                 "where checkpoints and the log go",
             ),
         ] {
+            if field == FolderField::Init && stage == TrainingStage::Distill {
+                continue;
+            }
             ui.label(label);
             let text = match field {
                 FolderField::Data => &mut t.data,
                 FolderField::Teacher => &mut t.teacher,
+                FolderField::Init => &mut t.init,
                 FolderField::Out => &mut t.out,
             };
             ui.text_edit_singleline(text).on_hover_text(hint);
@@ -439,15 +556,28 @@ pub fn training_ui(ui: &mut egui::Ui, t: &mut TrainingState, bridge: &mut ModelB
             }
             ui.end_row();
         }
-        ui.label("student preset");
-        egui::ComboBox::from_id_salt("preset")
-            .selected_text(t.preset.name())
-            .show_ui(ui, |ui| {
-                for p in StudentPreset::ALL {
-                    ui.selectable_value(&mut t.preset, p, p.name());
-                }
-            });
-        ui.end_row();
+        match stage {
+            TrainingStage::Distill => {
+                ui.label("student preset");
+                egui::ComboBox::from_id_salt("preset")
+                    .selected_text(t.preset.name())
+                    .show_ui(ui, |ui| {
+                        for p in StudentPreset::ALL {
+                            ui.selectable_value(&mut t.preset, p, p.name());
+                        }
+                    });
+                ui.end_row();
+            }
+            TrainingStage::Decoder => {
+                ui.label("model");
+                ui.checkbox(&mut t.decoder_student, "object student")
+                    .on_hover_text(
+                        "the student reading the objects it finds (off: the object teacher)",
+                    );
+                ui.end_row();
+            }
+            TrainingStage::Perception => {}
+        }
         ui.label("steps");
         ui.add(egui::DragValue::new(&mut t.steps).range(1..=1_000_000));
         ui.end_row();
@@ -458,12 +588,14 @@ pub fn training_ui(ui: &mut egui::Ui, t: &mut TrainingState, bridge: &mut ModelB
                 .range(1e-6..=1e-1),
         );
         ui.end_row();
-        ui.label("Hidden CoT K");
-        ui.add(egui::DragValue::new(&mut t.cot).range(0..=64));
-        ui.end_row();
-        ui.label("questions / step");
-        ui.add(egui::DragValue::new(&mut t.questions_per_step).range(1..=1024));
-        ui.end_row();
+        if stage != TrainingStage::Perception {
+            ui.label("Hidden CoT K");
+            ui.add(egui::DragValue::new(&mut t.cot).range(0..=64));
+            ui.end_row();
+            ui.label("questions / step");
+            ui.add(egui::DragValue::new(&mut t.questions_per_step).range(1..=1024));
+            ui.end_row();
+        }
         ui.label("validate every");
         ui.add(egui::DragValue::new(&mut t.eval_every).range(0..=1_000_000))
             .on_hover_text("steps; 0: never");
@@ -474,6 +606,9 @@ pub fn training_ui(ui: &mut egui::Ui, t: &mut TrainingState, bridge: &mut ModelB
         ui.label("seed");
         ui.add(egui::DragValue::new(&mut t.seed));
         ui.end_row();
+        if stage != TrainingStage::Distill {
+            return;
+        }
         ui.label("KL temperature");
         ui.add(
             egui::DragValue::new(&mut t.temperature)

@@ -10,7 +10,10 @@ pub mod protocol;
 pub mod thread;
 
 pub use crate::train::TrainEvent;
-pub use crate::train::{DistillPlan, StudentPreset, TrainConfig};
+pub use crate::train::{
+    DecoderPlan, DecoderTrainConfig, DistillPlan, PerceptionPlan, PerceptionTrainConfig,
+    StudentPreset, TrainConfig, TrainPlan,
+};
 pub use engine::Engine;
 pub use protocol::{Event, GroundedObject, Request, Role, SceneViews};
 pub use thread::{Worker, WorkerError};

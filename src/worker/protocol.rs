@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::model::vlm::SceneTokenInfo;
 use crate::model::{AttentionMaps, Detection, ViewBatch, ViewDepth};
 use crate::scene::Scene;
-use crate::train::{DistillPlan, TrainEvent};
+use crate::train::{TrainEvent, TrainPlan};
 
 /// Which model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -70,7 +70,7 @@ pub enum Request {
         request_id: u64,
     },
     /// Start a training run on its own thread.
-    StartTraining(DistillPlan),
+    StartTraining(Box<TrainPlan>),
     /// Stop the training run after checkpointing (pause = stop, then start again with
     /// `resume`).
     StopTraining,

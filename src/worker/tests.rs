@@ -291,18 +291,20 @@ fn the_worker_thread_trains_and_hands_over_a_checkpoint() {
     let worker = Worker::spawn(Device::Cpu).unwrap();
     let out = dir.path().join("run");
     worker
-        .send(Request::StartTraining(DistillPlan {
-            preset: StudentPreset::Tiny,
-            train: TrainConfig {
-                steps: 4,
-                lr: 3e-3,
-                questions_per_step: 4,
-                eval_every: 0,
-                ..Default::default()
+        .send(Request::StartTraining(Box::new(TrainPlan::Distill(
+            DistillPlan {
+                preset: StudentPreset::Tiny,
+                train: TrainConfig {
+                    steps: 4,
+                    lr: 3e-3,
+                    questions_per_step: 4,
+                    eval_every: 0,
+                    ..Default::default()
+                },
+                cot: 2,
+                ..DistillPlan::new(ds.root.clone(), teacher.clone(), out.clone())
             },
-            cot: 2,
-            ..DistillPlan::new(ds.root.clone(), teacher.clone(), out.clone())
-        }))
+        ))))
         .unwrap();
     let mut steps = Vec::new();
     let mut checkpoint = None;
@@ -349,15 +351,17 @@ fn the_worker_thread_trains_and_hands_over_a_checkpoint() {
     // A run that cannot start (resume where there is no checkpoint) fails with a message
     // instead of a silent thread death.
     worker
-        .send(Request::StartTraining(DistillPlan {
-            preset: StudentPreset::Tiny,
-            train: TrainConfig {
-                steps: 1,
-                ..Default::default()
+        .send(Request::StartTraining(Box::new(TrainPlan::Distill(
+            DistillPlan {
+                preset: StudentPreset::Tiny,
+                train: TrainConfig {
+                    steps: 1,
+                    ..Default::default()
+                },
+                resume: true,
+                ..DistillPlan::new(ds.root.clone(), teacher, dir.path().join("run2"))
             },
-            resume: true,
-            ..DistillPlan::new(ds.root.clone(), teacher, dir.path().join("run2"))
-        }))
+        ))))
         .unwrap();
     // Late events of the first run (its last step or checkpoint) may still be queued: the
     // answer to this request is the first event that starts or fails a run.

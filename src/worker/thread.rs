@@ -16,7 +16,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use super::engine::Engine;
 use super::protocol::{Event, Request};
 use crate::model::ModelError;
-use crate::train::{DistillPlan, TrainEvent, distill_trainer};
+use crate::train::{TrainEvent, TrainPlan, run_plan};
 
 /// Requests that may wait in the queue.
 pub const REQUEST_CAPACITY: usize = 64;
@@ -281,7 +281,7 @@ impl WorkerLoop {
                 emit(e);
             }
             Request::Cancel { .. } | Request::Shutdown => {}
-            Request::StartTraining(t) => self.start_training(t)?,
+            Request::StartTraining(t) => self.start_training(*t)?,
             Request::StopTraining => {
                 if let Some(t) = &self.training {
                     t.cancel.store(true, Ordering::Relaxed);
@@ -292,7 +292,7 @@ impl WorkerLoop {
         Ok(())
     }
 
-    fn start_training(&mut self, req: DistillPlan) -> Result<(), ModelError> {
+    fn start_training(&mut self, req: TrainPlan) -> Result<(), ModelError> {
         if let Some(t) = &self.training
             && !t.handle.is_finished()
         {
@@ -323,15 +323,14 @@ impl WorkerLoop {
     }
 }
 
-/// One distillation run with its events forwarded as [`Event::Training`] (the plan and the
-/// trainer set-up are `spatia distill`'s: [`distill_trainer`]).
+/// One training run with its events forwarded as [`Event::Training`] (the plan and the run
+/// are the command line's: [`run_plan`]).
 fn run_training(
-    req: &DistillPlan,
+    req: &TrainPlan,
     device: &Device,
     events: &Sender<Event>,
     cancel: &Arc<AtomicBool>,
 ) -> Result<(), ModelError> {
-    let mut trainer = distill_trainer(req, device)?;
     let (tx, rx) = crossbeam_channel::bounded::<TrainEvent>(EVENT_CAPACITY);
     let out = events.clone();
     let forward = std::thread::Builder::new()
@@ -342,7 +341,7 @@ fn run_training(
             }
         })
         .map_err(|e| ModelError::Invalid(format!("could not start training: {e}")))?;
-    let result = trainer.run(&tx, cancel);
+    let result = run_plan(req, device, &tx, cancel, |_, _| {});
     if let Err(e) = &result {
         let _ = tx.send(TrainEvent::Failed {
             error: e.to_string(),

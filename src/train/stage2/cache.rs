@@ -89,7 +89,27 @@ impl TokenCache {
         split: Split,
         tokenizer: &SpatiaTokenizer,
         max_scenes: Option<usize>,
+        progress: impl FnMut(usize, usize),
+    ) -> Result<TokenCache, ModelError> {
+        Self::build_with(dataset, split, tokenizer, max_scenes, progress, |shard| {
+            Ok(object_tokens(
+                &ObjectViews::of_shard(shard),
+                min_visible_px(shard.size) as u32,
+            ))
+        })
+    }
+
+    /// [`Self::build`] with each scene's object tokens from `objects_of(shard)` — e.g. the
+    /// objects a student finds itself, labelled with the ids of the annotated objects they
+    /// cover (`data::match_to_annotated`), so that the questions' named objects map to them.
+    /// Scenes without any object are left out.
+    pub fn build_with(
+        dataset: &Dataset,
+        split: Split,
+        tokenizer: &SpatiaTokenizer,
+        max_scenes: Option<usize>,
         mut progress: impl FnMut(usize, usize),
+        mut objects_of: impl FnMut(&crate::data::SceneShard) -> Result<Vec<ObjectToken>, ModelError>,
     ) -> Result<TokenCache, ModelError> {
         let keys = dataset.scenes(split);
         let keys = &keys[..max_scenes.map_or(keys.len(), |m| m.min(keys.len()))];
@@ -103,10 +123,13 @@ impl TokenCache {
                     dataset.root.display()
                 )));
             }
-            let objects = object_tokens(
-                &ObjectViews::of_shard(&shard),
-                min_visible_px(shard.size) as u32,
-            );
+            let objects = objects_of(&shard)?;
+            if objects.is_empty() {
+                // Nothing to point at (a student that finds no object here): the model refuses
+                // such a scene at inference, so it is not trained on.
+                progress(i + 1, keys.len());
+                continue;
+            }
             let scene = cache.scenes.len();
             for q in questions.iter().filter(|q| !q.held_out) {
                 let (slot_ids, slot_anchors) = slot_objects(q);

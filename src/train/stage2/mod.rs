@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use candle_core::{DType, Device};
+use candle_core::Device;
 use candle_nn::VarMap;
 use crossbeam_channel::Sender;
 use serde::{Deserialize, Serialize};
@@ -21,13 +21,12 @@ use self::cache::TokenCache;
 use self::loss::{Specials, stage2_losses};
 use super::optim::{AdamW, learning_rate};
 use super::run_loop::{
-    Schedule, StepReport, TrainStage, apply_update, load_checkpoint_weights, run_stage,
-    write_checkpoint,
+    Schedule, StageState, StepReport, TrainStage, apply_update, restore_stage, run_stage,
+    write_stage_checkpoint,
 };
 use super::trainer::{TrainEvent, checkpoint_dir};
 use crate::data::{Dataset, Split};
-use crate::model::checkpoint::save_model;
-use crate::model::config::SceneInput;
+use crate::model::config::{ObjectSource, SceneInput};
 use crate::model::{ModelConfig, ModelError, SpatiaTokenizer, SpatialVlm};
 
 /// Stage-2 settings (saved with every checkpoint).
@@ -101,13 +100,6 @@ impl Default for DecoderTrainConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct DecoderTrainerState {
-    step: usize,
-    config: DecoderTrainConfig,
-    model: ModelConfig,
-}
-
 /// The decoder of an object-input model being trained on cached object tokens.
 pub struct DecoderTrainer {
     /// Settings.
@@ -177,24 +169,6 @@ impl DecoderTrainer {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let opt = AdamW::new(named, config.weight_decay)?;
-        let mut cache = TokenCache::build(
-            &dataset,
-            Split::Train,
-            &tokenizer,
-            config.max_scenes,
-            progress,
-        )?;
-        if !config.categories.is_empty() {
-            cache
-                .by_category
-                .retain(|(c, _)| config.categories.contains(c));
-        }
-        if cache.by_category.is_empty() {
-            return Err(ModelError::Invalid(format!(
-                "{}: no training questions (of the categories asked for)",
-                dataset.root.display()
-            )));
-        }
         let mut t = DecoderTrainer {
             config,
             model_cfg,
@@ -202,7 +176,7 @@ impl DecoderTrainer {
             model,
             tokenizer,
             opt,
-            cache,
+            cache: TokenCache::default(),
             dataset,
             out: out.to_path_buf(),
             step: 0,
@@ -213,9 +187,69 @@ impl DecoderTrainer {
                 if let Some(init) = t.config.init.clone() {
                     copy_perception(&t.varmap, &init, device)?;
                 }
+                // A new run's perception may differ from the last one's here.
+                let stale = t.out.join(FOUND_OBJECTS_FILE);
+                if stale.exists() {
+                    std::fs::remove_file(&stale).map_err(|e| io_err(&stale, e))?;
+                }
                 t.tie_class_embeddings()?
             }
         }
+        // After the perception is in place: a student's objects are those it finds.
+        t.cache = match t.model_cfg.object_source {
+            ObjectSource::Annotated => TokenCache::build(
+                &t.dataset,
+                Split::Train,
+                &t.tokenizer,
+                t.config.max_scenes,
+                progress,
+            )?,
+            ObjectSource::Predicted => {
+                // The perception is frozen in stage 2, so what it finds in each scene is
+                // computed once per run folder and read back on resume.
+                let path = t.out.join(FOUND_OBJECTS_FILE);
+                let mut found = read_found_objects(&path);
+                let before = found.len();
+                let model = &t.model;
+                let cache = TokenCache::build_with(
+                    &t.dataset,
+                    Split::Train,
+                    &t.tokenizer,
+                    t.config.max_scenes,
+                    progress,
+                    |shard| {
+                        if let Some(objects) = found.get(&shard.scene) {
+                            return Ok(objects.clone());
+                        }
+                        let views = crate::model::ViewBatch::from_shard(shard);
+                        let (images, _) = model.view_tensors(&views)?;
+                        let enc = model.encode_tensors(&images, None)?;
+                        let objects = model.predicted_objects(&enc, &views)?;
+                        found.insert(shard.scene.clone(), objects.clone());
+                        Ok(objects)
+                    },
+                )?;
+                if found.len() != before {
+                    let json = serde_json::to_vec(&found)
+                        .map_err(|e| ModelError::Invalid(e.to_string()))?;
+                    crate::scene::write_atomic(&path, &json).map_err(ModelError::from)?;
+                }
+                cache
+            }
+        };
+        let (config, mut cache) = (&t.config, std::mem::take(&mut t.cache));
+        if !config.categories.is_empty() {
+            cache
+                .by_category
+                .retain(|(c, _)| config.categories.contains(c));
+        }
+        if cache.by_category.is_empty() {
+            return Err(ModelError::Invalid(format!(
+                "{}: no training questions (of the categories asked for)",
+                t.dataset.root.display()
+            )));
+        }
+        t.cache = cache;
         Ok(t)
     }
 
@@ -250,18 +284,8 @@ impl DecoderTrainer {
     }
 
     fn restore(&mut self, dir: &Path, device: &Device) -> Result<(), ModelError> {
-        let state_path = dir.join("trainer_state.json");
-        let text = std::fs::read_to_string(&state_path).map_err(|e| io_err(&state_path, e))?;
-        let state: DecoderTrainerState = serde_json::from_str(&text)
-            .map_err(|e| io_err(&state_path, format!("malformed trainer state: {e}")))?;
-        if state.model != self.model_cfg {
-            return Err(io_err(
-                &state_path,
-                "the checkpoint is of another model configuration",
-            ));
-        }
-        load_checkpoint_weights(&self.varmap, dir, &self.model_cfg, device)?;
-        self.opt.load(&dir.join("optimizer.safetensors"), device)?;
+        let state: StageState<DecoderTrainConfig> =
+            restore_stage(dir, &self.varmap, &mut self.opt, &self.model_cfg, device)?;
         self.step = state.step;
         let steps = self.config.steps;
         self.config = DecoderTrainConfig {
@@ -316,6 +340,19 @@ impl DecoderTrainer {
             self.config.probe_weight,
         )?)
     }
+}
+
+/// A student's found objects per scene (`OUT/found_objects.json`), written by its first stage-2
+/// run and read back by the next (its perception does not change in stage 2).
+pub const FOUND_OBJECTS_FILE: &str = "found_objects.json";
+
+/// The found objects saved in `path`, by scene name; empty when there is no such file or it
+/// cannot be read (they are then computed again).
+fn read_found_objects(path: &Path) -> BTreeMap<String, Vec<crate::data::ObjectToken>> {
+    std::fs::read(path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default()
 }
 
 /// Variables stage 2 takes from `--init`: the encoder and the depth and detection heads.
@@ -428,25 +465,17 @@ impl TrainStage for DecoderTrainer {
     }
 
     fn checkpoint(&self) -> Result<PathBuf, ModelError> {
-        write_checkpoint(&self.out, |tmp| {
-            save_model(
-                tmp,
-                &self.model_cfg,
-                &self.varmap,
-                &self.tokenizer,
-                DType::F32,
-            )?;
-            self.opt.save(&tmp.join("optimizer.safetensors"))?;
-            let state = DecoderTrainerState {
+        write_stage_checkpoint(
+            &self.out,
+            &self.varmap,
+            &self.tokenizer,
+            &self.opt,
+            &StageState {
                 step: self.step,
                 config: self.config.clone(),
                 model: self.model_cfg.clone(),
-            };
-            let json = serde_json::to_vec_pretty(&state)
-                .map_err(|e| ModelError::Invalid(e.to_string()))?;
-            crate::scene::write_atomic(&tmp.join("trainer_state.json"), &json)
-                .map_err(ModelError::from)
-        })
+            },
+        )
     }
 }
 

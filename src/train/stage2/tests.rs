@@ -914,3 +914,131 @@ fn an_object_model_refuses_a_scene_without_instances() {
         "{e}"
     );
 }
+
+#[test]
+fn a_cache_of_found_objects_points_at_the_ones_matched_to_the_named_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = tiny_dataset(dir.path());
+    let tk = tokenizer(&ds);
+    let annotated = TokenCache::build(&ds, Split::Train, &tk, None, |_, _| {}).unwrap();
+    // "Found" objects: the annotated ones in reverse order, shifted 5 cm, with fresh ids, and
+    // one extra object nobody annotated; matching gives them back their ids.
+    let found = TokenCache::build_with(
+        &ds,
+        Split::Train,
+        &tk,
+        None,
+        |_, _| {},
+        |shard| {
+            let truth = crate::data::object_tokens(
+                &crate::data::ObjectViews::of_shard(shard),
+                crate::questions::min_visible_px(shard.size) as u32,
+            );
+            let mut found: Vec<ObjectToken> = truth
+                .iter()
+                .rev()
+                .enumerate()
+                .map(|(i, o)| ObjectToken {
+                    id: 1000 + i as u32,
+                    min_m: o.min_m.map(|v| v + 0.05),
+                    max_m: o.max_m.map(|v| v + 0.05),
+                    ..o.clone()
+                })
+                .collect();
+            found.push(ObjectToken {
+                id: 5000,
+                category: 0,
+                min_m: [50.0; 3],
+                max_m: [51.0; 3],
+                pixels: 9,
+            });
+            crate::data::match_to_annotated(&mut found, &truth);
+            Ok(found)
+        },
+    )
+    .unwrap();
+    assert_eq!(annotated.questions.len(), found.questions.len());
+    let mut named = 0;
+    for (a, f) in annotated.questions.iter().zip(&found.questions) {
+        assert_eq!(a.named.len(), f.named.len());
+        for (x, y) in a.named.iter().zip(&f.named) {
+            let id = |cache: &TokenCache, i: &Option<usize>| {
+                i.map(|i| cache.scenes[a.scene].objects[i].id)
+            };
+            assert_eq!(id(&annotated, x), id(&found, y));
+            named += usize::from(x.is_some());
+        }
+    }
+    assert!(named > 0);
+}
+
+#[test]
+fn a_student_trains_its_decoder_on_the_objects_its_stage_one_perception_finds() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = tiny_dataset(dir.path());
+    let tk = tokenizer(&ds);
+    let cfg = crate::train::stage1::tests::tiny_student_cfg(tk.vocab_size());
+    let (tx, _rx) = crossbeam_channel::bounded(4096);
+    let cancel = Arc::new(AtomicBool::new(false));
+    // Stage 1: a little perception training.
+    let p = dir.path().join("perception");
+    let mut perception = crate::train::PerceptionTrainer::new(
+        cfg.clone(),
+        tk.clone(),
+        crate::train::PerceptionTrainConfig {
+            steps: 30,
+            lr: 1e-2,
+            warmup: 2,
+            checkpoint_every: 30,
+            ..Default::default()
+        },
+        ds.clone(),
+        &p,
+        false,
+        &Device::Cpu,
+    )
+    .unwrap();
+    perception.run(&tx, &cancel).unwrap();
+    // Stage 2 from it: the cache holds what the model finds (ids matched to annotations).
+    let out = dir.path().join("decoder");
+    let config = DecoderTrainConfig {
+        init: Some(p.join("checkpoint")),
+        ..tiny_config(4)
+    };
+    let mut t = new_trainer(cfg.clone(), config.clone(), &ds, &tk, &out, false).unwrap();
+    let file = out.join(FOUND_OBJECTS_FILE);
+    assert!(file.exists());
+    let scene = &t.cache.scenes[0];
+    let (shard, _) = ds.load(Split::Train, &scene.key).unwrap();
+    let views = ViewBatch::from_shard(&shard);
+    let (images, _) = perception.model().view_tensors(&views).unwrap();
+    let enc = perception.model().encode_tensors(&images, None).unwrap();
+    let expected = perception.model().predicted_objects(&enc, &views).unwrap();
+    assert_eq!(scene.objects, expected);
+    t.run_until(3, &tx, &cancel).unwrap();
+    let first = t.cache.scenes.clone();
+    // Resumed: the found objects are read back, not recomputed (a marker edit survives).
+    let mut saved: std::collections::BTreeMap<String, Vec<ObjectToken>> =
+        serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let marked = saved.values_mut().find(|v| !v.is_empty()).unwrap();
+    marked[0].pixels = 123_456;
+    std::fs::write(&file, serde_json::to_vec(&saved).unwrap()).unwrap();
+    let t = new_trainer(cfg.clone(), config.clone(), &ds, &tk, &out, true).unwrap();
+    assert_eq!(t.step, 3);
+    assert!(
+        t.cache
+            .scenes
+            .iter()
+            .any(|s| s.objects.iter().any(|o| o.pixels == 123_456))
+    );
+    assert_eq!(t.cache.scenes.len(), first.len());
+    // A new run in the same folder computes them again.
+    let t = new_trainer(cfg, config, &ds, &tk, &out, false).unwrap();
+    assert_eq!(t.cache.scenes.len(), first.len());
+    assert!(
+        t.cache
+            .scenes
+            .iter()
+            .all(|s| s.objects.iter().all(|o| o.pixels != 123_456))
+    );
+}
