@@ -236,8 +236,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let resume = o.run.resume();
     let tokenizer = run_tokenizer(resume, &o.run.out, None, &dataset, o.vocab)?;
     let mut model_cfg = ModelConfig::teacher(o.vocab.max(tokenizer.vocab_size()));
-    model_cfg.num_views = dataset.manifest.options.views;
-    model_cfg.encoder.image_size = dataset.manifest.options.size as usize;
+    spatia::train::plan::fit_to_dataset(&mut model_cfg, &dataset);
     let config = o.config();
     let mut trainer = Trainer::new(
         model_cfg, tokenizer, config, dataset, &o.run.out, resume, &device,
@@ -282,6 +281,7 @@ fn with_progress(
             bar.set_position(start_step);
             for e in rx {
                 match e {
+                    TrainEvent::Started { step, .. } => bar.set_position(step as u64),
                     TrainEvent::Step { step, losses, .. } => {
                         bar.set_position(step as u64);
                         let answer = losses.get("answer_ce").or(losses.get("answer"));
@@ -377,36 +377,16 @@ pub fn distill(a: &DistillArgs) -> anyhow::Result<()> {
     run_plan_with_progress(&TrainPlan::Distill(plan), &device)
 }
 
-/// Runs a training plan with a progress bar: the function the viewer's worker runs too.
+/// Runs a training plan with a progress bar: the function the viewer's worker runs too. The
+/// bar starts at the step the run reports when it starts (a resumed run's checkpoint step).
 fn run_plan_with_progress(plan: &TrainPlan, device: &candle_core::Device) -> anyhow::Result<()> {
-    let start = match checkpoint_dir(plan.out()) {
-        Some(dir) if plan_resumes(plan) => read_step(&dir),
-        _ => 0,
-    };
-    with_progress(start, plan.steps(), plan.out(), |tx, cancel| {
+    with_progress(0, plan.steps(), plan.out(), |tx, cancel| {
         run_plan(plan, device, tx, cancel, |done, total| {
             if done == total || done % 200 == 0 {
                 eprintln!("scenes read: {done}/{total}");
             }
         })
     })
-}
-
-fn plan_resumes(plan: &TrainPlan) -> bool {
-    match plan {
-        TrainPlan::Perception(p) => p.resume,
-        TrainPlan::Decoder(p) => p.resume,
-        TrainPlan::Distill(p) => p.resume,
-    }
-}
-
-/// The step a checkpoint folder was written at (0 when its state cannot be read).
-fn read_step(dir: &Path) -> usize {
-    std::fs::read_to_string(dir.join("trainer_state.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| v["step"].as_u64())
-        .unwrap_or(0) as usize
 }
 
 fn train_decoder(o: &DecoderOptions) -> anyhow::Result<()> {

@@ -209,17 +209,13 @@ fn robust_box(points: &[Vec3]) -> ([f32; 3], [f32; 3]) {
     (lo, hi)
 }
 
-/// 3D IoU of two boxes given by corners.
+/// 3D IoU of two objects' boxes (`data::iou_3d_plain` on centre and size).
 fn box_iou(a: &ObjectToken, b: &ObjectToken) -> f32 {
-    let mut inter = 1.0;
-    let (mut va, mut vb) = (1.0, 1.0);
-    for k in 0..3 {
-        inter *= (a.max_m[k].min(b.max_m[k]) - a.min_m[k].max(b.min_m[k])).max(0.0);
-        va *= (a.max_m[k] - a.min_m[k]).max(0.0);
-        vb *= (b.max_m[k] - b.min_m[k]).max(0.0);
-    }
-    let union = va + vb - inter;
-    if union > 0.0 { inter / union } else { 0.0 }
+    let centre_size = |o: &ObjectToken| {
+        let (c, d) = (o.center_m(), Vec3::from(o.max_m) - Vec3::from(o.min_m));
+        [c.x, c.y, c.z, d.x, d.y, d.z]
+    };
+    super::iou_3d_plain(&centre_size(a), &centre_size(b))
 }
 
 /// Centre distance within which a predicted object of the right category still matches an

@@ -80,6 +80,12 @@ impl DistillPlan {
     }
 }
 
+/// Gives a new model `dataset`'s views: their number and their side.
+pub fn fit_to_dataset(cfg: &mut ModelConfig, dataset: &Dataset) {
+    cfg.num_views = dataset.manifest.options.views;
+    cfg.encoder.image_size = dataset.manifest.options.size as usize;
+}
+
 /// The trainer of a distillation plan, ready to run (or to fill the teacher cache).
 pub fn distill_trainer(plan: &DistillPlan, device: &Device) -> Result<Trainer, ModelError> {
     let dataset = Dataset::open(&plan.data)?;
@@ -90,8 +96,7 @@ pub fn distill_trainer(plan: &DistillPlan, device: &Device) -> Result<Trainer, M
         StudentPreset::Student => ModelConfig::student(vocab),
         StudentPreset::Tiny => ModelConfig::tiny(vocab, size, teacher.model.cfg.encoder.patch_size),
     };
-    cfg.num_views = dataset.manifest.options.views;
-    cfg.encoder.image_size = size;
+    fit_to_dataset(&mut cfg, &dataset);
     cfg.hidden_cot_tokens = plan.cot;
     let mut settings = DistillSettings::new(plan.teacher.clone());
     settings.teacher_answers = plan.teacher_answers.clone();

@@ -11,7 +11,7 @@ use std::sync::atomic::AtomicBool;
 use candle_core::Device;
 use crossbeam_channel::Sender;
 
-use super::plan::{DistillPlan, distill_trainer};
+use super::plan::{DistillPlan, distill_trainer, fit_to_dataset};
 use super::stage1::{PerceptionTrainConfig, PerceptionTrainer};
 use super::stage2::{DecoderTrainConfig, DecoderTrainer};
 use super::trainer::{TrainEvent, checkpoint_dir};
@@ -158,8 +158,7 @@ pub fn perception_trainer(
         Some(cfg) => cfg,
         None => {
             let mut c = ModelConfig::student_objects(plan.vocab.max(tokenizer.vocab_size()));
-            c.num_views = dataset.manifest.options.views;
-            c.encoder.image_size = dataset.manifest.options.size as usize;
+            fit_to_dataset(&mut c, &dataset);
             c
         }
     };
@@ -197,8 +196,7 @@ pub fn decoder_trainer(
             } else {
                 ModelConfig::teacher_objects(vocab)
             };
-            c.num_views = dataset.manifest.options.views;
-            c.encoder.image_size = dataset.manifest.options.size as usize;
+            fit_to_dataset(&mut c, &dataset);
             c.hidden_cot_tokens = plan.cot;
             c.latent_probes = plan.cot > 0 && !plan.no_probes;
             c.object_context = plan.object_context;
