@@ -7,6 +7,7 @@ use spatia::data::Split;
 use spatia::data::build::{BuildOptions, build};
 use spatia::eval::{EvalOptions, evaluate};
 use spatia::model::{default_model_dir, load_model};
+use spatia::questions::QuestionCategory;
 use spatia::scene::procgen::{GenFormat, generate};
 
 fn folder_bytes(dir: &Path) -> u64 {
@@ -34,25 +35,16 @@ fn shipped_models_load_and_meet_the_size_targets() {
     assert!(total < 40 << 20, "models/ holds {total} bytes");
 }
 
-/// The shipped student on rooms from a seed the training data never used, under the grounded
-/// protocol (only objects the views show, answers balanced within every wording group, yes/no by
-/// the first-position decision, a blind baseline). Measured on 240 such test rooms
-/// (docs/RESULTS.md): it is at its blind baseline — proximity 50.3% vs 50.7% blind, contact
-/// 50.8% vs 50.4% — so it does not yet answer from the scene, and no accuracy floor above chance
-/// is asserted for these weights (the earlier 55% floor held only through wording priors the
-/// balanced questions removed). What these weights do keep is checked: answers of the kind the
-/// question asks for, metric depth, and a blind baseline over the same questions.
-#[test]
-fn shipped_student_on_unseen_rooms_under_the_grounded_protocol() {
-    // Rooms from a seed the training data never used, in the training data's layout.
-    let dir = tempfile::tempdir().unwrap();
-    let scenes = dir.path().join("scenes");
-    for i in 0..10 {
+/// Rooms from a seed the training data never used (4242), in the training data's layout, built
+/// into a dataset in `dir`.
+fn unseen_rooms(dir: &Path, rooms: u32) -> spatia::data::Dataset {
+    let scenes = dir.join("scenes");
+    for i in 0..rooms {
         generate(4242, i)
             .write(&scenes, GenFormat::ScanNet)
             .unwrap();
     }
-    let data = dir.path().join("data");
+    let data = dir.join("data");
     build(
         &scenes,
         &data,
@@ -65,7 +57,68 @@ fn shipped_student_on_unseen_rooms_under_the_grounded_protocol() {
         |_, _, _| {},
     )
     .unwrap();
-    let ds = spatia::data::Dataset::open(&data).unwrap();
+    spatia::data::Dataset::open(&data).unwrap()
+}
+
+/// The shipped teacher answers proximity and contact from the scene on rooms it never saw.
+/// Measured (docs/RESULTS.md): proximity 99.2%, contact 96.7% on 100 test rooms, blind 48.8% /
+/// 54.6%. The floors here sit under those by more than the interval of these few rooms.
+#[test]
+fn shipped_teacher_answers_proximity_and_contact_from_the_scene() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = unseen_rooms(dir.path(), 16);
+    let teacher = load_model(&default_model_dir("teacher"), &candle_core::Device::Cpu).unwrap();
+    let options = EvalOptions {
+        blind: true,
+        max_scenes: None,
+        categories: vec![QuestionCategory::Proximity, QuestionCategory::Contact],
+    };
+    let report = evaluate(&teacher, &ds, &Split::ALL, &options, None).unwrap();
+    let (prox, contact) = (
+        &report.categories["proximity"],
+        &report.categories["contact"],
+    );
+    eprintln!(
+        "teacher on 16 unseen rooms: proximity {:.3} n {} (blind {:.3}), contact {:.3} n {} \
+         (blind {:.3})",
+        prox.accuracy,
+        prox.n,
+        report.blind["proximity"].accuracy,
+        contact.accuracy,
+        contact.n,
+        report.blind["contact"].accuracy
+    );
+    assert!(prox.n >= 200, "{} proximity questions", prox.n);
+    assert!(
+        contact.n >= MIN_TEACHER_CONTACT_N,
+        "{} contact questions",
+        contact.n
+    );
+    assert!(prox.accuracy >= 0.9, "proximity {}", prox.accuracy);
+    assert!(contact.accuracy >= 0.75, "contact {}", contact.accuracy);
+    // The answers come from the scene: hidden, the same questions fall to chance.
+    assert!(report.blind["proximity"].accuracy <= 0.65);
+    assert!(prox.accuracy - report.blind["proximity"].accuracy >= 0.25);
+    // Where the slots looked: the objects the question names (by name or by relation).
+    let grounded = &report.grounding["proximity, by name"];
+    assert!(grounded.share >= 0.9, "grounding {}", grounded.share);
+}
+
+/// Contact questions in the teacher test's 16 rooms (deterministic: seed 4242).
+const MIN_TEACHER_CONTACT_N: usize = 8;
+
+/// The shipped student on rooms from a seed the training data never used, under the grounded
+/// protocol (only objects the views show, answers balanced within every wording group, yes/no by
+/// the first-position decision, a blind baseline). It is the object student after 500 steps of
+/// stage 2 and is at its blind baseline (docs/RESULTS.md: proximity 50.3% vs 49.1% blind on 100
+/// test rooms; on these 10 rooms 51.8% vs 50.9%): with 45% of the named objects found by its
+/// perception it does not yet answer from the scene, so no accuracy floor above chance is
+/// asserted. What these weights do keep is checked: answers of the kind the question asks for,
+/// metric depth, and a blind baseline over the same questions.
+#[test]
+fn shipped_student_on_unseen_rooms_under_the_grounded_protocol() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = unseen_rooms(dir.path(), 10);
     let student = load_model(&default_model_dir("student"), &candle_core::Device::Cpu).unwrap();
     let options = EvalOptions {
         blind: true,
@@ -74,12 +127,21 @@ fn shipped_student_on_unseen_rooms_under_the_grounded_protocol() {
     };
     let report = evaluate(&student, &ds, &Split::ALL, &options, None).unwrap();
     let prox = &report.categories["proximity"];
+    eprintln!(
+        "student on 10 unseen rooms: proximity {:.3} n {} (blind {:.3}), answers of the asked \
+         kind {:.3}, depth AbsRel {:.3}",
+        prox.accuracy,
+        prox.n,
+        report.blind["proximity"].accuracy,
+        report.answer_kind_ok,
+        report.depth.abs_rel
+    );
     assert!(prox.n >= 30, "{} proximity questions", prox.n);
     assert_eq!(report.blind["proximity"].n, prox.n);
     // Balanced: chance is one half, and the interval is reported around the accuracy.
     assert!((prox.chance - 0.5).abs() < 0.05, "chance {}", prox.chance);
     assert!(prox.ci95[0] <= prox.accuracy && prox.accuracy <= prox.ci95[1]);
-    // Answers of the asked kind (measured 89.2% on 240 rooms).
+    // Answers of the asked kind (measured 98.6% on these rooms).
     assert!(
         report.answer_kind_ok >= MIN_ANSWER_KIND,
         "{}",
@@ -95,9 +157,9 @@ fn shipped_student_on_unseen_rooms_under_the_grounded_protocol() {
         "{ok} / {n} vs {}",
         report.answer_kind_ok
     );
-    // Depth is metric and roughly right (measured AbsRel 0.337 on 240 rooms).
+    // Depth is metric and roughly right (measured AbsRel 0.286 on these rooms).
     assert!(
-        report.depth.abs_rel < 0.5,
+        report.depth.abs_rel < 0.35,
         "AbsRel {}",
         report.depth.abs_rel
     );
@@ -106,4 +168,4 @@ fn shipped_student_on_unseen_rooms_under_the_grounded_protocol() {
 
 /// What the shipped student keeps: the share of answers of the kind the question asks for
 /// (measured value in docs/RESULTS.md; this is a floor under it).
-const MIN_ANSWER_KIND: f32 = 0.85;
+const MIN_ANSWER_KIND: f32 = 0.95;

@@ -230,8 +230,9 @@ fn diagnostic_mode_shows_both_answers_attention_heatmaps_and_attention_in_the_sc
         &diag,
     ));
     let (plain, diag) = (shot(&plain), shot(&diag));
-    // The right-hand panel (x ≥ 670 of 1000): the answer→latent heatmap and the four
-    // latent→scene grids are turbo-coloured cells; the rest of the panel is grey text.
+    // The right-hand panel (x ≥ 670 of 1000): the answer→latent heatmap and the latent→scene
+    // grid (latents × object tokens for the shipped object models, one patch grid per view for
+    // a patch model) are turbo-coloured cells; the rest of the panel is grey text.
     let saturated = |img: &image::RgbImage| {
         let panel = image::imageops::crop_imm(img, 670, 60, 330, 600).to_image();
         count(&panel, |p| {

@@ -127,6 +127,11 @@ pub struct DecoderOptions {
     /// Curriculum: the first N steps draw only direct wordings ("near", "touching").
     #[arg(long, default_value_t = 0)]
     direct_first: usize,
+    /// Word dropout: each training question token is replaced by a random ordinary token with
+    /// this probability (e.g. 0.1), so that words never seen in training do not derail the
+    /// answer; 0 keeps the questions as written.
+    #[arg(long, default_value_t = 0.0)]
+    word_noise: f32,
     /// Evaluate on the validation split every N steps (0: never).
     #[arg(long, default_value_t = 0)]
     eval_every: usize,
@@ -411,6 +416,7 @@ fn train_decoder(o: &DecoderOptions) -> anyhow::Result<()> {
             max_scenes: o.max_scenes,
             categories: o.categories.clone(),
             direct_first_steps: o.direct_first,
+            word_noise: o.word_noise,
             eval_every: o.eval_every,
             checkpoint_every: o.checkpoint_every,
             seed: o.seed,

@@ -39,6 +39,10 @@ pub struct ViewArgs {
     /// Diagnostic mode: the teacher answers too (a screenshot waits for both answers).
     #[arg(long)]
     pub diagnostic: bool,
+    /// The model that answers the chat: the student, or the privileged teacher (it needs a scene
+    /// with annotated objects, such as a ScanNet scan with its aggregation).
+    #[arg(long, value_enum, default_value_t = AnswerWith::Student)]
+    pub answer_with: AnswerWith,
     /// The right-hand panel's tab.
     #[arg(long, value_enum)]
     pub panel: Option<PanelTab>,
@@ -91,6 +95,10 @@ pub fn run(args: &ViewArgs) -> anyhow::Result<()> {
         bench_frames: args.bench_frames,
         ask: args.ask.clone(),
         diagnostic: args.diagnostic,
+        answer_with: match args.answer_with {
+            AnswerWith::Student => spatia::worker::Role::Student,
+            AnswerWith::Teacher => spatia::worker::Role::Teacher,
+        },
         panel: args.panel,
         train: args.train.clone(),
         train_steps: args.train_steps,
@@ -100,6 +108,16 @@ pub fn run(args: &ViewArgs) -> anyhow::Result<()> {
     };
     run_viewer(options)?;
     Ok(())
+}
+
+/// Which model answers the chat.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum AnswerWith {
+    /// The student (RGB and cameras only).
+    #[default]
+    Student,
+    /// The privileged teacher (annotated objects).
+    Teacher,
 }
 
 #[derive(clap::Args, Debug)]

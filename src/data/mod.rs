@@ -15,7 +15,9 @@ use crate::scene::category::SCANNET18_CLASSES;
 pub use build::{BuildOptions, BuildReport, build, list_scenes};
 pub use dataset::Dataset;
 pub use objects::{ObjectToken, ObjectViews, object_tokens};
-pub use predicted_objects::{PredictedViews, match_to_annotated, predicted_object_tokens};
+pub use predicted_objects::{
+    PredictedViews, UNMATCHED_ID_BASE, match_to_annotated, predicted_object_tokens,
+};
 pub use shard::SceneShard;
 
 /// Detection classes after the 18 of the ScanNet benchmark (`scene::category::SCANNET18_CLASSES`,

@@ -21,6 +21,14 @@ pub struct ObjectToken {
     pub max_m: [f32; 3],
     /// Pixels of its mask with depth, over all views.
     pub pixels: u32,
+    /// How sure the model that found it is: the mean probability of its category over its
+    /// pixels; 1 for an annotated object.
+    #[serde(default = "full_score")]
+    pub score: f32,
+}
+
+fn full_score() -> f32 {
+    1.0
 }
 
 impl ObjectToken {
@@ -130,6 +138,7 @@ pub fn object_tokens(views: &ObjectViews<'_>, min_px: u32) -> Vec<ObjectToken> {
                 min_m: a.lo.to_array(),
                 max_m: a.hi.to_array(),
                 pixels: a.with_depth,
+                score: 1.0,
             })
         })
         .collect();

@@ -26,6 +26,9 @@ pub struct PredictedViews<'a> {
     /// Predicted class per cell [V, class_size, class_size]: 0 background, c + 1 for
     /// `Category::ALL[c]`.
     pub class: &'a [u8],
+    /// Probability of the predicted class per cell, same layout as `class`; empty when unknown
+    /// (every object then scores 1).
+    pub confidence: &'a [f32],
     /// Intrinsics [V, 3, 3] of the `size` images.
     pub intrinsics: &'a [f32],
     /// Camera-from-world [V, 3, 4].
@@ -58,8 +61,8 @@ pub fn predicted_object_tokens(views: &PredictedViews<'_>, min_px: u32) -> Vec<O
     // Voxels in the order pixels first reach them (deterministic), each with its class.
     let mut voxel_of: HashMap<(u8, [i32; 3]), usize> = HashMap::new();
     let mut voxel_keys: Vec<(u8, [i32; 3])> = Vec::new();
-    // Per point: its voxel, view and position.
-    let mut points: Vec<(usize, usize, Vec3)> = Vec::new();
+    // Per point: its voxel, view, position and class probability.
+    let mut points: Vec<(usize, usize, Vec3, f32)> = Vec::new();
     for v in 0..views.views {
         let e = &views.extrinsics[v * 12..v * 12 + 12];
         let world_from_camera = super::shard::mat4_from_extrinsics(e).inverse();
@@ -89,7 +92,13 @@ pub fn predicted_object_tokens(views: &PredictedViews<'_>, min_px: u32) -> Vec<O
                     voxel_keys.push(key);
                     voxel_keys.len() - 1
                 });
-                points.push((id, v, w));
+                let p = views
+                    .confidence
+                    .get(v * cs * cs + (y * cs / n) * cs + x * cs / n)
+                    .copied()
+                    .filter(|p| p.is_finite())
+                    .unwrap_or(1.0);
+                points.push((id, v, w, p));
             }
         }
     }
@@ -121,21 +130,24 @@ pub fn predicted_object_tokens(views: &PredictedViews<'_>, min_px: u32) -> Vec<O
         category: usize,
         per_view: Vec<u32>,
         points: Vec<Vec3>,
+        confidence_sum: f64,
     }
     let mut group_of_root: HashMap<usize, usize> = HashMap::new();
     let mut groups: Vec<Group> = Vec::new();
-    for (voxel, view, w) in points {
+    for (voxel, view, w, p) in points {
         let r = root(&mut parent, voxel);
         let g = *group_of_root.entry(r).or_insert_with(|| {
             groups.push(Group {
                 category: usize::from(voxel_keys[r].0) - 1,
                 per_view: vec![0; views.views],
                 points: Vec::new(),
+                confidence_sum: 0.0,
             });
             groups.len() - 1
         });
         groups[g].per_view[view] += 1;
         groups[g].points.push(w);
+        groups[g].confidence_sum += f64::from(p);
     }
     let mut found: Vec<ObjectToken> = groups
         .into_iter()
@@ -148,6 +160,7 @@ pub fn predicted_object_tokens(views: &PredictedViews<'_>, min_px: u32) -> Vec<O
                 min_m,
                 max_m,
                 pixels: g.points.len() as u32,
+                score: (g.confidence_sum / g.points.len().max(1) as f64) as f32,
             }
         })
         .collect();
@@ -307,12 +320,21 @@ mod tests {
                 };
             }
         }
+        // How sure the model is of each cell: left chair 0.9, right chair 0.5, table 0.7.
+        let confidence: Vec<f32> = (0..n * n)
+            .map(|i| match i % n {
+                0..4 => 0.9,
+                10..14 => 0.5,
+                _ => 0.7,
+            })
+            .collect();
         let views = PredictedViews {
             size: n,
             views: 1,
             depth_m: &depth,
             class_size: n,
             class: &class,
+            confidence: &confidence,
             intrinsics: &k,
             extrinsics: &e,
         };
@@ -326,6 +348,19 @@ mod tests {
         assert!(((a.center_m().x - b.center_m().x).abs() - 0.625).abs() < 0.02);
         assert_eq!(a.pixels + b.pixels, 2 * 4 * 16);
         assert!((a.max_m[2] - 1.0).abs() < 1e-5 && (a.min_m[2] - 1.0).abs() < 1e-5);
+        // Each object scores the mean probability of its cells; without probabilities, 1.
+        let mut scores: Vec<f32> = chairs.iter().map(|o| o.score).collect();
+        scores.sort_by(f32::total_cmp);
+        assert!((scores[0] - 0.5).abs() < 1e-6 && (scores[1] - 0.9).abs() < 1e-6);
+        assert!((tables[0].score - 0.7).abs() < 1e-6);
+        let unsure = predicted_object_tokens(
+            &PredictedViews {
+                confidence: &[],
+                ..views
+            },
+            10,
+        );
+        assert!(unsure.iter().all(|o| o.score == 1.0));
         // Fewer pixels than min_px in every view: dropped.
         assert!(
             predicted_object_tokens(&views, 100)
@@ -337,10 +372,15 @@ mod tests {
             .flat_map(|y| (0..n / 2).map(move |x| (y, x)))
             .map(|(y, x)| class[2 * y * n + 2 * x])
             .collect();
+        let half_confidence: Vec<f32> = (0..n / 2)
+            .flat_map(|y| (0..n / 2).map(move |x| (y, x)))
+            .map(|(y, x)| confidence[2 * y * n + 2 * x])
+            .collect();
         let coarse = predicted_object_tokens(
             &PredictedViews {
                 class_size: n / 2,
                 class: &half,
+                confidence: &half_confidence,
                 ..views
             },
             10,
@@ -362,6 +402,7 @@ mod tests {
             min_m: [c[0] - 0.3, c[1] - 0.3, c[2] - 0.3],
             max_m: [c[0] + 0.3, c[1] + 0.3, c[2] + 0.3],
             pixels: 100,
+            score: 1.0,
         };
         let annotated = vec![
             tok(7, 1, [0.0, 0.0, 0.0]),

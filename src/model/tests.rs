@@ -878,6 +878,16 @@ fn an_object_student_finds_objects_with_its_own_depth_and_categories() {
     );
     let maps = m.predicted_maps(&enc).unwrap();
     assert_eq!((maps.class.len(), maps.class_size), (2 * 8 * 8, 8));
+    assert_eq!(maps.confidence.len(), maps.class.len());
+    // The probability of the most likely of C classes lies in [1/C, 1].
+    let floor = 1.0 / semantic_classes() as f32 - 1e-6;
+    assert!(
+        maps.confidence
+            .iter()
+            .all(|p| (floor..=1.0 + 1e-6).contains(p)),
+        "{:?}",
+        &maps.confidence[..4]
+    );
     assert_eq!(maps.depth_m.len(), 2 * 16 * 16);
     // Whatever it finds, each object is one class with a finite box, at most 64, ids by size.
     let found = maps.objects(&views);
@@ -894,33 +904,44 @@ fn an_object_student_finds_objects_with_its_own_depth_and_categories() {
             .position(|c| c.name() == name)
             .unwrap()
     };
-    let object = |category, min_m, max_m| crate::data::ObjectToken {
+    let object = |category, min_m, max_m, score| crate::data::ObjectToken {
         id: 0,
         category,
         min_m,
         max_m,
         pixels: 50,
+        score,
     };
     let scene = SceneTokens {
         encoder: enc,
         embeds: Tensor::zeros((1, 2, 32), DType::F32, &Device::Cpu).unwrap(),
         layout: Vec::new(),
         objects: vec![
-            object(of("wall"), [-3.0, -3.0, 0.0], [3.0, -2.9, 2.5]),
-            object(of("chair"), [0.0, 0.0, 2.0], [1.0, 1.0, 3.0]),
+            object(of("wall"), [-3.0, -3.0, 0.0], [3.0, -2.9, 2.5], 0.99),
+            object(of("chair"), [0.0, 0.0, 2.0], [1.0, 1.0, 3.0], 0.6),
+            object(of("table"), [2.0, 0.0, 0.0], [3.0, 1.0, 0.5], 0.9),
         ],
         camera0_from_world: glam::Mat4::from_translation(glam::Vec3::new(0.0, 0.0, 1.0)),
         encode_ms: 0.0,
     };
     let dets = m.detect(&scene).unwrap();
-    assert_eq!(dets.len(), 1);
+    assert_eq!(dets.len(), 2);
+    // Best first: the table (0.9) before the chair (0.6), each scored as found.
+    let class = |name| crate::data::detection_class(crate::scene::Category::ALL[of(name)]);
     assert_eq!(
-        dets[0].class,
-        crate::data::detection_class(crate::scene::Category::ALL[of("chair")]).unwrap()
+        dets.iter()
+            .map(|d| (Some(d.class), d.score))
+            .collect::<Vec<_>>(),
+        vec![(class("table"), 0.9), (class("chair"), 0.6)]
     );
     assert_eq!(
-        (dets[0].centre, dets[0].size),
+        (dets[1].centre, dets[1].size),
         ([0.5, 0.5, 3.5], [1.0, 1.0, 1.0])
+    );
+    // And the box where it was found, in the world.
+    assert_eq!(
+        dets[1].world_box_m,
+        Some([[0.0, 0.0, 2.0], [1.0, 1.0, 3.0]])
     );
     // A patch model has no semantic output and refuses to find objects.
     let (_map, p) = build(&ModelConfig::tiny(40, 16, 8));

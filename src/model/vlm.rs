@@ -131,14 +131,28 @@ impl ViewBatch {
 }
 
 /// Where a scene token comes from, for drawing attention on the views.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SceneTokenInfo {
     /// The view.
     pub view: usize,
-    /// Row and column in the view's pooled patch grid; `None` for the camera token.
+    /// Row and column in the view's pooled patch grid; `None` for the camera token and for
+    /// object tokens.
     pub cell: Option<(usize, usize)>,
     /// Side of the pooled patch grid.
     pub grid: usize,
+    /// The object an object token stands for.
+    pub object: Option<TokenObject>,
+}
+
+/// The object behind an object token, for showing where a model looked.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TokenObject {
+    /// Its id (an annotated object's, or a found object's that matches none).
+    pub id: u32,
+    /// Its category (index into `Category::ALL`).
+    pub category: usize,
+    /// Centre of its box, world frame, metres.
+    pub center_m: [f32; 3],
 }
 
 /// An encoded scene, reused for every question about it.
@@ -239,6 +253,10 @@ pub struct Detection {
     pub centre: [f32; 3],
     /// Size, metres.
     pub size: [f32; 3],
+    /// The box as found in the world frame ([min, max], metres, axis-aligned) when the model
+    /// found the object there (a model that finds its own objects); `centre` and `size` then
+    /// bound its corners in the first camera's frame.
+    pub world_box_m: Option<[[f32; 3]; 2]>,
 }
 
 impl Detection {
@@ -265,6 +283,8 @@ pub struct PredictedMaps {
     /// Most likely class per semantic cell [S, h, h]: 0 background, c + 1 for
     /// `Category::ALL[c]`.
     pub class: Vec<u8>,
+    /// Probability of that class per cell [S, h, h].
+    pub confidence: Vec<f32>,
     /// Side h of the semantic grid.
     pub class_size: usize,
 }
@@ -280,6 +300,7 @@ impl PredictedMaps {
                 depth_m: &self.depth_m,
                 class_size: self.class_size,
                 class: &self.class,
+                confidence: &self.confidence,
                 intrinsics: &views.intrinsics,
                 extrinsics: &views.extrinsics,
             },
@@ -538,6 +559,7 @@ impl SpatialVlm {
                 view,
                 cell: None,
                 grid: gp,
+                object: None,
             });
             for r in 0..gp {
                 for c in 0..gp {
@@ -545,6 +567,7 @@ impl SpatialVlm {
                         view,
                         cell: Some((r, c)),
                         grid: gp,
+                        object: None,
                     });
                 }
             }
@@ -590,10 +613,15 @@ impl SpatialVlm {
                 let embeds = self.object_embeds(&[&objects], features.as_ref())?;
                 let layout = objects
                     .iter()
-                    .map(|_| SceneTokenInfo {
+                    .map(|o| SceneTokenInfo {
                         view: 0,
                         cell: None,
                         grid: 0,
+                        object: Some(TokenObject {
+                            id: o.id,
+                            category: o.category,
+                            center_m: o.center_m().to_array(),
+                        }),
                     })
                     .collect();
                 (embeds, layout, objects)
@@ -622,17 +650,23 @@ impl SpatialVlm {
         if h != w {
             candle_core::bail!("semantic maps of {h}x{w}: expected square maps");
         }
+        let semantic = semantic.get(0)?;
         let class: Vec<u8> = semantic
-            .get(0)?
             .argmax(1)?
             .flatten_all()?
             .to_vec1::<u32>()?
             .into_iter()
             .map(|c| u8::try_from(c).unwrap_or(0))
             .collect();
+        // Channel axis 1 of [S, classes, h, w].
+        let confidence = candle_nn::ops::softmax(&semantic, 1)?
+            .max(1)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
         Ok(PredictedMaps {
             depth_m: out.depth.get(0)?.flatten_all()?.to_vec1::<f32>()?,
             class,
+            confidence,
             class_size: h,
         })
     }
@@ -1185,7 +1219,8 @@ impl SpatialVlm {
     /// Boxes with class and score, best first, "no object" queries left out. A model that finds
     /// its own objects (`object_source: predicted`) gives those of its objects that have a
     /// detection class: each world box's corners in the first camera's frame, their bounding
-    /// box, score 1.
+    /// box, and the world box itself; the score is the mean probability of its category over
+    /// its pixels.
     pub fn detect(&self, scene: &SceneTokens) -> Result<Vec<Detection>> {
         if self.cfg.object_source == ObjectSource::Predicted {
             let mut dets: Vec<Detection> = scene
@@ -1210,16 +1245,14 @@ impl SpatialVlm {
                     }
                     Some(Detection {
                         class,
-                        score: 1.0,
+                        score: o.score,
                         centre: ((a + b) / 2.0).to_array(),
                         size: (b - a).to_array(),
+                        world_box_m: Some([o.min_m, o.max_m]),
                     })
                 })
                 .collect();
-            dets.sort_by(|x, y| {
-                let vol = |d: &Detection| d.size[0] * d.size[1] * d.size[2];
-                vol(y).total_cmp(&vol(x))
-            });
+            dets.sort_by(|x, y| y.score.total_cmp(&x.score));
             return Ok(dets);
         }
         let out = self.detect_tensors(&scene.encoder)?;
@@ -1238,6 +1271,7 @@ impl SpatialVlm {
                 score: s,
                 centre: [b[0], b[1], b[2]],
                 size: [b[3], b[4], b[5]],
+                world_box_m: None,
             })
             .collect();
         dets.sort_by(|a, b| b.score.total_cmp(&a.score));

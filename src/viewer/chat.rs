@@ -40,6 +40,15 @@ pub struct ChatAnswer {
     pub grounding: Vec<GroundedObject>,
 }
 
+/// "chair #12" for an annotated object; "chair (found 3)" for one a model found that matches no
+/// annotated object (its id is past `data::UNMATCHED_ID_BASE`).
+pub fn object_label(name: &str, id: u32) -> String {
+    match id.checked_sub(crate::data::UNMATCHED_ID_BASE) {
+        Some(k) => format!("{name} (found {k})"),
+        None => format!("{name} #{id}"),
+    }
+}
+
 /// "read from: chair #12 (97%), bed #3 (88%)", or `None` without grounding.
 pub fn grounding_line(grounding: &[GroundedObject]) -> Option<String> {
     if grounding.is_empty() {
@@ -49,14 +58,24 @@ pub fn grounding_line(grounding: &[GroundedObject]) -> Option<String> {
         .iter()
         .map(|g| {
             format!(
-                "{} #{} ({:.0}%)",
-                g.name,
-                g.object_id,
+                "{} ({:.0}%)",
+                object_label(&g.name, g.object_id),
                 g.probability * 100.0
             )
         })
         .collect();
     Some(format!("read from: {}", parts.join(", ")))
+}
+
+/// "teacher · 4737427 parameters · cpu" for the model that answers, or that it is loading.
+pub fn answerer_line(bridge: &ModelBridge, role: Role) -> String {
+    match bridge.models.get(&role) {
+        Some((name, params)) => format!(
+            "{name} · {params} parameters · {}",
+            bridge.device.unwrap_or("cpu")
+        ),
+        None => format!("loading the {}…", role.name()),
+    }
 }
 
 /// A question and its answers.
@@ -92,6 +111,9 @@ pub struct Chat {
     pub waiting: Option<u64>,
     /// Diagnostic mode: the teacher answers too, and attention is recorded.
     pub diagnostic: bool,
+    /// The model that answers outside diagnostic mode (the student unless the user picks the
+    /// teacher, which needs a scene with annotated objects).
+    pub answer_with: Role,
     /// A failure of a request that is no longer in the history (e.g. after "Clear").
     pub note: Option<String>,
 }
@@ -234,19 +256,22 @@ pub fn apply_event(chat: &mut Chat, current_scene_id: u64, path: &Path, event: &
     }
 }
 
-/// Sends `question` to the student (and the teacher in diagnostic mode) and records it in the
-/// chat.
+/// The models a question goes to: both in diagnostic mode, else the chosen one.
+pub fn question_roles(chat: &Chat) -> Vec<Role> {
+    if chat.diagnostic {
+        vec![Role::Student, Role::Teacher]
+    } else {
+        vec![chat.answer_with]
+    }
+}
+
+/// Sends `question` to the chosen model (both in diagnostic mode) and records it in the chat.
 pub fn submit_question(bridge: &mut ModelBridge, chat: &mut Chat, path: &Path, question: &str) {
     let question = question.trim();
     if question.is_empty() {
         return;
     }
-    let roles = if chat.diagnostic {
-        vec![Role::Student, Role::Teacher]
-    } else {
-        vec![Role::Student]
-    };
-    let entry = match bridge.ask(question, roles, chat.diagnostic) {
+    let entry = match bridge.ask(question, question_roles(chat), chat.diagnostic) {
         Ok(request_id) => {
             chat.waiting = Some(request_id);
             ChatEntry {
@@ -274,17 +299,19 @@ pub fn submit_question(bridge: &mut ModelBridge, chat: &mut Chat, path: &Path, q
 /// The chat panel.
 pub fn chat_ui(ui: &mut egui::Ui, bridge: &mut ModelBridge, chat: &mut Chat, path: &Path) {
     ui.heading("Chat");
-    match bridge.models.get(&Role::Student) {
-        Some((name, params)) => {
-            ui.small(format!(
-                "{name} · {params} parameters · {}",
-                bridge.device.unwrap_or("cpu")
-            ));
+    ui.horizontal(|ui| {
+        ui.label("Answer with");
+        for role in [Role::Student, Role::Teacher] {
+            ui.selectable_value(&mut chat.answer_with, role, role.name())
+                .on_hover_text(match role {
+                    Role::Student => "the small model: RGB and cameras, the objects it finds",
+                    Role::Teacher => {
+                        "the privileged model: depth, poses and the scene's annotated objects"
+                    }
+                });
         }
-        None => {
-            ui.small("loading the student…");
-        }
-    }
+    });
+    ui.small(answerer_line(bridge, chat.answer_with));
     for note in [&bridge.note, &chat.note].into_iter().flatten() {
         ui.colored_label(egui::Color32::from_rgb(255, 110, 90), note);
     }
@@ -299,10 +326,12 @@ pub fn chat_ui(ui: &mut egui::Ui, bridge: &mut ModelBridge, chat: &mut Chat, pat
                 for a in &entry.answers {
                     ui.label(format!(
                         "{}: {}   ({}, {:.0} ms)",
-                        if a.role == Role::Student {
+                        if a.role == chat.answer_with {
                             "A"
-                        } else {
+                        } else if a.role == Role::Teacher {
                             "Teacher"
+                        } else {
+                            "Student"
                         },
                         a.text,
                         a.role.name(),

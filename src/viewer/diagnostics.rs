@@ -121,23 +121,25 @@ pub fn latent_attention_over_scene(a: &ChatAnswer, layer: usize, head: usize) ->
     Some(w)
 }
 
-/// Scene points the latents attend to: each patch token's cell centre back-projected with the
-/// rendered depth, with its weight (camera tokens and cells without depth skipped).
+/// Scene points the latents attend to: an object token's object centre, or a patch token's cell
+/// centre back-projected with the rendered depth, with its weight (camera tokens and cells
+/// without depth skipped).
 pub fn attention_points(
     views: &SceneViews,
     layout: &[SceneTokenInfo],
     weights: &[f32],
 ) -> Vec<(Vec3, f32)> {
     let v = &views.views;
-    let Some(depth) = v.depth.as_ref() else {
-        return Vec::new();
-    };
     let s = v.size;
     let unproject: Vec<_> = (0..v.views).map(|i| unprojector(views, i)).collect();
     layout
         .iter()
         .zip(weights)
         .filter_map(|(info, &w)| {
+            if let Some(o) = &info.object {
+                return Some((Vec3::from_array(o.center_m), w));
+            }
+            let depth = v.depth.as_ref()?;
             let (row, col) = info.cell?;
             if info.view >= v.views || info.grid == 0 {
                 return None;
@@ -152,6 +154,23 @@ pub fn attention_points(
             Some((unproject[info.view](u, r, d), w))
         })
         .collect()
+}
+
+/// The `n` object tokens with the most weight: (object id, category, weight), best first;
+/// empty for a patch-token layout.
+pub fn most_attended_objects(
+    layout: &[SceneTokenInfo],
+    weights: &[f32],
+    n: usize,
+) -> Vec<(u32, usize, f32)> {
+    let mut objects: Vec<(u32, usize, f32)> = layout
+        .iter()
+        .zip(weights)
+        .filter_map(|(info, &w)| info.object.map(|o| (o.id, o.category, w)))
+        .collect();
+    objects.sort_by(|a, b| b.2.total_cmp(&a.2));
+    objects.truncate(n);
+    objects
 }
 
 fn heat(t: f32) -> egui::Color32 {
@@ -310,10 +329,16 @@ fn attention_ui(
             egui::Color32::LIGHT_GRAY,
         );
     }
-    // Latents → scene tokens, on each view's patch grid.
     let Some(weights) = latent_attention_over_scene(s, l, h) else {
         return;
     };
+    if s.scene_layout.iter().any(|info| info.object.is_some()) {
+        let rows = att.latent_to_scene.get(l).and_then(|layer| layer.get(h));
+        latents_to_objects_ui(ui, s, rows.map_or(&[][..], Vec::as_slice), &weights);
+        ui.checkbox(&mut view.show_in_scene, "show in the 3D view");
+        return;
+    }
+    // Latents → scene tokens, on each view's patch grid.
     let Some(views) = &predictions.views else {
         return;
     };
@@ -342,6 +367,44 @@ fn attention_ui(
         }
     });
     ui.checkbox(&mut view.show_in_scene, "show in the 3D view");
+}
+
+/// An object-token model's latents → objects: one row per latent, one column per object token
+/// (brighter = more attention), then the objects all latents attend to most, by name.
+fn latents_to_objects_ui(ui: &mut egui::Ui, s: &ChatAnswer, rows: &[Vec<f32>], weights: &[f32]) {
+    let cols = rows.first().map_or(0, Vec::len);
+    if cols == 0 {
+        return;
+    }
+    ui.small("latents → objects (rows: latents; columns: the scene's object tokens)");
+    let width = ui.available_width().clamp(120.0, 320.0);
+    let (cw, ch) = ((width / cols as f32).clamp(3.0, 14.0), 12.0);
+    let (rect, _) = ui.allocate_exact_size(
+        egui::vec2(cols as f32 * cw, rows.len() as f32 * ch),
+        egui::Sense::hover(),
+    );
+    let painter = ui.painter_at(rect);
+    for (i, r) in rows.iter().enumerate() {
+        let max = r.iter().copied().fold(1e-9f32, f32::max);
+        for (j, v) in r.iter().enumerate() {
+            let min = rect.min + egui::vec2(j as f32 * cw, i as f32 * ch);
+            painter.rect_filled(
+                egui::Rect::from_min_size(min, egui::vec2(cw - 0.5, ch - 1.0)),
+                0.0,
+                heat(v / max),
+            );
+        }
+    }
+    let named: Vec<String> = most_attended_objects(&s.scene_layout, weights, 4)
+        .into_iter()
+        .map(|(id, category, w)| {
+            let name = crate::scene::Category::ALL
+                .get(category)
+                .map_or("?", |c| c.name());
+            format!("{} {:.0}%", super::chat::object_label(name, id), w * 100.0)
+        })
+        .collect();
+    ui.small(format!("most attended: {}", named.join(", ")));
 }
 
 /// Draws where the latents look, in the scene (spheres sized by weight).

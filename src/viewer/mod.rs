@@ -58,6 +58,8 @@ pub struct ViewerOptions {
     pub ask: Option<String>,
     /// Start in diagnostic mode (the teacher answers too; a screenshot waits for it).
     pub diagnostic: bool,
+    /// The model that answers the chat at start (`--answer-with`).
+    pub answer_with: crate::worker::Role,
     /// The right-hand panel's tab at start.
     pub panel: Option<PanelTab>,
     /// Start a distillation run on this `spatia gen-data` folder once the scene is shown (a
@@ -84,6 +86,7 @@ impl Default for ViewerOptions {
             bench_frames: None,
             ask: None,
             diagnostic: false,
+            answer_with: crate::worker::Role::Student,
             panel: None,
             train: None,
             train_steps: None,
@@ -185,12 +188,11 @@ pub fn run(options: ViewerOptions) -> Result<(), ViewerError> {
     if let Some(tab) = options.panel {
         app.insert_resource(ui::RightPanel(tab));
     }
-    if options.diagnostic {
-        app.insert_resource(chat::Chat {
-            diagnostic: true,
-            ..Default::default()
-        });
-    }
+    app.insert_resource(chat::Chat {
+        diagnostic: options.diagnostic,
+        answer_with: options.answer_with,
+        ..Default::default()
+    });
     if let Some(question) = &options.ask {
         app.insert_resource(chat::ScriptedQuestion {
             question: question.clone(),

@@ -161,9 +161,15 @@ pub fn depth_scores(pred: &[f32], gt: &[f32]) -> Option<(f32, f32)> {
     (n > 0).then(|| ((rel / n as f64) as f32, (d1 / n as f64) as f32))
 }
 
-/// A box given in the first camera's frame (axis-aligned there) as a world transform of the
-/// unit cube.
+/// A detection's box as a world transform of the unit cube: its world box when it has one, else
+/// its box in the first camera's frame (axis-aligned there) carried into the world.
 pub fn box_transform(world_from_camera0: Mat4, d: &Detection) -> Transform {
+    // A box found in the world is drawn there, not re-boxed through the first camera.
+    if let Some([lo, hi]) = d.world_box_m {
+        let (lo, hi) = (Vec3::from_array(lo), Vec3::from_array(hi));
+        return Transform::from_translation((lo + hi) / 2.0)
+            .with_scale((hi - lo).max(Vec3::splat(0.01)));
+    }
     let local = Mat4::from_translation(Vec3::from_array(d.centre))
         * Mat4::from_scale(Vec3::from_array(d.size).max(Vec3::splat(0.01)));
     Transform::from_matrix(world_from_camera0 * local)

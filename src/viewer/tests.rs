@@ -397,6 +397,25 @@ fn worker_events_update_the_chat_and_highlights() {
             &answer(Role::Student, "yes", vec![3, 4]),
         );
         assert_eq!(chat.waiting, None);
+        // The chat asks the student unless the teacher is chosen; diagnostic mode asks both.
+        assert_eq!(super::chat::question_roles(&chat), vec![Role::Student]);
+        assert_eq!(
+            super::chat::answerer_line(&bridge, Role::Student),
+            "student (models/student) · 1234 parameters · cpu"
+        );
+        assert_eq!(
+            super::chat::answerer_line(&bridge, Role::Teacher),
+            "loading the teacher…"
+        );
+        chat.answer_with = Role::Teacher;
+        assert_eq!(super::chat::question_roles(&chat), vec![Role::Teacher]);
+        chat.diagnostic = true;
+        assert_eq!(
+            super::chat::question_roles(&chat),
+            vec![Role::Student, Role::Teacher]
+        );
+        chat.diagnostic = false;
+        chat.answer_with = Role::Student;
         assert_eq!(chat.highlighted, vec![3, 4]);
         assert_eq!(
             chat.grounded,
@@ -409,6 +428,11 @@ fn worker_events_update_the_chat_and_highlights() {
             Some("read from: chair #3 (97%)")
         );
         assert_eq!(super::chat::grounding_line(&[]), None);
+        assert_eq!(super::chat::object_label("chair", 12), "chair #12");
+        assert_eq!(
+            super::chat::object_label("chair", crate::data::UNMATCHED_ID_BASE + 3),
+            "chair (found 3)"
+        );
         apply_event(
             &mut chat,
             0,
@@ -502,6 +526,7 @@ fn prediction_overlays_place_boxes_frusta_and_score_depth() {
         score: 0.8,
         centre: [1.0, 0.0, 2.0],
         size: [0.4, 0.2, 1.0],
+        world_box_m: None,
     };
     let t = box_transform(world_from_cam, &d);
     assert!(
@@ -509,6 +534,17 @@ fn prediction_overlays_place_boxes_frusta_and_score_depth() {
         "{t:?}"
     );
     assert!(t.scale.distance(Vec3::new(0.4, 0.2, 1.0)) < 1e-5, "{t:?}");
+    // A box found in the world is drawn where it was found, whatever the camera.
+    let found = Detection {
+        world_box_m: Some([[1.0, 2.0, 0.0], [1.5, 3.0, 0.8]]),
+        ..d.clone()
+    };
+    let t = box_transform(world_from_cam, &found);
+    assert!(
+        t.translation.distance(Vec3::new(1.25, 2.5, 0.4)) < 1e-5,
+        "{t:?}"
+    );
+    assert!(t.scale.distance(Vec3::new(0.5, 1.0, 0.8)) < 1e-5, "{t:?}");
     // A camera at (0, 0, 1) looking along +x (OpenCV: x right, y down, z forward), 90° fov.
     let size = 8usize;
     let world_from_camera = Mat4::from_cols(
@@ -734,16 +770,19 @@ fn diagnostics_compare_answers_export_disagreements_and_place_attention() {
             view: 0,
             cell: None,
             grid: 2,
+            object: None,
         },
         SceneTokenInfo {
             view: 0,
             cell: Some((0, 0)),
             grid: 2,
+            object: None,
         },
         SceneTokenInfo {
             view: 0,
             cell: Some((1, 1)),
             grid: 2,
+            object: None,
         },
     ];
     let pts = attention_points(&views, &layout, &w);
@@ -758,6 +797,25 @@ fn diagnostics_compare_answers_export_disagreements_and_place_attention() {
         "{pts:?}"
     );
     assert!((pts[0].1 - 0.8).abs() < 1e-6);
+    // Object tokens sit at their objects' centres, whatever the depth.
+    let object = |id, center_m| SceneTokenInfo {
+        view: 0,
+        cell: None,
+        grid: 0,
+        object: Some(crate::model::vlm::TokenObject {
+            id,
+            category: 3,
+            center_m,
+        }),
+    };
+    let objects = vec![object(7, [1.0, 2.0, 0.5]), object(9, [3.0, 0.0, 1.0])];
+    let pts = attention_points(&views, &objects, &[0.25, 0.75]);
+    assert_eq!(pts.len(), 2);
+    assert!(pts[1].0.distance(Vec3::new(3.0, 0.0, 1.0)) < 1e-6 && pts[1].1 == 0.75);
+    // The most attended objects, named, best first, with their share.
+    let top = super::diagnostics::most_attended_objects(&objects, &[0.25, 0.75], 5);
+    assert_eq!(top, vec![(9, 3, 0.75), (7, 3, 0.25)]);
+    assert!(super::diagnostics::most_attended_objects(&layout, &w, 5).is_empty());
 }
 
 #[test]

@@ -10,11 +10,13 @@ use crate::scene::Scene;
 use crate::train::{TrainEvent, TrainPlan};
 
 /// Which model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub enum Role {
-    /// The small model the chat uses.
+    /// The small model (RGB and cameras only) the chat uses by default.
+    #[default]
     Student,
-    /// The larger model, for the diagnostic comparison.
+    /// The larger, privileged model (it reads annotated objects): the diagnostic comparison, or
+    /// the chat's answerer when chosen.
     Teacher,
 }
 

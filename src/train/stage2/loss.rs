@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use candle_core::{D, DType, Module, Result, Tensor};
 
 use super::cache::{CachedQuestion, TokenCache};
+use super::noise::WordNoise;
 use crate::data::ObjectToken;
 use crate::model::objects::{distance_target, scene_origin};
 use crate::model::vlm::ObjectGeometry;
@@ -30,6 +31,8 @@ pub struct Specials {
     pub eos: u32,
     /// `<pad>`.
     pub pad: u32,
+    /// Question-word noise of this training step (`None`: the questions as written).
+    pub noise: Option<WordNoise>,
 }
 
 impl Specials {
@@ -40,6 +43,7 @@ impl Specials {
             ans: t.ans,
             eos: t.eos,
             pad: t.pad,
+            noise: None,
         }
     }
 }
@@ -52,9 +56,13 @@ struct Tail {
     targets: Vec<u32>,
 }
 
-fn tail_of(q: &CachedQuestion, k: usize, s: Specials) -> Tail {
+/// The tail of the cached question `index` (`q`), its words noised when `s` says so.
+fn tail_of(q: &CachedQuestion, index: usize, k: usize, s: Specials) -> Tail {
     let mut ids = vec![s.bos];
-    ids.extend_from_slice(&q.question);
+    match &s.noise {
+        Some(noise) => ids.extend(noise.apply(&q.question, index)),
+        None => ids.extend_from_slice(&q.question),
+    }
     let latent_start = ids.len();
     ids.extend(std::iter::repeat_n(s.pad, k));
     let ans_pos = ids.len();
@@ -121,7 +129,11 @@ fn forward_batch<'c>(
     let n = scene_x.dim(1)?;
     let lengths: Vec<usize> = scenes.iter().map(|s| s.len()).collect();
     let k = model.latents().map_or(0, |l| l.dims()[0]);
-    let tails: Vec<Tail> = qs.iter().map(|q| tail_of(q, k, specials)).collect();
+    let tails: Vec<Tail> = qs
+        .iter()
+        .zip(batch)
+        .map(|(q, &index)| tail_of(q, index, k, specials))
+        .collect();
     let l = tails.iter().map(|t| t.ids.len()).max().unwrap_or(1);
     // Token ids, right-padded; key mask; latent selection.
     let mut ids = Vec::with_capacity(b * l);

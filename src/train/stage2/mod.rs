@@ -6,6 +6,7 @@
 
 pub mod cache;
 pub mod loss;
+pub mod noise;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -59,6 +60,11 @@ pub struct DecoderTrainConfig {
     /// not the negated ones ("far apart", "a gap"), whose answers are the fact's opposite.
     #[serde(default)]
     pub direct_first_steps: usize,
+    /// Word dropout: the probability that a training question's token is replaced by a random
+    /// ordinary token (`noise::WordNoise`), so that unseen words in a question do not derail
+    /// the answer; 0 leaves the questions as written.
+    #[serde(default)]
+    pub word_noise: f32,
     /// Evaluate on the validation split every this many steps (0: never).
     pub eval_every: usize,
     /// Validation scenes per evaluation.
@@ -90,6 +96,7 @@ impl Default for DecoderTrainConfig {
             max_scenes: None,
             categories: Vec::new(),
             direct_first_steps: 0,
+            word_noise: 0.0,
             eval_every: 0,
             eval_scenes: 40,
             checkpoint_every: 100,
@@ -144,6 +151,12 @@ impl DecoderTrainer {
             return Err(ModelError::Invalid(
                 "stage 2 trains models that read object tokens (scene_input: objects)".into(),
             ));
+        }
+        if !(0.0..1.0).contains(&config.word_noise) {
+            return Err(ModelError::Invalid(format!(
+                "word noise {} is not a probability below 1",
+                config.word_noise
+            )));
         }
         std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;
         let ckpt = checkpoint_dir(out);
@@ -331,15 +344,30 @@ impl DecoderTrainer {
             step,
             direct_only,
         );
+        let specials = Specials {
+            noise: noise::WordNoise::at_step(
+                self.config.word_noise,
+                self.config.seed,
+                step,
+                first_ordinary_id(&self.tokenizer),
+                self.tokenizer.vocab_size() as u32,
+            ),
+            ..Specials::of(&self.tokenizer)
+        };
         Ok(stage2_losses(
             &self.model,
             &self.cache,
             &batch,
-            Specials::of(&self.tokenizer),
+            specials,
             self.config.blind,
             self.config.probe_weight,
         )?)
     }
+}
+
+/// The first id after the special tokens (which the tokenizer gives the lowest ids).
+fn first_ordinary_id(t: &SpatiaTokenizer) -> u32 {
+    t.pad.max(t.bos).max(t.eos).max(t.ans) + 1
 }
 
 /// A student's found objects per scene (`OUT/found_objects.json`), written by its first stage-2

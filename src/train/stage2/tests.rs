@@ -432,6 +432,7 @@ fn room(gap: f32) -> Vec<ObjectToken> {
             min_m: [0.0, 0.0, 0.0],
             max_m: [0.5, 0.5, 0.9],
             pixels: 300,
+            score: 1.0,
         },
         ObjectToken {
             id: 2,
@@ -439,6 +440,7 @@ fn room(gap: f32) -> Vec<ObjectToken> {
             min_m: [0.5 + gap, 0.0, 0.0],
             max_m: [1.7 + gap, 0.8, 0.75],
             pixels: 600,
+            score: 1.0,
         },
     ]
 }
@@ -508,6 +510,7 @@ fn two_chair_room(rng: &mut impl rand::RngExt) -> (Vec<ObjectToken>, [usize; 3])
         min_m: [x, y, 0.0],
         max_m: [x + size[0], y + size[1], size[2]],
         pixels: 400,
+        score: 1.0,
     };
     loop {
         let mut p = || (rng.random_range(0.0..5.0f32), rng.random_range(0.0..5.0f32));
@@ -656,6 +659,7 @@ fn context_features_say_how_close_each_category_is_and_what_an_object_rests_on()
         min_m,
         max_m,
         pixels: 100,
+        score: 1.0,
     };
     let objects = vec![
         tok(1, Category::Table, [0.0, 0.0, 0.0], [1.0, 1.0, 0.75]),
@@ -951,6 +955,7 @@ fn a_cache_of_found_objects_points_at_the_ones_matched_to_the_named_objects() {
                 min_m: [50.0; 3],
                 max_m: [51.0; 3],
                 pixels: 9,
+                score: 1.0,
             });
             crate::data::match_to_annotated(&mut found, &truth);
             Ok(found)
@@ -1041,4 +1046,39 @@ fn a_student_trains_its_decoder_on_the_objects_its_stage_one_perception_finds() 
             .iter()
             .all(|s| s.objects.iter().all(|o| o.pixels != 123_456))
     );
+}
+
+#[test]
+fn word_noise_changes_a_steps_questions_reproducibly_and_is_refused_out_of_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = tiny_dataset(dir.path());
+    let tk = tokenizer(&ds);
+    let cfg = tiny_object_cfg(tk.vocab_size());
+    let with = |p: f32, out: &str| {
+        new_trainer(
+            cfg.clone(),
+            DecoderTrainConfig {
+                word_noise: p,
+                ..tiny_config(4)
+            },
+            &ds,
+            &tk,
+            &dir.path().join(out),
+            false,
+        )
+    };
+    let answer = |t: &DecoderTrainer, step| {
+        t.losses_at(step).unwrap().1["answer"]
+            .to_scalar::<f32>()
+            .unwrap()
+    };
+    let (clean, noisy) = (with(0.0, "clean").unwrap(), with(0.3, "noisy").unwrap());
+    // Same seed, same weights, same questions drawn: only the noised words differ.
+    assert_ne!(answer(&clean, 1), answer(&noisy, 1));
+    // The same step gives the same noise (a resumed run sees what an uninterrupted one saw).
+    assert_eq!(answer(&noisy, 1), answer(&noisy, 1));
+    for bad in [1.0, -0.1, f32::NAN] {
+        let e = with(bad, "bad").err().expect("refused").to_string();
+        assert!(e.contains("word noise"), "{e}");
+    }
 }
