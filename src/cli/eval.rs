@@ -238,9 +238,10 @@ fn print_report(report: &EvalReport) {
         ""
     };
     println!(
-        "depth: AbsRel {:.3}, δ<1.25 {:.1}% ({} views){input}",
+        "depth: AbsRel {:.3}, δ<1.25 {:.1}%, point map median error {:.3} m ({} views){input}",
         report.depth.abs_rel,
         report.depth.delta1 * 100.0,
+        report.depth.point_median_m,
         report.depth.views
     );
     println!(

@@ -1,8 +1,9 @@
 //! Evaluation that cannot flatter: accuracy per question category on seen wordings, held-out
 //! wordings apart, each with its count and 95% Wilson interval; yes/no decided by the model's
 //! probability of `yes` against `no` at the first answer position (the free-running generation
-//! scored beside it); a blind baseline with another scene's tokens; depth AbsRel and δ < 1.25
-//! (marked as input for a model that receives depth); detection mAP@0.25 over the objects the
+//! scored beside it); a blind baseline with another scene's tokens; depth AbsRel, δ < 1.25 and
+//! the median 3D error of the point map it gives (marked as input for a model that receives
+//! depth); detection mAP@0.25 over the objects the
 //! views show (`detection.rs`); per-answer latency measured with the answer forced, so models
 //! compare on equal work. See docs/TRAINING.md, "Evaluation".
 
@@ -89,6 +90,10 @@ pub struct DepthScore {
     pub abs_rel: f32,
     /// Share of pixels with max(d̂/d, d/d̂) < 1.25.
     pub delta1: f32,
+    /// Median distance between each pixel's 3D point from the predicted depth and from the
+    /// true depth, metres: the error of the point map the depth gives through the (given)
+    /// camera.
+    pub point_median_m: f32,
     /// Views evaluated.
     pub views: usize,
     /// The model receives ground-truth depth as input (the teacher): these are not
@@ -421,6 +426,7 @@ fn evaluate_scenes(
     let mut grounding: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let mut kinds: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let (mut abs_rel, mut delta1, mut pixels, mut views_n) = (0f64, 0f64, 0usize, 0usize);
+    let mut point_errors_m: Vec<f32> = Vec::new();
     let mut map = MapAccumulator::default();
     let (mut latency, mut timed, mut encode) = (0f64, 0usize, 0f64);
     let (mut kind_ok, mut answered) = (0usize, 0usize);
@@ -476,13 +482,18 @@ fn evaluate_scenes(
             }
         }
         for (v, d) in model.depth(&tokens)?.iter().enumerate() {
-            let px = shard.size as usize * shard.size as usize;
+            let size = shard.size as usize;
+            let px = size * size;
             let gt = &shard.depth[v * px..(v + 1) * px];
-            for (p, g) in d.depth_m.iter().zip(gt) {
+            let k = shard.intrinsics.get(v * 9..v * 9 + 9);
+            for (i, (p, g)) in d.depth_m.iter().zip(gt).enumerate() {
                 if *g > 0.0 && g.is_finite() {
                     abs_rel += ((p - g).abs() / g) as f64;
                     delta1 += f64::from(u8::from((p / g).max(g / p) < 1.25));
                     pixels += 1;
+                    if let Some(k) = k {
+                        point_errors_m.push(point_error_m(k, i % size, i / size, *p, *g));
+                    }
                 }
             }
             views_n += 1;
@@ -494,10 +505,18 @@ fn evaluate_scenes(
             .map(|d| PredBox {
                 class: d.class,
                 score: d.score,
-                bbox: OrientedBox {
-                    centre: Vec3::from(d.centre),
-                    size: Vec3::from(d.size),
-                    world_from_frame: world_from_cam0,
+                // A box found in the world is scored as found, not re-boxed in the camera.
+                bbox: match d.world_box_m {
+                    Some([lo, hi]) => OrientedBox {
+                        centre: (Vec3::from(lo) + Vec3::from(hi)) / 2.0,
+                        size: Vec3::from(hi) - Vec3::from(lo),
+                        world_from_frame: glam::Mat4::IDENTITY,
+                    },
+                    None => OrientedBox {
+                        centre: Vec3::from(d.centre),
+                        size: Vec3::from(d.size),
+                        world_from_frame: world_from_cam0,
+                    },
                 },
             })
             .collect();
@@ -527,12 +546,37 @@ fn evaluate_scenes(
         depth: DepthScore {
             abs_rel: (abs_rel / pixels.max(1) as f64) as f32,
             delta1: (delta1 / pixels.max(1) as f64) as f32,
+            point_median_m: median(&mut point_errors_m),
             views: views_n,
             input: model.model.cfg.encoder.position_3d,
         },
         detection: DetectionScore { map25, classes },
         scenes: n,
     })
+}
+
+/// The distance between the 3D points of pixel (`x`, `y`) at predicted depth `pred_m` and at
+/// true depth `true_m` through intrinsics `k` [3, 3]: both lie on the pixel's ray, so it is
+/// the depth difference times the ray's length per unit depth.
+fn point_error_m(k: &[f32], x: usize, y: usize, pred_m: f32, true_m: f32) -> f32 {
+    let (fx, fy, cx, cy) = (k[0], k[4], k[2], k[5]);
+    let (rx, ry) = ((x as f32 - cx) / fx, (y as f32 - cy) / fy);
+    let ray = (1.0 + rx * rx + ry * ry).sqrt();
+    if ray.is_finite() {
+        (pred_m - true_m).abs() * ray
+    } else {
+        f32::NAN
+    }
+}
+
+/// The median of the finite values of `v` (NaN when there is none).
+fn median(v: &mut Vec<f32>) -> f32 {
+    v.retain(|x| x.is_finite());
+    if v.is_empty() {
+        return f32::NAN;
+    }
+    let mid = v.len() / 2;
+    *v.select_nth_unstable_by(mid, f32::total_cmp).1
 }
 
 /// The paper's comparison of a student with its teacher.
@@ -728,6 +772,20 @@ mod tests {
         let mut map = MapAccumulator::default();
         map.add_scene(&gt, &[pred], MAP_CLASSES);
         assert_eq!(map.finish(), (1.0, 1));
+    }
+
+    #[test]
+    fn point_map_error_by_hand() {
+        let k = [100.0, 0.0, 50.0, 0.0, 100.0, 50.0, 0.0, 0.0, 1.0];
+        // On the optical axis the point error is the depth error.
+        assert!((point_error_m(&k, 50, 50, 2.2, 2.0) - 0.2).abs() < 1e-6);
+        // One focal length to the side the ray is √2 long per metre of depth.
+        let e = point_error_m(&k, 150, 50, 2.2, 2.0);
+        assert!((e - 0.2 * 2f32.sqrt()).abs() < 1e-5, "{e}");
+        assert!(point_error_m(&[0.0; 9], 1, 1, 2.0, 1.0).is_nan());
+        // The median skips what is not finite.
+        assert_eq!(median(&mut vec![3.0, 1.0, f32::NAN, 2.0]), 2.0);
+        assert!(median(&mut vec![f32::NAN]).is_nan());
     }
 
     #[test]
