@@ -300,9 +300,16 @@ impl DecoderTrainer {
         let state: StageState<DecoderTrainConfig> =
             restore_stage(dir, &self.varmap, &mut self.opt, &self.model_cfg, device)?;
         self.step = state.step;
-        let steps = self.config.steps;
+        // The step count given now replaces the saved one, and so does a word noise given now
+        // (fine-tuning a finished run with it); without one, the saved noise stays.
+        let (steps, noise) = (self.config.steps, self.config.word_noise);
         self.config = DecoderTrainConfig {
             steps,
+            word_noise: if noise > 0.0 {
+                noise
+            } else {
+                state.config.word_noise
+            },
             ..state.config
         };
         Ok(())

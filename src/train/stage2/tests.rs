@@ -1077,6 +1077,28 @@ fn word_noise_changes_a_steps_questions_reproducibly_and_is_refused_out_of_range
     assert_ne!(answer(&clean, 1), answer(&noisy, 1));
     // The same step gives the same noise (a resumed run sees what an uninterrupted one saw).
     assert_eq!(answer(&noisy, 1), answer(&noisy, 1));
+    // A noise given when resuming replaces the saved one; none given keeps it.
+    let (tx, _rx) = crossbeam_channel::bounded(1024);
+    let cancel = Arc::new(AtomicBool::new(false));
+    let mut first = with(0.1, "resumed").unwrap();
+    first.run_until(3, &tx, &cancel).unwrap();
+    drop(first);
+    let resume = |p: f32| {
+        new_trainer(
+            cfg.clone(),
+            DecoderTrainConfig {
+                word_noise: p,
+                ..tiny_config(4)
+            },
+            &ds,
+            &tk,
+            &dir.path().join("resumed"),
+            true,
+        )
+        .unwrap()
+    };
+    assert_eq!(resume(0.2).config.word_noise, 0.2);
+    assert_eq!(resume(0.0).config.word_noise, 0.1);
     for bad in [1.0, -0.1, f32::NAN] {
         let e = with(bad, "bad").err().expect("refused").to_string();
         assert!(e.contains("word noise"), "{e}");
