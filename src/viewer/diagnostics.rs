@@ -173,6 +173,25 @@ pub fn most_attended_objects(
     objects
 }
 
+/// `rows` as turbo-coloured cells of `cell` size from `origin` (a 1-pixel gap below, up to one
+/// to the right), each value divided by `scale(row)`.
+fn paint_heatmap(
+    painter: &egui::Painter,
+    origin: egui::Pos2,
+    rows: &[Vec<f32>],
+    cell: egui::Vec2,
+    scale: impl Fn(&[f32]) -> f32,
+) {
+    let gap = egui::vec2((cell.x * 0.1).min(1.0), 1.0);
+    for (i, r) in rows.iter().enumerate() {
+        let s = scale(r);
+        for (j, v) in r.iter().enumerate() {
+            let min = origin + egui::vec2(j as f32 * cell.x, i as f32 * cell.y);
+            painter.rect_filled(egui::Rect::from_min_size(min, cell - gap), 0.0, heat(v / s));
+        }
+    }
+}
+
 fn heat(t: f32) -> egui::Color32 {
     let [r, g, b] = turbo(t);
     egui::Color32::from_rgb(r, g, b)
@@ -310,16 +329,7 @@ fn attention_ui(
         egui::Sense::hover(),
     );
     let painter = ui.painter_at(rect);
-    for (i, r) in rows.iter().enumerate() {
-        for (j, v) in r.iter().enumerate() {
-            let min = rect.min + egui::vec2(j as f32 * cell, i as f32 * cell);
-            painter.rect_filled(
-                egui::Rect::from_min_size(min, egui::vec2(cell - 1.0, cell - 1.0)),
-                0.0,
-                heat(v / max),
-            );
-        }
-    }
+    paint_heatmap(&painter, rect.min, rows, egui::vec2(cell, cell), |_| max);
     for (i, (t, _)) in s.tokens.iter().enumerate() {
         painter.text(
             rect.min + egui::vec2(cols as f32 * cell + 4.0, i as f32 * cell),
@@ -384,17 +394,10 @@ fn latents_to_objects_ui(ui: &mut egui::Ui, s: &ChatAnswer, rows: &[Vec<f32>], w
         egui::Sense::hover(),
     );
     let painter = ui.painter_at(rect);
-    for (i, r) in rows.iter().enumerate() {
-        let max = r.iter().copied().fold(1e-9f32, f32::max);
-        for (j, v) in r.iter().enumerate() {
-            let min = rect.min + egui::vec2(j as f32 * cw, i as f32 * ch);
-            painter.rect_filled(
-                egui::Rect::from_min_size(min, egui::vec2(cw - 0.5, ch - 1.0)),
-                0.0,
-                heat(v / max),
-            );
-        }
-    }
+    // Each latent's row on its own scale: where each one looks.
+    paint_heatmap(&painter, rect.min, rows, egui::vec2(cw, ch), |r| {
+        r.iter().copied().fold(1e-9f32, f32::max)
+    });
     let named: Vec<String> = most_attended_objects(&s.scene_layout, weights, 4)
         .into_iter()
         .map(|(id, category, w)| {

@@ -1054,7 +1054,7 @@ fn word_noise_changes_a_steps_questions_reproducibly_and_is_refused_out_of_range
     let ds = tiny_dataset(dir.path());
     let tk = tokenizer(&ds);
     let cfg = tiny_object_cfg(tk.vocab_size());
-    let with = |p: f32, out: &str| {
+    let open = |p: f32, out: &str, resume: bool| {
         new_trainer(
             cfg.clone(),
             DecoderTrainConfig {
@@ -1064,9 +1064,10 @@ fn word_noise_changes_a_steps_questions_reproducibly_and_is_refused_out_of_range
             &ds,
             &tk,
             &dir.path().join(out),
-            false,
+            resume,
         )
     };
+    let with = |p: f32, out: &str| open(p, out, false);
     let answer = |t: &DecoderTrainer, step| {
         t.losses_at(step).unwrap().1["answer"]
             .to_scalar::<f32>()
@@ -1083,20 +1084,7 @@ fn word_noise_changes_a_steps_questions_reproducibly_and_is_refused_out_of_range
     let mut first = with(0.1, "resumed").unwrap();
     first.run_until(3, &tx, &cancel).unwrap();
     drop(first);
-    let resume = |p: f32| {
-        new_trainer(
-            cfg.clone(),
-            DecoderTrainConfig {
-                word_noise: p,
-                ..tiny_config(4)
-            },
-            &ds,
-            &tk,
-            &dir.path().join("resumed"),
-            true,
-        )
-        .unwrap()
-    };
+    let resume = |p: f32| open(p, "resumed", true).unwrap();
     assert_eq!(resume(0.2).config.word_noise, 0.2);
     assert_eq!(resume(0.0).config.word_noise, 0.1);
     for bad in [1.0, -0.1, f32::NAN] {
