@@ -1,5 +1,6 @@
 //! `spatia train teacher …` and `spatia distill …`.
 
+use spatia::train::TrainStage;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;

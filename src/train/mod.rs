@@ -15,6 +15,7 @@ pub mod trainer;
 pub use crate::data::Dataset;
 pub use distill::{DISTILL_TASKS, DistillSettings, Distiller, TeacherAnswers};
 pub use plan::{DistillPlan, StudentPreset, distill_trainer};
+pub use run_loop::TrainStage;
 pub use stage1::{PerceptionTrainConfig, PerceptionTrainer};
 pub use stage2::{DecoderTrainConfig, DecoderTrainer};
 pub use stages::{

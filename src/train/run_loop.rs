@@ -59,6 +59,33 @@ pub trait TrainStage {
     fn evaluate(&self) -> Result<BTreeMap<String, f32>, ModelError>;
     /// Writes `out/checkpoint`; returns it.
     fn checkpoint(&self) -> Result<PathBuf, ModelError>;
+
+    /// Runs to the last step, a cancel request or an error ([`run_stage`]).
+    fn run(
+        &mut self,
+        events: &Sender<TrainEvent>,
+        cancel: &Arc<AtomicBool>,
+    ) -> Result<(), ModelError>
+    where
+        Self: Sized,
+    {
+        let steps = self.schedule().steps;
+        run_stage(self, steps, events, cancel)
+    }
+
+    /// [`TrainStage::run`], stopping after step `limit` as if killed there; the learning-rate
+    /// schedule still spans every step.
+    fn run_until(
+        &mut self,
+        limit: usize,
+        events: &Sender<TrainEvent>,
+        cancel: &Arc<AtomicBool>,
+    ) -> Result<(), ModelError>
+    where
+        Self: Sized,
+    {
+        run_stage(self, limit, events, cancel)
+    }
 }
 
 fn io_err(path: &Path, e: impl std::fmt::Display) -> ModelError {

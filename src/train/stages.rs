@@ -4,6 +4,7 @@
 //! tokenizer, model configuration, resume) and runs it, so the command line and the app train
 //! the same way.
 
+use crate::train::TrainStage;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;

@@ -5,12 +5,9 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::VarMap;
-use crossbeam_channel::Sender;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -20,8 +17,7 @@ use super::distill::{DISTILL_TASKS, DistillSettings, Distiller, StudentBatch, la
 use super::losses::{DetectionWeights, answer_ce, depth_loss, detection_loss, kendall_total};
 use super::optim::{AdamW, learning_rate};
 use super::run_loop::{
-    Schedule, StepReport, TrainStage, apply_update, load_checkpoint_weights, run_stage,
-    write_checkpoint,
+    Schedule, StepReport, TrainStage, apply_update, load_checkpoint_weights, write_checkpoint,
 };
 use crate::data::Dataset;
 use crate::data::{SceneShard, Split};
@@ -472,27 +468,6 @@ impl Trainer {
         ];
         let total = kendall_total(&tasks, self.log_vars.as_tensor())?;
         Ok((total, terms))
-    }
-
-    /// Runs until `config.steps`, a cancel request, or an error. Events go to `events` (a full
-    /// channel drops them rather than blocking training).
-    pub fn run(
-        &mut self,
-        events: &Sender<TrainEvent>,
-        cancel: &Arc<AtomicBool>,
-    ) -> Result<(), ModelError> {
-        self.run_until(self.config.steps, events, cancel)
-    }
-
-    /// [`Trainer::run`], stopping after step `limit` (at most `config.steps`) as if killed
-    /// there; the learning-rate schedule still spans `config.steps`.
-    pub fn run_until(
-        &mut self,
-        limit: usize,
-        events: &Sender<TrainEvent>,
-        cancel: &Arc<AtomicBool>,
-    ) -> Result<(), ModelError> {
-        run_stage(self, limit, events, cancel)
     }
 
     /// One optimiser step on the example of the current step.

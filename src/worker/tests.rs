@@ -1,3 +1,4 @@
+use crate::train::TrainStage;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;

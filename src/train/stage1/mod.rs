@@ -7,12 +7,9 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
-use crossbeam_channel::Sender;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -21,10 +18,10 @@ use serde::{Deserialize, Serialize};
 use super::losses::depth_loss;
 use super::optim::{AdamW, learning_rate};
 use super::run_loop::{
-    Schedule, StageState, StepReport, TrainStage, apply_update, restore_stage, run_stage,
+    Schedule, StageState, StepReport, TrainStage, apply_update, restore_stage,
     write_stage_checkpoint,
 };
-use super::trainer::{TrainEvent, checkpoint_dir};
+use super::trainer::checkpoint_dir;
 use crate::data::{
     Dataset, ObjectViews, SceneShard, Split, match_to_annotated, object_tokens,
     predicted_objects::semantic_targets,
@@ -247,25 +244,6 @@ impl PerceptionTrainer {
     /// The model being trained.
     pub fn model(&self) -> &SpatialVlm {
         &self.model
-    }
-
-    /// Runs to the last step, a cancel request or an error.
-    pub fn run(
-        &mut self,
-        events: &Sender<TrainEvent>,
-        cancel: &Arc<AtomicBool>,
-    ) -> Result<(), ModelError> {
-        self.run_until(self.config.steps, events, cancel)
-    }
-
-    /// [`Self::run`], stopping after step `limit` as if killed there.
-    pub fn run_until(
-        &mut self,
-        limit: usize,
-        events: &Sender<TrainEvent>,
-        cancel: &Arc<AtomicBool>,
-    ) -> Result<(), ModelError> {
-        run_stage(self, limit, events, cancel)
     }
 
     /// The training scenes of step `step`: a seeded order reshuffled every epoch.

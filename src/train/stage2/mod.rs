@@ -10,22 +10,19 @@ pub mod noise;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use candle_core::Device;
 use candle_nn::VarMap;
-use crossbeam_channel::Sender;
 use serde::{Deserialize, Serialize};
 
 use self::cache::TokenCache;
 use self::loss::{Specials, stage2_losses};
 use super::optim::{AdamW, learning_rate};
 use super::run_loop::{
-    Schedule, StageState, StepReport, TrainStage, apply_update, restore_stage, run_stage,
+    Schedule, StageState, StepReport, TrainStage, apply_update, restore_stage,
     write_stage_checkpoint,
 };
-use super::trainer::{TrainEvent, checkpoint_dir};
+use super::trainer::checkpoint_dir;
 use crate::data::{Dataset, Split};
 use crate::model::config::{ObjectSource, SceneInput};
 use crate::model::{ModelConfig, ModelError, SpatiaTokenizer, SpatialVlm};
@@ -318,25 +315,6 @@ impl DecoderTrainer {
     /// The model being trained.
     pub fn model(&self) -> &SpatialVlm {
         &self.model
-    }
-
-    /// Runs to the last step, a cancel request or an error.
-    pub fn run(
-        &mut self,
-        events: &Sender<TrainEvent>,
-        cancel: &Arc<AtomicBool>,
-    ) -> Result<(), ModelError> {
-        self.run_until(self.config.steps, events, cancel)
-    }
-
-    /// [`Self::run`], stopping after step `limit` as if killed there.
-    pub fn run_until(
-        &mut self,
-        limit: usize,
-        events: &Sender<TrainEvent>,
-        cancel: &Arc<AtomicBool>,
-    ) -> Result<(), ModelError> {
-        run_stage(self, limit, events, cancel)
     }
 
     /// The named loss terms of step `step`'s batch (no update).

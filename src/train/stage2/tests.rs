@@ -1,3 +1,4 @@
+use crate::train::TrainStage;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
