@@ -577,3 +577,52 @@ fn model_info_reports_parts_that_add_up() {
     assert!(!out.status.success());
     assert_eq!(stderr(&out).trim().lines().count(), 1, "{}", stderr(&out));
 }
+
+#[test]
+fn gen_cloud_writes_the_benchmark_clouds_in_every_encoding() {
+    let dir = tempfile::tempdir().unwrap();
+    for (kind, encoding) in [
+        ("room", "binary-little-endian"),
+        ("volume", "binary-big-endian"),
+        ("room", "ascii"),
+    ] {
+        let path = dir.path().join(format!("{kind}-{encoding}.ply"));
+        let out = spatia(&[
+            "gen-cloud",
+            path.to_str().unwrap(),
+            "--points",
+            "3000",
+            "--kind",
+            kind,
+            "--encoding",
+            encoding,
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let scene = load_scene(&path, &LoadOptions::default()).unwrap();
+        assert_eq!(scene.positions.len(), 3000);
+        assert!(scene.triangles.is_none());
+        let b = scene.bounds().unwrap();
+        assert!(b.min.min_element() >= 0.0 && b.max.x <= 6.0 && b.max.z <= 3.0);
+        if kind == "room" {
+            assert!(scene.colors.iter().all(|c| c[1] == 200));
+        }
+    }
+    let out = spatia(&["gen-cloud", "x.ply", "--points", "0"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("--points must be between 1"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[cfg(feature = "viewer")]
+#[test]
+fn a_point_budget_of_zero_or_not_a_number_is_refused() {
+    for bad in ["0", "lots"] {
+        let out = spatia(&["view", "--point-budget", bad]);
+        assert!(!out.status.success());
+        let err = stderr(&out);
+        assert!(err.contains("--point-budget"), "{err}");
+    }
+}

@@ -351,3 +351,68 @@ fn training_tab_shows_live_curves_of_a_run_started_from_the_command_line() {
         "{after} curve-coloured px after 3 steps, {before} before the run"
     );
 }
+
+/// Pixels of the generated room cloud: green (200) above its red and blue.
+fn cloud_pixel([r, g, b]: [u8; 3]) -> bool {
+    g >= 150 && g as i32 > r as i32 + 15 && g as i32 > b as i32 + 15
+}
+
+#[test]
+fn a_5m_point_cloud_within_the_budget_covers_the_screen_of_the_full_cloud_in_its_colours() {
+    use spatia::scene::ply::PlyEncoding;
+    use spatia::scene::procgen::clouds::{CloudKind, write_cloud};
+    let Some(x) = start_xvfb(5) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let cloud = dir.path().join("room5m.ply");
+    let (n, le) = (5_000_000, PlyEncoding::BinaryLittleEndian);
+    write_cloud(&cloud, n, CloudKind::Room, le).unwrap();
+    let c = cloud.to_str().unwrap();
+    let full = dir.path().join("full.png");
+    expect_ok(&screenshot(
+        &x.display,
+        &[c, "--point-budget", "5000000"],
+        &full,
+    ));
+    let all = shot(&full);
+    let n_all = count(&all, cloud_pixel);
+    // The room fills a good part of the view.
+    assert!(n_all > 100_000, "full cloud covers only {n_all} px");
+    // The default budget (one million points), and a tenth of it, where the coarse points must
+    // grow to close the gaps.
+    for budget in [None, Some("100000")] {
+        let path = dir.path().join("lod.png");
+        let mut args = vec![c];
+        args.extend(budget.iter().flat_map(|b| ["--point-budget", b]));
+        expect_ok(&screenshot(&x.display, &args, &path));
+        let lod = shot(&path);
+        let n_lod = count(&lod, cloud_pixel);
+        let ratio = n_lod as f64 / n_all as f64;
+        assert!(
+            (0.97..=1.03).contains(&ratio),
+            "budget {budget:?}: {n_lod} px covered, every point {n_all} px ({ratio:.3})"
+        );
+        // Where both draw the cloud, the colours agree (they change with position).
+        let (mut both, mut diff) = (0u64, 0u64);
+        for (p, q) in lod.pixels().zip(all.pixels()) {
+            if cloud_pixel(p.0) && cloud_pixel(q.0) {
+                both += 1;
+                diff += (0..3)
+                    .map(|k| (p.0[k] as i32 - q.0[k] as i32).unsigned_abs() as u64)
+                    .sum::<u64>();
+            }
+        }
+        assert!(
+            both as f64 > 0.95 * n_all as f64,
+            "{both} of {n_all} px in both"
+        );
+        let mean_diff = diff as f64 / (3 * both) as f64;
+        assert!(
+            mean_diff < 4.0,
+            "budget {budget:?}: colours differ by {mean_diff:.2}"
+        );
+        eprintln!(
+            "level of detail, budget {budget:?}: {n_lod} px covered, every point {n_all} px \
+             ({ratio:.3}); mean colour difference {mean_diff:.2} per channel"
+        );
+    }
+}

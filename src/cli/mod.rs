@@ -4,6 +4,7 @@
 mod ask;
 mod eval;
 mod export_model;
+mod gen_cloud;
 mod gen_data;
 mod gen_scenes;
 mod info;
@@ -51,6 +52,8 @@ enum Command {
     ModelInfo(model_info::ModelInfoArgs),
     /// Build a training dataset: views, depth, instances, cameras, boxes and questions.
     GenData(gen_data::GenDataArgs),
+    /// Write a big synthetic point cloud as PLY (the viewer and loader benchmarks' clouds).
+    GenCloud(gen_cloud::GenCloudArgs),
     /// Generate a scene's spatial questions with answers and categories.
     Questions(questions::QuestionsArgs),
     /// Import the spatial subset of SQA3D or ScanQA into a JSONL question file.
@@ -111,6 +114,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Relations(a)) => relations::run(&a),
         Some(Command::Questions(a)) => questions::run(&a),
         Some(Command::GenData(a)) => gen_data::run(&a),
+        Some(Command::GenCloud(a)) => gen_cloud::run(&a),
         Some(Command::Ask(a)) => ask::run(&a),
         Some(Command::Train(a)) => train::run(&a),
         Some(Command::Eval(a)) => eval::run(&a),

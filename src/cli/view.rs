@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::Context;
-use glam::Vec3;
-use spatia::scene::ply::{PlyEncoding, PlyWrite, write_ply};
+use spatia::scene::ply::PlyEncoding;
+use spatia::scene::procgen::clouds::{CloudKind, write_cloud};
 use spatia::train::StudentPreset;
 use spatia::viewer::{PanelTab, ViewerOptions, run as run_viewer};
 
@@ -60,8 +60,24 @@ pub struct ViewArgs {
     /// Output folder of the --train run (default: a `spatia-training` folder in the temp dir).
     #[arg(long)]
     pub train_out: Option<PathBuf>,
+    /// Most points of a point cloud drawn per frame, the nearest detail first (default one
+    /// million; a budget of at least the cloud's size draws every point).
+    #[arg(long, value_parser = parse_budget)]
+    pub point_budget: Option<u64>,
     #[command(flatten)]
     pub device: super::DeviceArgs,
+}
+
+fn parse_budget(s: &str) -> Result<u64, String> {
+    let n: u64 = s
+        .trim()
+        .replace('_', "")
+        .parse()
+        .map_err(|_| format!("expected a point count, got {s:?}"))?;
+    if n == 0 {
+        return Err("a point budget of 0 would draw nothing".into());
+    }
+    Ok(n)
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), String> {
@@ -105,6 +121,7 @@ pub fn run(args: &ViewArgs) -> anyhow::Result<()> {
         train_preset: args.train_preset,
         train_out: args.train_out.clone(),
         device: args.device.device,
+        point_budget: args.point_budget,
     };
     run_viewer(options)?;
     Ok(())
@@ -145,37 +162,9 @@ pub struct BenchViewArgs {
     /// Student preset of the --train run (default: the training tab's).
     #[arg(long, value_enum)]
     pub train_preset: Option<StudentPreset>,
-}
-
-/// A random point cloud filling a 6 x 5 x 3 m room, deterministic.
-fn write_cloud(path: &std::path::Path, n: u64) -> anyhow::Result<()> {
-    let mut state = 0x2545_F491_4F6C_DD1Du64;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state >> 40) as f32 / (1u64 << 24) as f32
-    };
-    let mut positions = Vec::with_capacity(n as usize);
-    let mut colors = Vec::with_capacity(n as usize);
-    for _ in 0..n {
-        let p = Vec3::new(next() * 6.0, next() * 5.0, next() * 3.0);
-        positions.push(p);
-        colors.push([(p.x * 40.0) as u8, (p.y * 50.0) as u8, (p.z * 80.0) as u8]);
-    }
-    write_ply(
-        path,
-        &PlyWrite {
-            positions: &positions,
-            colors: Some(&colors),
-            alpha: false,
-            normals: None,
-            triangles: None,
-            comment: "spatia bench-view",
-        },
-        PlyEncoding::BinaryLittleEndian,
-    )?;
-    Ok(())
+    /// Point budget of the point-cloud cases (default: the viewer's, one million).
+    #[arg(long, value_parser = parse_budget)]
+    pub point_budget: Option<u64>,
 }
 
 /// Runs each case as a child `spatia view --bench-frames` (a window per process).
@@ -187,7 +176,12 @@ pub fn bench(args: &BenchViewArgs) -> anyhow::Result<()> {
     let path = |p: &std::path::Path| p.display().to_string();
     for &n in &args.points {
         let p = dir.join(format!("cloud_{n}.ply"));
-        write_cloud(&p, n)?;
+        write_cloud(
+            &p,
+            n as usize,
+            CloudKind::Volume,
+            PlyEncoding::BinaryLittleEndian,
+        )?;
         cases.push((path(&p), vec![path(&p)]));
     }
     for s in &args.scene {
@@ -228,6 +222,11 @@ pub fn bench(args: &BenchViewArgs) -> anyhow::Result<()> {
             .arg("view")
             .args(case)
             .args(["--bench-frames", &args.frames.to_string(), "--size", &size])
+            .args(
+                args.point_budget
+                    .iter()
+                    .flat_map(|b| ["--point-budget".to_string(), b.to_string()]),
+            )
             .output()
             .with_context(|| format!("cannot run {}", exe.display()))?;
         let stdout = String::from_utf8_lossy(&out.stdout);

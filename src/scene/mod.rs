@@ -3,9 +3,11 @@
 //!
 //! Everything here is in metres, z up, in the scene's aligned frame.
 
+pub mod bvh;
 pub mod category;
 mod error;
 pub mod front3d;
+pub mod lod;
 pub mod mesh;
 pub mod obj;
 pub mod ply;

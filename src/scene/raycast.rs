@@ -1,5 +1,7 @@
 //! Ray queries against a scene: the first triangle a ray hits, or for point clouds the point
-//! nearest the ray. Used for picking and the measure tool.
+//! nearest the ray, by testing every primitive. The reference for `bvh`, which answers the
+//! same for picking and the measure tool; used directly where scenes are small (camera
+//! placement).
 
 use glam::Vec3;
 
@@ -51,6 +53,14 @@ pub fn ray_triangle(origin: Vec3, dir: Vec3, [a, b, c]: [Vec3; 3], sides: Sides)
     (t > 1e-6).then_some(t)
 }
 
+/// How far along the ray (unit `dir`) point `q` lies, when it is ahead of the origin and
+/// within `sqrt(r2)` of the ray.
+pub fn ray_point(origin: Vec3, dir: Vec3, q: Vec3, r2: f32) -> Option<f32> {
+    let t = (q - origin).dot(dir);
+    let off = (q - origin) - dir * t;
+    (t > 0.0 && off.length_squared() <= r2).then_some(t)
+}
+
 /// The first hit of the ray `origin + t·dir` (t > 0) on the scene.
 ///
 /// Meshes: the nearest triangle hit on the given `sides`. Point clouds: the point nearest the
@@ -75,31 +85,15 @@ pub fn raycast(
                 }
             }
             let (d, tri) = best?;
-            let point = origin + dir * d;
-            let vertex = tri
-                .into_iter()
-                .min_by(|&i, &j| {
-                    p[i as usize]
-                        .distance_squared(point)
-                        .total_cmp(&p[j as usize].distance_squared(point))
-                })
-                .unwrap_or(tri[0]);
-            Some(RayHit {
-                point,
-                distance_m: d,
-                vertex,
-            })
+            Some(triangle_hit(scene, origin, dir, d, tri))
         }
         _ => {
             let r2 = point_radius_m * point_radius_m;
             let mut best: Option<(f32, u32)> = None;
             for (i, &q) in scene.positions.iter().enumerate() {
-                let t = (q - origin).dot(dir);
-                if t <= 0.0 {
-                    continue;
-                }
-                let off = (q - origin) - dir * t;
-                if off.length_squared() <= r2 && best.is_none_or(|(bt, _)| t < bt) {
+                if let Some(t) = ray_point(origin, dir, q, r2)
+                    && best.is_none_or(|(bt, _)| t < bt)
+                {
                     best = Some((t, i as u32));
                 }
             }
@@ -110,6 +104,32 @@ pub fn raycast(
                 vertex: i,
             })
         }
+    }
+}
+
+/// The hit `d` metres along the ray on triangle `tri`: the point, and the triangle's vertex
+/// nearest it.
+pub(crate) fn triangle_hit(
+    scene: &Scene,
+    origin: Vec3,
+    dir: Vec3,
+    d: f32,
+    tri: [u32; 3],
+) -> RayHit {
+    let p = &scene.positions;
+    let point = origin + dir * d;
+    let far = |i: u32| {
+        p.get(i as usize)
+            .map_or(f32::INFINITY, |q| q.distance_squared(point))
+    };
+    let vertex = tri
+        .into_iter()
+        .min_by(|&i, &j| far(i).total_cmp(&far(j)))
+        .unwrap_or(tri[0]);
+    RayHit {
+        point,
+        distance_m: d,
+        vertex,
     }
 }
 

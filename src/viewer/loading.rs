@@ -12,6 +12,9 @@ use crossbeam_channel::{Receiver, TryRecvError, bounded};
 
 use super::StartupScene;
 use super::recent::RecentScenes;
+use crate::scene::bvh::Bvh;
+use crate::scene::lod::{PointLod, build_lod};
+use crate::scene::raycast::{RayHit, Sides};
 use crate::scene::{LoadOptions, Scene, load_scene};
 
 /// Ask for a scene to be loaded.
@@ -34,10 +37,51 @@ pub struct CurrentScene {
     pub scene: Arc<Scene>,
     /// Smooth per-vertex normals (meshes only).
     pub normals: Option<Arc<Vec<Vec3>>>,
+    /// The octree drawing the points by level of detail (point clouds only).
+    pub lod: Option<Arc<PointLod>>,
+    /// The hierarchy picking and measuring cast their rays through.
+    pub bvh: Arc<Bvh>,
     /// Where it came from.
     pub path: PathBuf,
     /// Wall time the load took.
     pub load_ms: f64,
+}
+
+impl CurrentScene {
+    /// Everything drawing and picking need, built from a loaded scene (on the loader thread):
+    /// smooth normals for meshes, the level-of-detail octree for point clouds, the picking
+    /// hierarchy. `stage` hears the name of each step as it starts.
+    pub fn prepare(scene: Scene, path: PathBuf, stage: &mut dyn FnMut(&'static str)) -> Self {
+        stage("preparing geometry");
+        let normals = smooth_normals(&scene).map(Arc::new);
+        let lod = scene.triangles.is_none().then(|| {
+            stage("building level of detail");
+            Arc::new(build_lod(&scene.positions))
+        });
+        stage("building the picking hierarchy");
+        let bvh = Arc::new(Bvh::build(&scene));
+        CurrentScene {
+            scene: Arc::new(scene),
+            normals,
+            lod,
+            bvh,
+            path,
+            load_ms: 0.0,
+        }
+    }
+
+    /// The first hit of the ray `origin + t·dir` (through the hierarchy; see
+    /// `scene::raycast::raycast` for what counts as a hit).
+    pub fn raycast(
+        &self,
+        origin: Vec3,
+        dir: Vec3,
+        point_radius_m: f32,
+        sides: Sides,
+    ) -> Option<RayHit> {
+        self.bvh
+            .raycast(&self.scene, origin, dir, point_radius_m, sides)
+    }
 }
 
 /// What the loader thread reports.
@@ -114,14 +158,12 @@ fn load_on_thread(req: LoadRequest, tx: crossbeam_channel::Sender<LoadMsg>) {
     let result = load_scene(&req.path, &req.options)
         .map_err(|e| e.to_string())
         .map(|scene| {
-            let _ = tx.send(LoadMsg::Stage("preparing geometry"));
-            let normals = smooth_normals(&scene).map(Arc::new);
-            Box::new(CurrentScene {
-                scene: Arc::new(scene),
-                normals,
-                path: req.path.clone(),
-                load_ms: start.elapsed().as_secs_f64() * 1e3,
-            })
+            let mut stage = |s| {
+                let _ = tx.send(LoadMsg::Stage(s));
+            };
+            let mut current = CurrentScene::prepare(scene, req.path.clone(), &mut stage);
+            current.load_ms = start.elapsed().as_secs_f64() * 1e3;
+            Box::new(current)
         });
     let _ = tx.send(LoadMsg::Done(result));
 }

@@ -11,6 +11,7 @@ mod colors;
 mod diagnostics;
 mod file_dialog;
 mod loading;
+mod lod;
 mod model_bridge;
 mod overlays;
 mod picking;
@@ -73,6 +74,8 @@ pub struct ViewerOptions {
     pub train_out: Option<PathBuf>,
     /// Where the models run (`--device`).
     pub device: crate::model::DeviceChoice,
+    /// Most points drawn per frame (`--point-budget`; the default budget when `None`).
+    pub point_budget: Option<u64>,
 }
 
 impl Default for ViewerOptions {
@@ -93,6 +96,7 @@ impl Default for ViewerOptions {
             train_preset: None,
             train_out: None,
             device: crate::model::DeviceChoice::Auto,
+            point_budget: None,
         }
     }
 }
@@ -176,6 +180,7 @@ pub fn run(options: ViewerOptions) -> Result<(), ViewerError> {
         training::TrainingPlugin,
         render::SceneRenderPlugin,
         points::PointCloudPlugin,
+        lod::PointLodPlugin,
         camera::CameraPlugin,
         picking::PickingPlugin,
         overlays::OverlayPlugin,
@@ -185,6 +190,9 @@ pub fn run(options: ViewerOptions) -> Result<(), ViewerError> {
         device: options.device,
         ..Default::default()
     });
+    if let Some(budget) = options.point_budget {
+        app.insert_resource(lod::PointBudget(budget));
+    }
     if let Some(tab) = options.panel {
         app.insert_resource(ui::RightPanel(tab));
     }

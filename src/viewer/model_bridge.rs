@@ -67,6 +67,11 @@ impl ModelBridge {
         }
     }
 
+    /// Whether the model worker thread runs.
+    pub fn has_worker(&self) -> bool {
+        self.worker.is_some()
+    }
+
     /// A fresh request id.
     pub fn next_request_id(&mut self) -> u64 {
         self.next_request += 1;

@@ -7,7 +7,7 @@ use bevy_egui::input::EguiWantsInput;
 use super::camera::{OrbitCamera, ViewRect};
 use super::loading::{CurrentScene, SceneReplaced};
 use super::render::BackFaceCulling;
-use crate::scene::raycast::{objects_at_vertex, raycast};
+use crate::scene::raycast::objects_at_vertex;
 
 /// What is under the cursor.
 #[derive(Resource, Default, Debug, Clone, PartialEq)]
@@ -141,8 +141,7 @@ fn hover_and_click_rays(
         return;
     }
     *last_cursor = Some(cursor);
-    match raycast(
-        &current.scene,
+    match current.raycast(
         ray.origin,
         *ray.direction,
         POINT_PICK_RADIUS_M,
@@ -175,13 +174,7 @@ pub fn apply_clicks(
     };
     let sides = culling.map_or(crate::scene::raycast::Sides::Front, |c| c.sides());
     for click in clicks.read() {
-        let hit = raycast(
-            &current.scene,
-            click.origin,
-            click.direction,
-            POINT_PICK_RADIUS_M,
-            sides,
-        );
+        let hit = current.raycast(click.origin, click.direction, POINT_PICK_RADIUS_M, sides);
         if measure.active {
             if let Some(hit) = hit {
                 measure.click(hit.point);

@@ -1,7 +1,7 @@
 //! Point clouds as one instanced draw: a unit quad mesh drawn once per point, the per-point data
 //! (position, pixel size, colour: 20 bytes) in one GPU vertex buffer uploaded only when the
 //! cloud changes. Cost grows linearly with the point count and there is one entity per cloud,
-//! not per point. The shader is `shaders/points.wgsl`, embedded in the binary.
+//! not per point; scene clouds hold only the points the level of detail chose (`lod`). The shader is `shaders/points.wgsl`, embedded in the binary.
 
 use std::sync::Arc;
 
@@ -213,6 +213,11 @@ fn prepare_point_buffers(
 ) {
     for (entity, cloud, existing) in &clouds {
         if existing.is_some_and(|b| b.generation == cloud.generation) {
+            continue;
+        }
+        if cloud.instances.is_empty() {
+            // Nothing on screen (wgpu refuses empty vertex buffers): draw nothing.
+            commands.entity(entity).remove::<PointBuffer>();
             continue;
         }
         let buffer = device.create_buffer_with_data(&BufferInitDescriptor {

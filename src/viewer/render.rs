@@ -1,5 +1,6 @@
 //! Turns the current scene into what Bevy draws: one vertex-coloured, lit mesh for triangle
-//! scenes, one instanced point cloud (see `points`) for point clouds. Rebuilt when the scene,
+//! scenes, one instanced point cloud (see `points`) for point clouds, its points chosen per
+//! frame through the octree (see `lod`). Rebuilt when the scene,
 //! the colour mode, the point size or the set of hidden objects changes.
 
 use std::collections::HashSet;
@@ -11,7 +12,7 @@ use bevy::prelude::*;
 
 use super::colors::{ColorMode, srgb_to_linear, vertex_colors};
 use super::loading::{CurrentScene, SceneReplaced};
-use super::points::{PointCloud, PointInstance};
+use super::lod::LodCloud;
 
 /// Marks the entities that draw the scene.
 #[derive(Component)]
@@ -130,24 +131,18 @@ pub fn build_mesh(current: &CurrentScene, mode: ColorMode, hidden: &HiddenObject
     Some(mesh)
 }
 
-/// Builds the point instances (hidden objects' points left out).
-pub fn build_points(
+/// Point colours for the level-of-detail cloud: sRGB with alpha 255, alpha 0 for points of
+/// hidden objects (which the selection leaves out).
+pub fn point_colors(
     scene: &crate::scene::Scene,
     mode: ColorMode,
     hidden: &HiddenObjects,
-    size_px: f32,
-) -> Vec<PointInstance> {
+) -> Vec<[u8; 4]> {
     let mask = hidden_vertices(scene, hidden);
     vertex_colors(scene, mode)
         .into_iter()
-        .zip(&scene.positions)
         .zip(mask)
-        .filter(|(_, hidden)| !hidden)
-        .map(|((c, p), _)| PointInstance {
-            position: p.to_array(),
-            size_px,
-            color: [c[0], c[1], c[2], 255],
-        })
+        .map(|(c, hidden)| [c[0], c[1], c[2], if hidden { 0 } else { 255 }])
         .collect()
 }
 
@@ -199,13 +194,14 @@ fn rebuild_geometry(
             ));
         }
     } else {
-        let instances = build_points(&current.scene, *mode, &hidden, size.0);
-        if !instances.is_empty() {
+        if let Some(lod) = &current.lod {
             commands.spawn((
                 SceneGeometry,
-                PointCloud {
-                    instances: Arc::new(instances),
-                    generation: *generation,
+                LodCloud {
+                    lod: lod.clone(),
+                    scene: current.scene.clone(),
+                    colors: Arc::new(point_colors(&current.scene, *mode, &hidden)),
+                    base_px: size.0,
                 },
             ));
         }

@@ -13,7 +13,10 @@ use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
 use super::ExitReason;
 use super::chat::{Chat, ScriptedQuestion};
 use super::loading::{CurrentScene, SceneLoader};
+use super::lod::PointsDrawn;
+use super::model_bridge::{ModelBridge, WorkerMessage};
 use super::training::{ScriptedTraining, TrainingState};
+use crate::worker::Event;
 use crate::worker::Role;
 
 /// Screenshot mode.
@@ -161,6 +164,12 @@ struct FrameBench {
     /// Question → answer wall times, milliseconds (`--ask`).
     round_trips_ms: Vec<f64>,
     done: bool,
+    /// Whether the model worker has finished with the new scene (its views rendered and the
+    /// student's predictions made), so that frames are timed on the renderer alone.
+    settled: bool,
+    /// When the worker settled, seconds after the scene was shown.
+    settled_after_s: Option<f64>,
+    shown_at: Option<Instant>,
 }
 
 impl Plugin for FrameBenchPlugin {
@@ -172,6 +181,9 @@ impl Plugin for FrameBenchPlugin {
             last: None,
             round_trips_ms: Vec::new(),
             done: false,
+            settled: false,
+            settled_after_s: None,
+            shown_at: None,
         })
         .add_systems(Last, time_frames);
     }
@@ -181,16 +193,44 @@ fn time_frames(
     mut bench: ResMut<FrameBench>,
     loader: Res<SceneLoader>,
     current: Option<Res<CurrentScene>>,
-    reason: Res<ExitReason>,
-    mut exit: MessageWriter<AppExit>,
+    ending: (Res<ExitReason>, MessageWriter<AppExit>),
     scripted: (Option<ResMut<ScriptedQuestion>>, Res<Chat>),
     training: (Option<Res<ScriptedTraining>>, Res<TrainingState>),
+    worker: (
+        MessageReader<WorkerMessage>,
+        Res<ModelBridge>,
+        Res<PointsDrawn>,
+    ),
 ) {
+    let (reason, mut exit) = ending;
     if bench.done || fail_if_load_failed(&loader, current.is_some(), &reason, &mut exit) {
         return;
     }
     let Some(current) = current else { return };
     let (question, chat) = scripted;
+    let (mut messages, bridge, drawn) = worker;
+    // Plain cases time the renderer once the worker is done with the scene (for a 20 M point
+    // cloud it renders the student's views for a while, on a core lavapipe would use);
+    // `--ask` and `--train` time frames while the models work, on purpose.
+    let shown_at = *bench.shown_at.get_or_insert_with(Instant::now);
+    if !bench.settled {
+        let finished = messages.read().any(|m| {
+            matches!(
+                m.event,
+                Event::Prediction {
+                    role: Role::Student,
+                    ..
+                } | Event::Error { .. }
+            )
+        });
+        let scripted = question.is_some() || training.0.is_some();
+        if finished || scripted || !bridge.has_worker() {
+            bench.settled = true;
+            bench.settled_after_s = Some(shown_at.elapsed().as_secs_f64());
+        } else {
+            return;
+        }
+    }
     if let Some(mut q) = question
         && q.asked
         && !q.pending(&chat)
@@ -234,6 +274,15 @@ fn time_frames(
             s.face_count(),
             bench.times_ms.len(),
         );
+        if drawn.total > 0 {
+            line += &format!(" points_drawn={}", drawn.drawn);
+        }
+        if let Some(s) = bench.settled_after_s {
+            line += &format!(" worker_settled_s={s:.1}");
+        }
+        if let Some((rss_mb, peak_mb)) = resident_mb() {
+            line += &format!(" rss_mb={rss_mb:.0} peak_rss_mb={peak_mb:.0}");
+        }
         if !bench.round_trips_ms.is_empty() {
             let (mean, median, ..) = stats(&bench.round_trips_ms);
             let model: Vec<f64> = chat
@@ -260,6 +309,19 @@ fn time_frames(
         println!("{line}");
         exit.write(AppExit::Success);
     }
+}
+
+/// This process's resident memory now and at its peak, MiB (Linux: `/proc/self/status`).
+fn resident_mb() -> Option<(f64, f64)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map(|kb| kb / 1024.0)
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
 /// Mean, median, min and max; NaNs for no values.

@@ -9,21 +9,15 @@ use super::camera::{
     FOV_Y, FocusObject, FrameScene, OrbitCamera, ViewRect, apply_framing, framing_for,
 };
 use super::colors::{ColorMode, UNANNOTATED, instance_color, vertex_colors};
-use super::loading::{CurrentScene, LoadPlugin, LoadRequest, SceneLoader, smooth_normals};
+use super::loading::{CurrentScene, LoadPlugin, LoadRequest, SceneLoader};
 use super::picking::{MeasureTool, Selection, ViewClick, apply_clicks, measure_distance_m};
 use super::recent::RecentScenes;
-use super::render::{HiddenObjects, build_mesh, build_points};
+use super::render::{HiddenObjects, build_mesh, point_colors};
 use crate::scene::procgen::generate;
 use crate::scene::{Aabb, Category, LoadOptions, Scene};
 
 fn current(scene: Scene) -> CurrentScene {
-    let normals = smooth_normals(&scene).map(Arc::new);
-    CurrentScene {
-        scene: Arc::new(scene),
-        normals,
-        path: "mem".into(),
-        load_ms: 0.0,
-    }
+    CurrentScene::prepare(scene, "mem".into(), &mut |_| {})
 }
 
 fn generated() -> CurrentScene {
@@ -228,9 +222,13 @@ fn hidden_objects_leave_the_mesh_and_points() {
         build_mesh(&c, ColorMode::Rgb, &everything).is_none(),
         "never an empty mesh"
     );
-    let pts = build_points(&c.scene, ColorMode::Rgb, &hidden, 4.0);
-    assert_eq!(pts.len(), c.scene.positions.len() - tv.vertex_indices.len());
-    assert!(pts.iter().all(|p| p.size_px == 4.0));
+    let colors = point_colors(&c.scene, ColorMode::Rgb, &hidden);
+    assert_eq!(colors.len(), c.scene.positions.len());
+    let shown = colors.iter().filter(|c| c[3] == 255).count();
+    assert_eq!(shown, c.scene.positions.len() - tv.vertex_indices.len());
+    for &v in &tv.vertex_indices {
+        assert_eq!(colors[v as usize][3], 0, "hidden points are marked");
+    }
 }
 
 #[test]
@@ -1035,4 +1033,56 @@ fn worker_messages_reach_chat_predictions_and_training_plugins() {
     let p = app.world().resource::<Predictions>();
     assert_eq!(p.world_from_camera0.w_axis.x, 1.0);
     assert_eq!(p.generation, 1);
+}
+
+#[test]
+fn point_clouds_draw_only_the_selection_within_the_budget_without_hidden_points() {
+    use super::lod::{LodCloud, gather_instances};
+    use crate::scene::lod::{LodView, select};
+    let mut scene = generate(0, 38).to_scene().0;
+    scene.triangles = None;
+    let c = current(scene);
+    let lod = c.lod.clone().expect("point clouds get an octree");
+    assert!(c.normals.is_none());
+    let tv = c
+        .scene
+        .objects
+        .iter()
+        .find(|o| o.category == Category::Television)
+        .unwrap();
+    let hidden = HiddenObjects([tv.id].into_iter().collect());
+    let cloud = LodCloud {
+        lod: lod.clone(),
+        scene: c.scene.clone(),
+        colors: Arc::new(point_colors(&c.scene, ColorMode::Rgb, &hidden)),
+        base_px: 3.0,
+    };
+    let center = c.scene.bounds().unwrap().center();
+    let eye = center + Vec3::new(0.0, -6.0, 3.0);
+    let view = LodView {
+        eye,
+        clip_from_world: Mat4::perspective_infinite_reverse_rh(0.8, 1.6, 0.02)
+            * Mat4::look_at_rh(eye, center, Vec3::Z),
+        focal_px: 700.0,
+    };
+    let n = c.scene.positions.len();
+    let everything = gather_instances(&cloud, &select(&lod, &view, n as u64), &view);
+    assert_eq!(everything.len(), n - tv.vertex_indices.len());
+    assert!(everything.iter().all(|p| p.size_px == 3.0));
+    let budget = (n / 3) as u64;
+    let some = gather_instances(&cloud, &select(&lod, &view, budget), &view);
+    assert!(!some.is_empty() && some.len() as u64 <= budget);
+    let tv_points: std::collections::HashSet<[u32; 3]> = tv
+        .vertex_indices
+        .iter()
+        .map(|&v| c.scene.positions[v as usize].to_array().map(f32::to_bits))
+        .collect();
+    assert!(
+        some.iter()
+            .all(|p| !tv_points.contains(&p.position.map(f32::to_bits))),
+        "hidden points are never drawn"
+    );
+    // Fewer points are drawn bigger, never smaller than the base size.
+    assert!(some.iter().all(|p| p.size_px >= 3.0));
+    assert!(some.iter().any(|p| p.size_px > 3.0));
 }

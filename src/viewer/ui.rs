@@ -13,6 +13,7 @@ use super::colors::ColorMode;
 use super::diagnostics::{DiagnosticView, diagnostics_ui};
 use super::file_dialog::FileDialog;
 use super::loading::{CurrentScene, LoadRequest, SceneLoader};
+use super::lod::{PointBudget, PointsDrawn};
 use super::model_bridge::ModelBridge;
 use super::overlays::OverlaySettings;
 use super::picking::{MeasureTool, Selection, measure_distance_m};
@@ -115,6 +116,8 @@ pub struct PanelState<'w> {
     recent: Res<'w, RecentScenes>,
     mode: ResMut<'w, ColorMode>,
     point_size: ResMut<'w, PointSize>,
+    budget: ResMut<'w, PointBudget>,
+    drawn: Res<'w, PointsDrawn>,
     culling: ResMut<'w, BackFaceCulling>,
     overlays: ResMut<'w, OverlaySettings>,
     hidden: ResMut<'w, HiddenObjects>,
@@ -270,6 +273,18 @@ fn menu_bar_ui(
             {
                 state.point_size.0 = size;
             }
+            let mut millions = state.budget.0 as f64 / 1e6;
+            if ui
+                .add(
+                    egui::Slider::new(&mut millions, 0.1..=50.0)
+                        .logarithmic(true)
+                        .text("point budget (millions)"),
+                )
+                .on_hover_text("Most points drawn per frame; the nearest detail first")
+                .changed()
+            {
+                state.budget.0 = (millions * 1e6).round() as u64;
+            }
             let mut cull = state.culling.0;
             if ui
                 .checkbox(&mut cull, "Cull back faces (see into rooms)")
@@ -322,6 +337,15 @@ pub fn frame_time_text(frame_ms: f32) -> String {
     )
 }
 
+/// The status bar's level-of-detail figure ("1.00 M of 5.00 M points drawn").
+pub fn points_drawn_text(drawn: PointsDrawn) -> String {
+    format!(
+        "{:.2} M of {:.2} M points drawn",
+        drawn.drawn as f64 / 1e6,
+        drawn.total as f64 / 1e6
+    )
+}
+
 fn status_bar_ui(ui: &mut egui::Ui, state: &mut PanelState) {
     ui.horizontal(|ui| {
         ui.monospace(frame_time_text(state.stats.frame_ms));
@@ -341,6 +365,10 @@ fn status_bar_ui(ui: &mut egui::Ui, state: &mut PanelState) {
             None => {
                 ui.label("no scene");
             }
+        }
+        if state.drawn.total > 0 {
+            ui.separator();
+            ui.label(points_drawn_text(*state.drawn));
         }
         if let Some(device) = state.bridge.device {
             ui.separator();

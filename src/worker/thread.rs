@@ -75,11 +75,27 @@ impl Worker {
     }
 }
 
+/// How long closing the app waits for the worker to finish what it is doing (a training step
+/// and its checkpoint, an answer) before leaving it behind.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 impl Drop for Worker {
+    /// Asks the thread to stop and waits at most [`SHUTDOWN_GRACE`]: a long job (rendering the
+    /// views of a 20 M point cloud) must not keep a closed window's process alive for minutes.
     fn drop(&mut self) {
         let _ = self.requests.try_send(Request::Shutdown);
-        if let Some(h) = self.handle.take() {
+        let Some(h) = self.handle.take() else { return };
+        let start = std::time::Instant::now();
+        while !h.is_finished() && start.elapsed() < SHUTDOWN_GRACE {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if h.is_finished() {
             let _ = h.join();
+        } else {
+            eprintln!(
+                "spatia: the model worker is still busy after {:.0} s; not waiting for it",
+                SHUTDOWN_GRACE.as_secs_f32()
+            );
         }
     }
 }

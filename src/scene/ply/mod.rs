@@ -18,6 +18,7 @@ use ply_rs_bw::ply::{
 use super::error::read_file_limited;
 use super::{DEFAULT_GREY, Scene, SceneError, SourceFormat};
 
+mod fast;
 mod write;
 
 pub use write::{PlyWrite, write_ply, write_ply_to};
@@ -568,14 +569,44 @@ fn read_elements_binary<'h>(
     Ok((vertex_def, vertices, faces))
 }
 
-/// Reads a PLY file's vertices (and faces, when present).
+/// Reads a PLY file's vertices (and faces, when present). The file is memory-mapped, not
+/// copied; binary files of fixed-stride records are decoded on all cores (`fast`).
 pub fn read_ply(path: &Path) -> Result<PlyMesh, SceneError> {
-    let bytes = read_file_limited(path, MAX_PLY_BYTES)?;
-    parse_ply(path, &bytes)
+    let file = std::fs::File::open(path).map_err(|e| SceneError::io(path, e))?;
+    let meta = file.metadata().map_err(|e| SceneError::io(path, e))?;
+    if meta.is_dir() {
+        return Err(SceneError::invalid(path, "is a directory, expected a file"));
+    }
+    if meta.len() > MAX_PLY_BYTES {
+        return Err(SceneError::invalid(
+            path,
+            format!(
+                "file is {} bytes, more than the {MAX_PLY_BYTES} bytes this reader accepts",
+                meta.len()
+            ),
+        ));
+    }
+    if meta.len() == 0 {
+        return parse_ply(path, &[]);
+    }
+    // SAFETY: the map is only read, and only while this function runs. Another process
+    // truncating the file at that moment would fault the read (as with any mapped reader);
+    // a file changed in place gives wrong values, which the checks below still bound.
+    // Populated: the pages are mapped in one go instead of one fault at a time.
+    match unsafe { memmap2::MmapOptions::new().populate().map(&file) } {
+        Ok(map) => parse_ply(path, &map),
+        // Some file systems cannot map: read it instead.
+        Err(_) => parse_ply(path, &read_file_limited(path, MAX_PLY_BYTES)?),
+    }
 }
 
 /// Parses PLY bytes; `path` is only used in error messages.
 pub fn parse_ply(path: &Path, bytes: &[u8]) -> Result<PlyMesh, SceneError> {
+    parse_ply_with(path, bytes, true)
+}
+
+/// [`parse_ply`], with or without the fixed-stride fast path (tests compare the two).
+fn parse_ply_with(path: &Path, bytes: &[u8], fast_path: bool) -> Result<PlyMesh, SceneError> {
     if !bytes.starts_with(b"ply") {
         return Err(SceneError::invalid(
             path,
@@ -590,12 +621,20 @@ pub fn parse_ply(path: &Path, bytes: &[u8]) -> Result<PlyMesh, SceneError> {
     check_counts_fit(path, &header, payload_bytes)?;
 
     let offset = reader.get_ref().position() as usize;
-    let (vertex_def, verts, faces) = match header.encoding {
-        Encoding::Ascii => read_elements_ascii(path, &mut reader, &header)?,
-        Encoding::BinaryLittleEndian => {
-            read_elements_binary(path, &header, &bytes[offset..], false)?
-        }
-        Encoding::BinaryBigEndian => read_elements_binary(path, &header, &bytes[offset..], true)?,
+    let big = match header.encoding {
+        Encoding::Ascii => None,
+        Encoding::BinaryLittleEndian => Some(false),
+        Encoding::BinaryBigEndian => Some(true),
+    };
+    if fast_path
+        && let Some(big) = big
+        && let Some((mesh, checked)) = fast::read_fixed(&header, &bytes[offset..], big)
+    {
+        return validate(path, mesh, Some(checked));
+    }
+    let (vertex_def, verts, faces) = match big {
+        None => read_elements_ascii(path, &mut reader, &header)?,
+        Some(big) => read_elements_binary(path, &header, &bytes[offset..], big)?,
     };
     let saw_vertex = vertex_def.is_some();
     let mut mesh = PlyMesh::default();
@@ -617,8 +656,32 @@ pub fn parse_ply(path: &Path, bytes: &[u8]) -> Result<PlyMesh, SceneError> {
     if !saw_vertex {
         return Err(SceneError::invalid(path, "PLY file has no vertex element"));
     }
+    mesh.triangles = faces;
+    validate(path, mesh, None)
+}
+
+/// What a reader already checked while decoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Checked {
+    /// The first vertex with a non-finite coordinate.
+    first_non_finite: Option<usize>,
+    /// The first face naming a vertex the file does not have.
+    first_bad_face: Option<usize>,
+}
+
+/// Refuses non-finite coordinates and faces naming vertices the file does not have (checked
+/// on all cores unless the reader did already; the first offender is reported).
+fn validate(path: &Path, mesh: PlyMesh, checked: Option<Checked>) -> Result<PlyMesh, SceneError> {
+    use rayon::prelude::*;
     let n = mesh.positions.len();
-    if let Some(i) = mesh.positions.iter().position(|p| !p.is_finite()) {
+    let checked = checked.unwrap_or_else(|| Checked {
+        first_non_finite: mesh.positions.par_iter().position_first(|p| !p.is_finite()),
+        first_bad_face: mesh.triangles.as_ref().and_then(|tris| {
+            tris.par_iter()
+                .position_first(|t| t.iter().any(|&i| i as usize >= n))
+        }),
+    });
+    if let Some(i) = checked.first_non_finite {
         return Err(SceneError::invalid(
             path,
             format!(
@@ -627,18 +690,15 @@ pub fn parse_ply(path: &Path, bytes: &[u8]) -> Result<PlyMesh, SceneError> {
             ),
         ));
     }
-    if let Some(tris) = &faces
-        && let Some((fi, t)) = tris
-            .iter()
-            .enumerate()
-            .find(|(_, t)| t.iter().any(|&i| i as usize >= n))
-    {
+    if let (Some(tris), Some(fi)) = (&mesh.triangles, checked.first_bad_face) {
         return Err(SceneError::invalid(
             path,
-            format!("face {fi} uses vertex index {t:?} but the file has only {n} vertices"),
+            format!(
+                "face {fi} uses vertex index {:?} but the file has only {n} vertices",
+                tris[fi]
+            ),
         ));
     }
-    mesh.triangles = faces;
     Ok(mesh)
 }
 
@@ -827,5 +887,223 @@ mod tests {
         assert!(e.contains("header"), "{e}");
         let e = err(b"ply\nformat ascii 1.0\nelement vertex 2\nproperty float x\nproperty float y\nproperty float z\nend_header\n1 2 3\nfoo bar baz\n");
         assert!(e.contains("element 'vertex'"), "{e}");
+    }
+
+    /// Whether the fixed-stride fast path reads `bytes` by itself.
+    fn fast_path_takes(bytes: &[u8]) -> bool {
+        let mut reader = Reader::new(Cursor::new(bytes));
+        let header = Parser::<Skip>::new().read_header(&mut reader).unwrap();
+        let offset = reader.get_ref().position() as usize;
+        let big = header.encoding == Encoding::BinaryBigEndian;
+        fast::read_fixed(&header, &bytes[offset..], big).is_some()
+    }
+
+    /// Both readers give the same mesh, or the same error.
+    fn same_both_ways(bytes: &[u8]) -> Result<PlyMesh, String> {
+        let path = Path::new("same.ply");
+        let fast = parse_ply_with(path, bytes, true).map_err(|e| e.to_string());
+        let general = parse_ply_with(path, bytes, false).map_err(|e| e.to_string());
+        assert_eq!(fast, general);
+        fast
+    }
+
+    fn written(
+        encoding: PlyEncoding,
+        colors: bool,
+        alpha: bool,
+        normals: bool,
+        faces: bool,
+    ) -> Vec<u8> {
+        let (p, c, n, t) = sample();
+        let mut buf = Vec::new();
+        write_ply_to(
+            &mut buf,
+            &PlyWrite {
+                positions: &p,
+                colors: colors.then_some(&c[..]),
+                alpha,
+                normals: normals.then_some(&n[..]),
+                triangles: faces.then_some(&t[..]),
+                comment: "equal",
+            },
+            encoding,
+        )
+        .unwrap();
+        buf
+    }
+
+    /// A binary file from a header body and little- or big-endian records.
+    fn binary(big: bool, header: &str, payload: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+        let format = if big {
+            "binary_big_endian"
+        } else {
+            "binary_little_endian"
+        };
+        let mut b = format!("ply\nformat {format} 1.0\n{header}end_header\n").into_bytes();
+        payload(&mut b);
+        b
+    }
+
+    #[test]
+    fn fast_path_equals_the_general_reader_on_every_layout() {
+        // Everything the writer produces, both byte orders.
+        for enc in [
+            PlyEncoding::BinaryLittleEndian,
+            PlyEncoding::BinaryBigEndian,
+        ] {
+            for mask in 0..16u32 {
+                let bit = |k: u32| mask & (1 << k) != 0;
+                let colors = bit(0);
+                let bytes = written(enc, colors, colors && bit(1), bit(2), bit(3));
+                assert!(
+                    fast_path_takes(&bytes),
+                    "writer layout {mask} takes the fast path"
+                );
+                let m = same_both_ways(&bytes).unwrap();
+                assert_eq!(m.positions, sample().0);
+            }
+        }
+        for big in [false, true] {
+            macro_rules! put {
+                ($b:expr, $v:expr) => {
+                    $b.extend_from_slice(&if big {
+                        $v.to_be_bytes()
+                    } else {
+                        $v.to_le_bytes()
+                    })
+                };
+            }
+            // Doubles, float colours, an unknown property, ushort alpha.
+            let bytes = binary(
+                big,
+                "element vertex 2\nproperty double x\nproperty double y\nproperty double z\nproperty float red\nproperty float green\nproperty float blue\nproperty int label\nproperty ushort alpha\n",
+                |b| {
+                    for v in 0..2 {
+                        for k in 0..3 {
+                            put!(b, (v * 3 + k) as f64 * 0.1);
+                        }
+                        for c in [0.0f32, 0.5, 1.5] {
+                            put!(b, c);
+                        }
+                        put!(b, 7i32);
+                        put!(b, 65535u16);
+                    }
+                },
+            );
+            assert!(fast_path_takes(&bytes));
+            let m = same_both_ways(&bytes).unwrap();
+            assert_eq!(m.colors.as_deref(), Some(&[[0, 128, 255]; 2][..]));
+            assert_eq!(m.alpha.as_deref(), Some(&[255u8; 2][..]));
+            // Char / short / int positions with uint faces.
+            let bytes = binary(
+                big,
+                "element vertex 3\nproperty char x\nproperty short y\nproperty int z\nelement face 1\nproperty list uchar uint vertex_indices\n",
+                |b| {
+                    for v in 0..3i32 {
+                        put!(b, (-v) as i8);
+                        put!(b, (v * 100) as i16);
+                        put!(b, v - 5);
+                    }
+                    b.push(3);
+                    for i in [2u32, 1, 0] {
+                        put!(b, i);
+                    }
+                },
+            );
+            assert!(fast_path_takes(&bytes));
+            let m = same_both_ways(&bytes).unwrap();
+            assert_eq!(m.positions[2], Vec3::new(-2.0, 200.0, -3.0));
+            assert_eq!(m.triangles.as_deref(), Some(&[[2, 1, 0]][..]));
+            // Layouts the fast path leaves to the general reader: a quad, a negative index, a
+            // list in the vertices, a face with a second property, an extra element.
+            let quad = binary(
+                big,
+                "element vertex 4\nproperty float x\nproperty float y\nproperty float z\nelement face 1\nproperty list uchar int vertex_indices\n",
+                |b| {
+                    for v in 0..12 {
+                        put!(b, v as f32);
+                    }
+                    b.push(4);
+                    for i in [0i32, 1, 2, 3] {
+                        put!(b, i);
+                    }
+                },
+            );
+            assert!(!fast_path_takes(&quad));
+            assert_eq!(same_both_ways(&quad).unwrap().triangles.unwrap().len(), 2);
+            let negative = binary(
+                big,
+                "element vertex 3\nproperty float x\nproperty float y\nproperty float z\nelement face 1\nproperty list uchar int vertex_indices\n",
+                |b| {
+                    for v in 0..9 {
+                        put!(b, v as f32);
+                    }
+                    b.push(3);
+                    for i in [0i32, -1, 2] {
+                        put!(b, i);
+                    }
+                },
+            );
+            assert!(!fast_path_takes(&negative));
+            assert!(
+                same_both_ways(&negative)
+                    .unwrap_err()
+                    .contains("invalid vertex index -1")
+            );
+            let others = [
+                "element vertex 1\nproperty float x\nproperty float y\nproperty float z\nproperty list uchar int extra\n",
+                "element vertex 1\nproperty float x\nproperty float y\nproperty float z\nelement face 0\nproperty list uchar int vertex_indices\nproperty uchar flags\n",
+                "element vertex 1\nproperty float x\nproperty float y\nproperty float z\nelement camera 1\nproperty float fx\n",
+            ];
+            for (k, header) in others.iter().enumerate() {
+                let bytes = binary(big, header, |b| {
+                    for v in [1.0f32, 2.0, 3.0] {
+                        put!(b, v);
+                    }
+                    match k {
+                        0 => b.push(0),
+                        _ => put!(b, 500.0f32),
+                    }
+                });
+                assert!(!fast_path_takes(&bytes), "layout {k}");
+                assert_eq!(
+                    same_both_ways(&bytes).unwrap().positions,
+                    [Vec3::new(1.0, 2.0, 3.0)]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn fast_path_equals_the_general_reader_on_damaged_files() {
+        // Truncations and flipped bytes anywhere in a mesh: same mesh or same error.
+        let mut state = 0x1234_5678_9ABC_DEF1u64;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        for enc in [
+            PlyEncoding::BinaryLittleEndian,
+            PlyEncoding::BinaryBigEndian,
+        ] {
+            let good = written(enc, true, true, false, true);
+            let header_len = good.windows(11).position(|w| w == b"end_header\n").unwrap() + 11;
+            for cut in header_len..good.len() {
+                assert!(same_both_ways(&good[..cut]).is_err(), "cut at {cut}");
+            }
+            let (mut errors, mut fine) = (0, 0);
+            for _ in 0..500 {
+                let mut bad = good.clone();
+                let at = header_len + next(good.len() - header_len);
+                bad[at] = next(256) as u8;
+                match same_both_ways(&bad) {
+                    Ok(_) => fine += 1,
+                    Err(_) => errors += 1,
+                }
+            }
+            assert!(errors > 0 && fine > 0, "{errors} errors, {fine} fine");
+        }
     }
 }

@@ -7,6 +7,7 @@
 //! monitors on tables and desks, pillows on beds and sofas, books on shelves, lamps on
 //! nightstands. Everything is deterministic from `(seed, index)`.
 
+pub mod clouds;
 pub mod furniture;
 mod layout;
 mod recipes;
