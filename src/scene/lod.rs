@@ -69,8 +69,43 @@ impl LodNode {
 pub struct PointLod {
     /// Nodes; the root is node 0 (absent for an empty cloud).
     pub nodes: Vec<LodNode>,
-    /// Point indices, each node's own points contiguous (`start..start + len`).
+    /// Point indices, each node's own points contiguous (`start..start + len`); empty once the
+    /// cloud itself is stored in this order ([`PointLod::reorder`]), when position k holds
+    /// the k-th point.
     pub order: Vec<u32>,
+}
+
+impl PointLod {
+    /// The point at position `k` of the order.
+    pub fn point_at(&self, k: usize) -> u32 {
+        if self.order.is_empty() {
+            k as u32
+        } else {
+            self.order.get(k).copied().unwrap_or(k as u32)
+        }
+    }
+
+    /// Stores the cloud's points (positions, colours, normals) in this octree's order and
+    /// drops the order (20 M points: 80 MB). Only for a scene whose vertex indices mean
+    /// nothing else (no objects, no triangles); returns whether it did.
+    pub fn reorder(&mut self, scene: &mut super::Scene) -> bool {
+        let n = scene.positions.len();
+        if self.order.len() != n || scene.triangles.is_some() || !scene.objects.is_empty() {
+            return false;
+        }
+        fn permute<T: Copy>(v: &mut Vec<T>, order: &[u32]) {
+            if v.len() == order.len() {
+                *v = order.iter().map(|&i| v[i as usize]).collect();
+            }
+        }
+        permute(&mut scene.positions, &self.order);
+        permute(&mut scene.colors, &self.order);
+        if let Some(normals) = scene.normals.as_mut() {
+            permute(normals, &self.order);
+        }
+        self.order = Vec::new();
+        true
+    }
 }
 
 /// What the selection needs to know about the camera.
@@ -365,16 +400,13 @@ pub fn for_each_selected_point(
         };
         let count = c.count.min(node.len);
         let range = node.start as usize..(node.start + count) as usize;
-        let Some(points) = lod.order.get(range) else {
-            continue;
-        };
         // Whether the finer sample of each octant is on screen (or there is none).
         let fine = node
             .children
             .map(|c| c == NO_CHILD || drawn.get(c as usize).copied().unwrap_or(false));
         let partial = count < node.len;
         let gap_px = node.side_m / (count.max(1) as f32).sqrt() * GAP_TO_SPLAT * view.focal_px;
-        for &p in points {
+        for p in range.map(|k| lod.point_at(k)) {
             let Some(&pos) = positions.get(p as usize) else {
                 continue;
             };
@@ -455,6 +487,49 @@ mod tests {
         // The root's sample is spread over the whole room: its points fall in all the walls.
         let root = &lod.nodes[0];
         assert!(root.len as usize > 10_000 && (root.len as usize) < 100_000);
+    }
+
+    #[test]
+    fn a_cloud_stored_in_octree_order_draws_the_same_points() {
+        use crate::scene::{Scene, SourceFormat};
+        let pts = room_cloud(120_000);
+        let colors: Vec<[u8; 3]> = (0..pts.len()).map(|i| [(i % 251) as u8, 0, 0]).collect();
+        let mut scene = Scene {
+            name: "c".into(),
+            format: SourceFormat::Ply,
+            source_path: "c".into(),
+            positions: pts.clone(),
+            colors: colors.clone(),
+            normals: None,
+            triangles: None,
+            objects: vec![],
+            warnings: vec![],
+        };
+        let lod = build_lod(&pts);
+        let mut stored = lod.clone();
+        assert!(stored.reorder(&mut scene));
+        assert!(stored.order.is_empty());
+        let v = view_from(Vec3::new(3.0, -4.0, 2.5), Vec3::new(3.0, 2.5, 1.0));
+        let chosen = select(&lod, &v, 50_000);
+        assert_eq!(select(&stored, &v, 50_000), chosen);
+        let (mut before, mut after) = (Vec::new(), Vec::new());
+        for_each_selected_point(&lod, &chosen, &pts, &v, 2.0, 16.0, |i, px| {
+            before.push((pts[i as usize], colors[i as usize], px))
+        });
+        for_each_selected_point(
+            &stored,
+            &chosen,
+            &scene.positions,
+            &v,
+            2.0,
+            16.0,
+            |i, px| after.push((scene.positions[i as usize], scene.colors[i as usize], px)),
+        );
+        assert_eq!(before, after);
+        // A scene with objects or triangles keeps its order.
+        let mut meshy = scene.clone();
+        meshy.triangles = Some(vec![[0, 1, 2]]);
+        assert!(!build_lod(&meshy.positions).reorder(&mut meshy));
     }
 
     #[test]

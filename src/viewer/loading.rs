@@ -51,12 +51,15 @@ impl CurrentScene {
     /// Everything drawing and picking need, built from a loaded scene (on the loader thread):
     /// smooth normals for meshes, the level-of-detail octree for point clouds, the picking
     /// hierarchy. `stage` hears the name of each step as it starts.
-    pub fn prepare(scene: Scene, path: PathBuf, stage: &mut dyn FnMut(&'static str)) -> Self {
+    pub fn prepare(mut scene: Scene, path: PathBuf, stage: &mut dyn FnMut(&'static str)) -> Self {
         stage("preparing geometry");
         let normals = smooth_normals(&scene).map(Arc::new);
         let lod = scene.triangles.is_none().then(|| {
             stage("building level of detail");
-            Arc::new(build_lod(&scene.positions))
+            let mut lod = build_lod(&scene.positions);
+            // A bare cloud is stored in the octree's order: no order array to keep.
+            lod.reorder(&mut scene);
+            Arc::new(lod)
         });
         stage("building the picking hierarchy");
         let bvh = Arc::new(Bvh::build(&scene));

@@ -44,8 +44,9 @@ pub struct LodCloud {
     pub lod: Arc<PointLod>,
     /// The scene whose points these are.
     pub scene: Arc<Scene>,
-    /// sRGB colour per point; alpha 0 marks a hidden point (left out).
-    pub colors: Arc<Vec<[u8; 4]>>,
+    /// sRGB colour per point, alpha 0 marking a hidden point (left out); `None`: the scene's
+    /// own colours, nothing hidden (no second copy of them: 20 M points, 80 MB).
+    pub colors: Option<Arc<Vec<[u8; 4]>>>,
     /// Splat diameter of the finest points, pixels.
     pub base_px: f32,
 }
@@ -102,10 +103,15 @@ pub fn gather_instances(
         cloud.base_px,
         cloud.base_px * MAX_SPLAT_FACTOR,
         |i, size_px| {
-            let (Some(p), Some(&color)) = (
-                cloud.scene.positions.get(i as usize),
-                cloud.colors.get(i as usize),
-            ) else {
+            let color = match &cloud.colors {
+                Some(colors) => colors.get(i as usize).copied(),
+                None => cloud
+                    .scene
+                    .colors
+                    .get(i as usize)
+                    .map(|c| [c[0], c[1], c[2], 255]),
+            };
+            let (Some(p), Some(color)) = (cloud.scene.positions.get(i as usize), color) else {
                 return;
             };
             if color[3] != 0 {

@@ -200,7 +200,8 @@ fn rebuild_geometry(
                 LodCloud {
                     lod: lod.clone(),
                     scene: current.scene.clone(),
-                    colors: Arc::new(point_colors(&current.scene, *mode, &hidden)),
+                    colors: (*mode != ColorMode::Rgb || !hidden.0.is_empty())
+                        .then(|| Arc::new(point_colors(&current.scene, *mode, &hidden))),
                     base_px: size.0,
                 },
             ));

@@ -280,8 +280,8 @@ fn time_frames(
         if let Some(s) = bench.settled_after_s {
             line += &format!(" worker_settled_s={s:.1}");
         }
-        if let Some((rss_mb, peak_mb)) = resident_mb() {
-            line += &format!(" rss_mb={rss_mb:.0} peak_rss_mb={peak_mb:.0}");
+        if let Some((rss_mib, peak_mib)) = resident_mib() {
+            line += &format!(" rss_mib={rss_mib:.0} peak_rss_mib={peak_mib:.0}");
         }
         if !bench.round_trips_ms.is_empty() {
             let (mean, median, ..) = stats(&bench.round_trips_ms);
@@ -312,7 +312,7 @@ fn time_frames(
 }
 
 /// This process's resident memory now and at its peak, MiB (Linux: `/proc/self/status`).
-fn resident_mb() -> Option<(f64, f64)> {
+fn resident_mib() -> Option<(f64, f64)> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let field = |name: &str| {
         status

@@ -1054,7 +1054,7 @@ fn point_clouds_draw_only_the_selection_within_the_budget_without_hidden_points(
     let cloud = LodCloud {
         lod: lod.clone(),
         scene: c.scene.clone(),
-        colors: Arc::new(point_colors(&c.scene, ColorMode::Rgb, &hidden)),
+        colors: Some(Arc::new(point_colors(&c.scene, ColorMode::Rgb, &hidden))),
         base_px: 3.0,
     };
     let center = c.scene.bounds().unwrap().center();
@@ -1081,6 +1081,30 @@ fn point_clouds_draw_only_the_selection_within_the_budget_without_hidden_points(
         some.iter()
             .all(|p| !tv_points.contains(&p.position.map(f32::to_bits))),
         "hidden points are never drawn"
+    );
+    // Without hidden objects the scene's own colours are drawn.
+    let plain = LodCloud {
+        colors: None,
+        ..cloud.clone()
+    };
+    let all = gather_instances(&plain, &select(&lod, &view, n as u64), &view);
+    assert_eq!(all.len(), n);
+    // (Generated rooms repeat some positions with other colours: compare pairs.)
+    let pairs: std::collections::HashSet<([u32; 3], [u8; 4])> = c
+        .scene
+        .positions
+        .iter()
+        .zip(&c.scene.colors)
+        .map(|(p, col)| {
+            (
+                p.to_array().map(f32::to_bits),
+                [col[0], col[1], col[2], 255],
+            )
+        })
+        .collect();
+    assert!(
+        all.iter()
+            .all(|p| pairs.contains(&(p.position.map(f32::to_bits), p.color)))
     );
     // Fewer points are drawn bigger, never smaller than the base size.
     assert!(some.iter().all(|p| p.size_px >= 3.0));
