@@ -140,6 +140,13 @@ fn refine_points(
     )>,
     mut generation: Local<u64>,
 ) {
+    if clouds.is_empty() {
+        // A mesh (or nothing) on screen: no point count to show.
+        if *drawn != PointsDrawn::default() {
+            *drawn = PointsDrawn::default();
+        }
+        return;
+    }
     let Some(view) = cameras
         .iter()
         .find(|(c, _)| c.is_active)

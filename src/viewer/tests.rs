@@ -1110,3 +1110,20 @@ fn point_clouds_draw_only_the_selection_within_the_budget_without_hidden_points(
     assert!(some.iter().all(|p| p.size_px >= 3.0));
     assert!(some.iter().any(|p| p.size_px > 3.0));
 }
+
+#[test]
+fn the_drawn_point_count_clears_when_no_cloud_is_shown() {
+    use super::lod::{PointLodPlugin, PointsDrawn};
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, PointLodPlugin));
+    app.insert_resource(PointsDrawn {
+        drawn: 1_000_000,
+        total: 5_000_000,
+    });
+    app.update();
+    assert_eq!(
+        *app.world().resource::<PointsDrawn>(),
+        PointsDrawn::default(),
+        "a mesh after a cloud shows no point count"
+    );
+}
