@@ -61,6 +61,16 @@ impl SceneError {
 /// cannot exhaust memory).
 pub(crate) fn read_file_limited(path: &Path, max_bytes: u64) -> Result<Vec<u8>, SceneError> {
     let meta = std::fs::metadata(path).map_err(|e| SceneError::io(path, e))?;
+    check_file_size(path, &meta, max_bytes)?;
+    std::fs::read(path).map_err(|e| SceneError::io(path, e))
+}
+
+/// Refuses a folder, and a file of more than `max_bytes`.
+pub(crate) fn check_file_size(
+    path: &Path,
+    meta: &std::fs::Metadata,
+    max_bytes: u64,
+) -> Result<(), SceneError> {
     if meta.is_dir() {
         return Err(SceneError::invalid(path, "is a directory, expected a file"));
     }
@@ -74,7 +84,7 @@ pub(crate) fn read_file_limited(path: &Path, max_bytes: u64) -> Result<Vec<u8>, 
             ),
         ));
     }
-    std::fs::read(path).map_err(|e| SceneError::io(path, e))
+    Ok(())
 }
 
 /// Longest line a line-oriented reader ([`for_each_line`]) accepts, bytes.

@@ -15,7 +15,7 @@ use ply_rs_bw::ply::{
     ScalarType,
 };
 
-use super::error::read_file_limited;
+use super::error::{check_file_size, read_file_limited};
 use super::{DEFAULT_GREY, Scene, SceneError, SourceFormat};
 
 mod fast;
@@ -574,18 +574,7 @@ fn read_elements_binary<'h>(
 pub fn read_ply(path: &Path) -> Result<PlyMesh, SceneError> {
     let file = std::fs::File::open(path).map_err(|e| SceneError::io(path, e))?;
     let meta = file.metadata().map_err(|e| SceneError::io(path, e))?;
-    if meta.is_dir() {
-        return Err(SceneError::invalid(path, "is a directory, expected a file"));
-    }
-    if meta.len() > MAX_PLY_BYTES {
-        return Err(SceneError::invalid(
-            path,
-            format!(
-                "file is {} bytes, more than the {MAX_PLY_BYTES} bytes this reader accepts",
-                meta.len()
-            ),
-        ));
-    }
+    check_file_size(path, &meta, MAX_PLY_BYTES)?;
     if meta.len() == 0 {
         return parse_ply(path, &[]);
     }
