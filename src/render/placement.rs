@@ -106,8 +106,15 @@ impl Candidate {
     }
 }
 
-/// Free eyes: inside the floor plan, clear of furniture, floor under them.
-fn standpoints(scene: &Scene, floor_z: f32, plan: &Aabb, rng: &mut ChaCha8Rng) -> Vec<Vec3> {
+/// Free eyes: inside the floor plan, clear of furniture, floor under them. Rays go through
+/// `bvh` when there is one (the same answers as without).
+fn standpoints(
+    scene: &Scene,
+    floor_z: f32,
+    plan: &Aabb,
+    rng: &mut ChaCha8Rng,
+    bvh: Option<&Bvh>,
+) -> Vec<Vec3> {
     let furniture: Vec<&Aabb> = scene
         .objects
         .iter()
@@ -117,9 +124,6 @@ fn standpoints(scene: &Scene, floor_z: f32, plan: &Aabb, rng: &mut ChaCha8Rng) -
     let lo = plan.min.truncate() + Vec2::splat(CLEARANCE_M + 0.15);
     let hi = plan.max.truncate() - Vec2::splat(CLEARANCE_M + 0.15);
     let mut out = Vec::new();
-    // Big scenes (scans, point maps) cast through a hierarchy: the same answers, and up to
-    // EYE_ATTEMPTS rays cost milliseconds instead of a tenth of a second each.
-    let bvh = (scene.positions.len() >= BVH_MIN_VERTICES).then(|| Bvh::build(scene));
     for _ in 0..EYE_ATTEMPTS {
         if out.len() >= STANDPOINTS {
             break;
@@ -136,7 +140,7 @@ fn standpoints(scene: &Scene, floor_z: f32, plan: &Aabb, rng: &mut ChaCha8Rng) -
         {
             continue;
         }
-        let below = match &bvh {
+        let below = match bvh {
             Some(bvh) => bvh.raycast(scene, eye, -Vec3::Z, 0.05, Sides::Both),
             None => raycast(scene, eye, -Vec3::Z, 0.05, Sides::Both),
         };
@@ -187,11 +191,24 @@ fn probe(raster: &Rasterizer<'_>, scene: &Scene, camera: Camera, probe_k: Intrin
 /// camera's eye is inside the floor plan at eye height; a scene with no free standpoint gets
 /// views of its centre from its box's corners.
 pub fn place_cameras(scene: &Scene, options: &PlacementOptions) -> Vec<Camera> {
+    // Big scenes (scans, point maps) cast through a hierarchy: the same answers, and each of up
+    // to EYE_ATTEMPTS rays costs microseconds instead of a tenth of a second.
+    let bvh = (scene.positions.len() >= BVH_MIN_VERTICES).then(|| Bvh::build(scene));
+    place_cameras_with(scene, options, bvh.as_ref())
+}
+
+/// [`place_cameras`] with the floor rays cast through `bvh` (built for `scene`) or, when
+/// `None`, against every primitive.
+pub(super) fn place_cameras_with(
+    scene: &Scene,
+    options: &PlacementOptions,
+    bvh: Option<&Bvh>,
+) -> Vec<Camera> {
     let Some((floor_z, plan)) = floor_of(scene) else {
         return Vec::new();
     };
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed ^ 0xCA3E_7A5E);
-    let eyes = standpoints(scene, floor_z, &plan, &mut rng);
+    let eyes = standpoints(scene, floor_z, &plan, &mut rng, bvh);
     let probe_k = options.intrinsics.resized(PROBE_PX, PROBE_PX);
     let raster = Rasterizer::new(
         scene,

@@ -404,3 +404,53 @@ fn exported_scannet_frames_load_into_the_aligned_frame() {
         .to_string();
     assert!(err.contains("77.txt"), "{err}");
 }
+
+#[test]
+fn cameras_are_the_same_whether_floor_rays_go_through_a_bvh_or_not() {
+    use super::placement::{EYE_MAX_M, EYE_MIN_M, place_cameras_with};
+    use crate::scene::bvh::Bvh;
+    use crate::scene::procgen::clouds::{CloudKind, bench_cloud};
+    let opts = PlacementOptions {
+        views: 5,
+        seed: 9,
+        intrinsics: k(48, 48),
+    };
+    // A generated room (triangles) and a room-shaped point cloud (points, 5 cm pick radius).
+    let (room, _) = procgen::generate(3, 2).to_scene();
+    let (positions, colors) = bench_cloud(60_000, CloudKind::Room);
+    let cloud = crate::scene::Scene {
+        name: "cloud".into(),
+        format: crate::scene::SourceFormat::Ply,
+        source_path: "cloud.ply".into(),
+        positions,
+        colors,
+        normals: None,
+        triangles: None,
+        objects: Vec::new(),
+        warnings: Vec::new(),
+    };
+    for scene in [&room, &cloud] {
+        let brute = place_cameras_with(scene, &opts, None);
+        let bvh = Bvh::build(scene);
+        let through = place_cameras_with(scene, &opts, Some(&bvh));
+        assert_eq!(brute.len(), 5, "{}", scene.name);
+        assert_eq!(through, brute, "{}", scene.name);
+        // Eyes found by the floor rays, not the corner fallback: at eye height, well inside.
+        let bounds = scene.bounds().unwrap();
+        for cam in &brute {
+            let eye = cam.eye();
+            let h = eye.z - bounds.min.z;
+            assert!(
+                (EYE_MIN_M..=EYE_MAX_M).contains(&h),
+                "{}: eye {h} m up",
+                scene.name
+            );
+            let inside = (eye - bounds.min).min(bounds.max - eye);
+            assert!(
+                inside.x > 0.25 && inside.y > 0.25,
+                "{}: eye at {eye}",
+                scene.name
+            );
+        }
+    }
+}

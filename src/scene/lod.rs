@@ -76,6 +76,11 @@ pub struct PointLod {
 }
 
 impl PointLod {
+    /// Bytes the octree holds on the heap.
+    pub fn heap_bytes(&self) -> usize {
+        super::vec_bytes(&self.nodes) + super::vec_bytes(&self.order)
+    }
+
     /// The point at position `k` of the order.
     pub fn point_at(&self, k: usize) -> u32 {
         if self.order.is_empty() {

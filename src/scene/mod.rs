@@ -163,6 +163,11 @@ pub struct Scene {
     pub warnings: Vec<String>,
 }
 
+/// Bytes a vector's buffer holds (its capacity, not its length).
+pub fn vec_bytes<T>(v: &Vec<T>) -> usize {
+    v.capacity() * std::mem::size_of::<T>()
+}
+
 /// Colour given to vertices of sources without colour.
 pub const DEFAULT_GREY: [u8; 3] = [180, 180, 180];
 
@@ -170,6 +175,20 @@ impl Scene {
     /// Box around every vertex; `None` for an empty scene.
     pub fn bounds(&self) -> Option<Aabb> {
         Aabb::from_points(self.positions.iter().copied())
+    }
+
+    /// Bytes the geometry holds on the heap (positions, colours, normals, triangles, the
+    /// objects' vertex lists).
+    pub fn heap_bytes(&self) -> usize {
+        vec_bytes(&self.positions)
+            + vec_bytes(&self.colors)
+            + self.normals.as_ref().map_or(0, vec_bytes)
+            + self.triangles.as_ref().map_or(0, vec_bytes)
+            + self
+                .objects
+                .iter()
+                .map(|o| vec_bytes(&o.vertex_indices))
+                .sum::<usize>()
     }
 
     /// Number of triangles (0 for point clouds).

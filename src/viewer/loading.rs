@@ -73,6 +73,18 @@ impl CurrentScene {
         }
     }
 
+    /// Bytes held on the heap: the scene's geometry with its smooth normals, the octree, the
+    /// picking hierarchy.
+    pub fn heap_bytes(&self) -> [usize; 3] {
+        let normals = self.normals.as_deref().map_or(0, crate::scene::vec_bytes);
+        let lod = self.lod.as_deref().map_or(0, PointLod::heap_bytes);
+        [
+            self.scene.heap_bytes() + normals,
+            lod,
+            self.bvh.heap_bytes(),
+        ]
+    }
+
     /// The first hit of the ray `origin + t·dir` (through the hierarchy; see
     /// `scene::raycast::raycast` for what counts as a hit).
     pub fn raycast(

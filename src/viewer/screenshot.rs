@@ -281,7 +281,12 @@ fn time_frames(
             line += &format!(" worker_settled_s={s:.1}");
         }
         if let Some((rss_mib, peak_mib)) = resident_mib() {
-            line += &format!(" rss_mib={rss_mib:.0} peak_rss_mib={peak_mib:.0}");
+            // What the scene itself holds, against which the rest is the app (Bevy, lavapipe,
+            // the models, the drawn points' buffers).
+            let [scene_mib, lod_mib, bvh_mib] = current.heap_bytes().map(|b| b as f64 / 1048576.0);
+            line += &format!(
+                " rss_mib={rss_mib:.0} peak_rss_mib={peak_mib:.0} scene_mib={scene_mib:.0} lod_mib={lod_mib:.0} bvh_mib={bvh_mib:.0}"
+            );
         }
         if !bench.round_trips_ms.is_empty() {
             let (mean, median, ..) = stats(&bench.round_trips_ms);

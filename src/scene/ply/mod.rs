@@ -594,6 +594,12 @@ pub fn parse_ply(path: &Path, bytes: &[u8]) -> Result<PlyMesh, SceneError> {
     parse_ply_with(path, bytes, true)
 }
 
+/// [`parse_ply`] through the general reader alone, without the fixed-stride fast path: the
+/// reference the fast path is tested and fuzzed against (`fuzz/fuzz_targets/ply_fast.rs`).
+pub fn parse_ply_general(path: &Path, bytes: &[u8]) -> Result<PlyMesh, SceneError> {
+    parse_ply_with(path, bytes, false)
+}
+
 /// [`parse_ply`], with or without the fixed-stride fast path (tests compare the two).
 fn parse_ply_with(path: &Path, bytes: &[u8], fast_path: bool) -> Result<PlyMesh, SceneError> {
     if !bytes.starts_with(b"ply") {
