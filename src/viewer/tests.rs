@@ -24,6 +24,15 @@ fn generated() -> CurrentScene {
     current(generate(0, 38).to_scene().0)
 }
 
+/// The generated room's television (room 38 of seed 0 has one).
+fn television(scene: &Scene) -> &crate::scene::SceneObject {
+    scene
+        .objects
+        .iter()
+        .find(|o| o.category == Category::Television)
+        .unwrap()
+}
+
 #[test]
 fn framing_fits_the_bounding_sphere() {
     let b = Aabb {
@@ -69,11 +78,7 @@ fn frame_and_focus_messages_move_the_orbit_camera() {
         assert!(angle < FOV_Y / 2.0 + 1e-3, "corner at {angle} rad");
     }
 
-    let tv = scene
-        .objects
-        .iter()
-        .find(|o| o.category == Category::Television)
-        .unwrap();
+    let tv = television(&scene);
     app.world_mut().write_message(FocusObject(tv.id));
     app.update();
     let orbit = *app.world().get::<OrbitCamera>(cam).unwrap();
@@ -199,12 +204,7 @@ fn hidden_objects_leave_the_mesh_and_points() {
     let all = build_mesh(&c, ColorMode::Rgb, &HiddenObjects::default()).unwrap();
     let n_all = all.indices().unwrap().len();
     assert_eq!(n_all, c.scene.face_count() * 3);
-    let tv = c
-        .scene
-        .objects
-        .iter()
-        .find(|o| o.category == Category::Television)
-        .unwrap();
+    let tv = television(&c.scene);
     let hidden = HiddenObjects([tv.id].into_iter().collect());
     let fewer = build_mesh(&c, ColorMode::Rgb, &hidden).unwrap();
     let tv_tris = c
@@ -1044,12 +1044,7 @@ fn point_clouds_draw_only_the_selection_within_the_budget_without_hidden_points(
     let c = current(scene);
     let lod = c.lod.clone().expect("point clouds get an octree");
     assert!(c.normals.is_none());
-    let tv = c
-        .scene
-        .objects
-        .iter()
-        .find(|o| o.category == Category::Television)
-        .unwrap();
+    let tv = television(&c.scene);
     let hidden = HiddenObjects([tv.id].into_iter().collect());
     let cloud = LodCloud {
         lod: lod.clone(),
