@@ -99,6 +99,11 @@ pub struct DecoderOptions {
     /// `--tokenizer`).
     #[arg(long)]
     init: Option<PathBuf>,
+    /// A model folder of the same architecture (e.g. `models/student`) whose decoder, Hidden
+    /// CoT latents and probes and object embedder this model starts from: goes on training a
+    /// trained decoder over a new `--init` perception.
+    #[arg(long)]
+    init_decoder: Option<PathBuf>,
     /// Object tokens carry context features (nearest object of each category, what they rest
     /// on), see `object_context` in docs/MODELS.md.
     #[arg(long)]
@@ -422,6 +427,7 @@ fn train_decoder(o: &DecoderOptions) -> anyhow::Result<()> {
             checkpoint_every: o.checkpoint_every,
             seed: o.seed,
             init: o.init.clone(),
+            init_decoder: o.init_decoder.clone(),
             ..Default::default()
         },
         resume: r.resume(),

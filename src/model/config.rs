@@ -120,6 +120,13 @@ pub struct ModelConfig {
     /// for none, else every `scene::Category` plus 0 for background ([`semantic_classes`]).
     #[serde(default)]
     pub semantic_classes: usize,
+    /// Channels of the semantic output's pixel branch (`depth_head.semantic_skip.{0,1,2}`):
+    /// two 3×3 convolutions on the input image at the semantic grid's resolution whose
+    /// features are added to the semantic branch's hidden map, so that the categories of
+    /// objects a few pixels wide are placed by the pixels rather than by the 14-pixel patch
+    /// tokens alone. 0 for none (models trained before 2026-11-29).
+    #[serde(default)]
+    pub semantic_skip: usize,
     /// Object input only: where the object tokens come from — the views' annotated instances
     /// and depth (the privileged teacher) or the model's own depth and semantic predictions
     /// grouped into objects in 3D (the student).
@@ -204,6 +211,7 @@ impl ModelConfig {
             anchor_pointers: false,
             object_slots: 2,
             semantic_classes: 0,
+            semantic_skip: 0,
             object_source: ObjectSource::Annotated,
         }
     }
@@ -255,6 +263,7 @@ impl ModelConfig {
             anchor_pointers: true,
             object_slots: 3,
             semantic_classes: semantic_classes(),
+            semantic_skip: 16,
             object_source: ObjectSource::Predicted,
             ..s
         }
@@ -345,7 +354,11 @@ impl ModelConfig {
         let heads = 4 * c * dh
             + 16 * dh * dh
             + self.detection_layers as u128 * 12 * c * c
-            + (self.detection_queries as u128 + self.detection_classes as u128 + 8) * c;
+            + (self.detection_queries as u128 + self.detection_classes as u128 + 8) * c
+            + {
+                let k = self.semantic_skip as u128;
+                10 * k * k + 32 * k + k * dh
+            };
         // Generous on purpose (biases, norms, convolution kernels): it only guards against
         // absurd sizes.
         2 * (encoder + decoder + heads) + 1_000_000
@@ -357,7 +370,7 @@ impl ModelConfig {
     pub fn validate(&self) -> Result<(), String> {
         let e = &self.encoder;
         let d = &self.decoder;
-        let limits: [(&str, usize, usize, usize); 19] = [
+        let limits: [(&str, usize, usize, usize); 20] = [
             ("num_views", self.num_views, 1, 64),
             ("encoder.image_size", e.image_size, 8, 1024),
             ("encoder.patch_size", e.patch_size, 1, 64),
@@ -369,6 +382,7 @@ impl ModelConfig {
             ("decoder.hidden_size", d.hidden_size, 2, 8192),
             ("decoder.intermediate_size", d.intermediate_size, 1, 65536),
             ("decoder.num_layers", d.num_layers, 1, 256),
+            ("semantic_skip", self.semantic_skip, 0, 256),
             ("decoder.num_heads", d.num_heads, 1, 256),
             ("decoder.max_answer_tokens", d.max_answer_tokens, 1, 4096),
             ("hidden_cot_tokens", self.hidden_cot_tokens, 0, 256),
@@ -395,7 +409,7 @@ impl ModelConfig {
                 "these sizes make a model of up to {bound} parameters; at most {MAX_PARAMETERS} are loaded"
             ));
         }
-        let checks: [(bool, &str); 14] = [
+        let checks: [(bool, &str); 15] = [
             (
                 e.image_size.is_multiple_of(e.patch_size),
                 "encoder.image_size must be a multiple of encoder.patch_size",
@@ -451,6 +465,10 @@ impl ModelConfig {
             (
                 self.semantic_classes == 0 || self.semantic_classes == semantic_classes(),
                 "semantic_classes must be 0 or one per scene category plus background",
+            ),
+            (
+                self.semantic_skip == 0 || self.semantic_classes > 0,
+                "semantic_skip needs semantic_classes (it feeds the semantic output)",
             ),
             (
                 self.object_source == ObjectSource::Annotated

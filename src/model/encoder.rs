@@ -82,6 +82,8 @@ pub struct EncoderOutput {
     pub layers: Vec<Tensor>,
     /// Index of the first patch token within T (1 + R).
     pub patch_start: usize,
+    /// The normalised input images, [B*S, 3, H, W] (for heads that also read pixels).
+    pub images: Tensor,
 }
 
 /// The aggregator.
@@ -180,6 +182,7 @@ impl Encoder {
             .broadcast_sub(&mean)?
             .broadcast_div(&std)?;
         let patches = self.patch_embed.forward(&x)?; // [B*S, C, g, g]
+        let images = x;
         let (_, c, gh, gw) = patches.dims4()?;
         let mut patches = patches.flatten_from(2)?.transpose(1, 2)?; // [B*S, P, C]
         if let (Some(mlp), Some((pts, valid))) = (&self.pos3d, points) {
@@ -225,6 +228,7 @@ impl Encoder {
         Ok(EncoderOutput {
             layers,
             patch_start: 1 + self.cfg.num_register_tokens,
+            images,
         })
     }
 }

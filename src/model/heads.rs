@@ -3,6 +3,7 @@
 use candle_core::{D, Result, Tensor};
 use candle_nn::{Conv2d, Conv2dConfig, Init, Linear, Module, VarBuilder};
 
+use super::config::ModelConfig;
 use super::encoder::EncoderOutput;
 use super::nn::{LayerNorm, Mlp, attention, linear};
 
@@ -16,6 +17,47 @@ fn conv3(c_in: usize, c_out: usize, vb: VarBuilder) -> Result<Conv2d> {
 
 fn conv1(c_in: usize, c_out: usize, vb: VarBuilder) -> Result<Conv2d> {
     candle_nn::conv2d(c_in, c_out, 1, Conv2dConfig::default(), vb)
+}
+
+/// A 1×1 convolution that starts at zero (weights and bias), so that a branch added through it
+/// leaves a trained model's output unchanged until training moves it.
+fn conv1_zero(c_in: usize, c_out: usize, vb: VarBuilder) -> Result<Conv2d> {
+    let weight = vb.get_with_hints((c_out, c_in, 1, 1), "weight", Init::Const(0.0))?;
+    let bias = vb.get_with_hints(c_out, "bias", Init::Const(0.0))?;
+    Ok(Conv2d::new(weight, Some(bias), Conv2dConfig::default()))
+}
+
+/// The semantic output's pixel branch: two 3×3 convolutions on the normalised image (the
+/// first with stride `stride`, down to the semantic grid) and a zero-started 1×1 projection
+/// to the head's width.
+#[derive(Debug, Clone)]
+struct PixelBranch {
+    convs: [Conv2d; 2],
+    project: Conv2d,
+}
+
+impl PixelBranch {
+    fn new(channels: usize, dim: usize, stride: usize, vb: VarBuilder) -> Result<Self> {
+        let strided = Conv2dConfig {
+            padding: 1,
+            stride,
+            ..Default::default()
+        };
+        Ok(Self {
+            convs: [
+                candle_nn::conv2d(3, channels, 3, strided, vb.pp("0"))?,
+                conv3(channels, channels, vb.pp("1"))?,
+            ],
+            project: conv1_zero(channels, dim, vb.pp("2"))?,
+        })
+    }
+
+    /// `images` [N, 3, H, W] → [N, dim, H / stride, W / stride].
+    fn forward(&self, images: &Tensor) -> Result<Tensor> {
+        let x = self.convs[0].forward(images)?.relu()?;
+        let x = self.convs[1].forward(&x)?.relu()?;
+        self.project.forward(&x)
+    }
 }
 
 /// DPT's residual convolution unit: x + conv(relu(conv(relu(x)))).
@@ -42,6 +84,17 @@ impl Module for ResidualConvUnit {
     }
 }
 
+/// Side of the map the depth head's convolutions run at (and the semantic grid's): half the
+/// input `image_size` when a patch grid of side `grid` upsamples to it by an integer factor,
+/// else the input size.
+fn upsampled_side(image_size: usize, grid: usize) -> usize {
+    if grid > 0 && image_size.is_multiple_of(2 * grid) {
+        image_size / 2
+    } else {
+        image_size
+    }
+}
+
 /// Per-view depth and confidence.
 #[derive(Debug, Clone)]
 pub struct DepthOutput {
@@ -64,25 +117,30 @@ pub struct DepthHead {
     up: Vec<Conv2d>,
     out: Vec<Conv2d>,
     semantic: Option<[Conv2d; 2]>,
+    semantic_skip: Option<PixelBranch>,
     dim: usize,
     image_size: usize,
 }
 
 impl DepthHead {
-    /// `layers` intermediate layers of width `token_dim` (2C); head width `dim`; with
-    /// `semantic_classes` > 0 a branch beside the depth output (3×3 convolution, ReLU, 1×1
-    /// convolution on the upsampled features: `depth_head.semantic.{0,1}`) gives per-pixel
-    /// category logits.
-    pub fn new(
-        layers: usize,
-        token_dim: usize,
-        dim: usize,
-        image_size: usize,
-        semantic_classes: usize,
-        vb: VarBuilder,
-    ) -> Result<Self> {
+    /// The head of `cfg`: one projection per intermediate encoder layer (tokens of width 2C),
+    /// head width `depth_head_dim`; with `semantic_classes` > 0 a branch beside the depth output
+    /// (3×3 convolution, ReLU, 1×1 convolution on the upsampled features:
+    /// `depth_head.semantic.{0,1}`) gives per-pixel category logits; with `semantic_skip` > 0
+    /// channels, a pixel branch on the image (`depth_head.semantic_skip.{0,1,2}`) adds to that
+    /// branch's hidden map before its ReLU.
+    pub fn new(cfg: &ModelConfig, vb: VarBuilder) -> Result<Self> {
         let vb = vb.pp("depth_head");
+        let layers = cfg.encoder.intermediate_layers.len();
+        let token_dim = 2 * cfg.encoder.embed_dim;
+        let dim = cfg.depth_head_dim;
+        let image_size = cfg.encoder.image_size;
+        let (semantic_classes, semantic_skip) = (cfg.semantic_classes, cfg.semantic_skip);
+        let stride = image_size / upsampled_side(image_size, cfg.grid());
         Ok(Self {
+            semantic_skip: (semantic_classes > 0 && semantic_skip > 0)
+                .then(|| PixelBranch::new(semantic_skip, dim, stride, vb.pp("semantic_skip")))
+                .transpose()?,
             projects: (0..layers)
                 .map(|i| linear(token_dim, dim, vb.pp(format!("projects.{i}"))))
                 .collect::<Result<_>>()?,
@@ -134,18 +192,26 @@ impl DepthHead {
         // Upsampling by integer factors (candle's nearest upsampling has a backward pass only
         // for those): convolutions up to half the input size, then ×2 to the input size.
         let full = self.image_size;
-        let half = if full.is_multiple_of(2 * g) {
-            full / 2
-        } else {
-            full
-        };
+        let half = upsampled_side(full, g);
         x = x.upsample_nearest2d(half, half)?;
         for conv in &self.up {
             x = conv.forward(&x)?.relu()?;
         }
         let semantic = match &self.semantic {
             Some([conv, out]) => {
-                let logits = out.forward(&conv.forward(&x)?.relu()?)?; // [B*S, K, h, w]
+                let mut hidden = conv.forward(&x)?; // [B*S, dim, h, w]
+                if let Some(branch) = &self.semantic_skip {
+                    let pixels = branch.forward(&enc.images)?;
+                    if pixels.dims() != hidden.dims() {
+                        candle_core::bail!(
+                            "semantic pixel branch {:?} does not fit the semantic map {:?}",
+                            pixels.dims(),
+                            hidden.dims()
+                        );
+                    }
+                    hidden = (hidden + pixels)?;
+                }
+                let logits = out.forward(&hidden.relu()?)?; // [B*S, K, h, w]
                 let (_, k, h, w) = logits.dims4()?;
                 Some(logits.reshape((b, s, k, h, w))?)
             }

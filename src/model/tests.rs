@@ -50,6 +50,7 @@ fn tiny(vocab: usize, k: usize, teacher: bool) -> ModelConfig {
         anchor_pointers: false,
         object_slots: 2,
         semantic_classes: 0,
+        semantic_skip: 0,
         object_source: config::ObjectSource::Annotated,
     }
 }
@@ -827,6 +828,118 @@ fn absurd_configs_are_refused_before_anything_is_built() {
             cfg.name
         );
         assert!(cfg.validate().is_ok());
+    }
+}
+
+/// The semantic output's pixel branch starts at zero: a model with it, whose other tensors are
+/// those of a model without it, gives the same categories to the last bit; once its projection
+/// moves, the categories of a cell follow that cell's own pixels.
+#[test]
+fn the_semantic_pixel_branch_starts_silent_and_then_reads_pixels() {
+    use crate::model::config::{ObjectSource, SceneInput, semantic_classes};
+    let without = ModelConfig {
+        scene_input: SceneInput::Objects,
+        latent_probes: true,
+        latent_pointers: true,
+        hidden_cot_tokens: 3,
+        semantic_classes: semantic_classes(),
+        object_source: ObjectSource::Predicted,
+        ..ModelConfig::tiny(40, 16, 8)
+    };
+    let refused = ModelConfig {
+        semantic_skip: 4,
+        semantic_classes: 0,
+        object_source: ObjectSource::Annotated,
+        ..without.clone()
+    };
+    assert!(refused.validate().unwrap_err().contains("semantic_skip"));
+    let with = ModelConfig {
+        semantic_skip: 4,
+        ..without.clone()
+    };
+    with.validate().unwrap();
+    let tensors = expected_tensors(&with).unwrap();
+    // A stride-2 3×3 convolution from RGB, a 3×3 one, a 1×1 projection to the head's width.
+    assert_eq!(
+        tensors["depth_head.semantic_skip.0.weight"],
+        vec![4, 3, 3, 3]
+    );
+    assert_eq!(
+        tensors["depth_head.semantic_skip.1.weight"],
+        vec![4, 4, 3, 3]
+    );
+    assert_eq!(
+        tensors["depth_head.semantic_skip.2.weight"],
+        vec![8, 4, 1, 1]
+    );
+    let (map_a, a) = build(&without);
+    let (map_b, b) = build(&with);
+    {
+        let from = map_a.data().lock().unwrap();
+        let to = map_b.data().lock().unwrap();
+        for (name, var) in to.iter() {
+            if let Some(src) = from.get(name) {
+                var.set(src.as_tensor()).unwrap();
+            } else {
+                assert!(name.starts_with("depth_head.semantic_skip."), "{name}");
+            }
+        }
+    }
+    // An image with a bright 2×2 square on grey.
+    let mut pixels = vec![100u8; 2 * 16 * 16 * 3];
+    for (y, x) in [(5, 5), (5, 6), (6, 5), (6, 6)] {
+        for c in 0..3 {
+            pixels[(y * 16 + x) * 3 + c] = 250;
+        }
+    }
+    let semantic = |m: &SpatialVlm, pixels: &[u8]| -> Vec<f32> {
+        let img = Tensor::from_vec(
+            pixels.iter().map(|&p| p as f32 / 255.0).collect::<Vec<_>>(),
+            (1, 2, 16, 16, 3),
+            &Device::Cpu,
+        )
+        .unwrap()
+        .permute((0, 1, 4, 2, 3))
+        .unwrap()
+        .contiguous()
+        .unwrap();
+        let enc = m.encode_tensors(&img, None).unwrap();
+        let out = m.depth_tensors(&enc).unwrap();
+        out.semantic
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap()
+    };
+    assert_eq!(semantic(&a, &pixels), semantic(&b, &pixels));
+    // With the token path's semantic convolution silenced and the projection moved, a cell's
+    // categories change with its own pixels (the square at pixels 5..6 reaches semantic cells
+    // 1..4 through the two convolutions) and not at all elsewhere.
+    {
+        let data = map_b.data().lock().unwrap();
+        let w = &data["depth_head.semantic_skip.2.weight"];
+        w.set(&Tensor::ones(w.shape(), DType::F32, &Device::Cpu).unwrap())
+            .unwrap();
+        let w = &data["depth_head.semantic.0.weight"];
+        w.set(&Tensor::zeros(w.shape(), DType::F32, &Device::Cpu).unwrap())
+            .unwrap();
+    }
+    let grey = vec![100u8; pixels.len()];
+    let (on, off) = (semantic(&b, &pixels), semantic(&b, &grey));
+    let k = semantic_classes();
+    let effect = |y: usize, x: usize| -> f32 {
+        (0..k)
+            .map(|c| {
+                let i = (c * 8 + y) * 8 + x; // first view of [1, 2, K, 8, 8]
+                (on[i] - off[i]).abs()
+            })
+            .sum()
+    };
+    assert!(effect(2, 2) > 1e-3, "{}", effect(2, 2));
+    assert!(effect(3, 3) > 1e-3, "{}", effect(3, 3));
+    for (y, x) in [(6, 6), (7, 7), (0, 7), (7, 0)] {
+        assert!(effect(y, x) < 1e-6, "cell ({y}, {x}): {}", effect(y, x));
     }
 }
 

@@ -410,14 +410,7 @@ impl SpatialVlm {
         };
         Ok(Self {
             encoder: Encoder::new(&cfg.encoder, vb.clone())?,
-            depth_head: DepthHead::new(
-                cfg.encoder.intermediate_layers.len(),
-                token_dim,
-                cfg.depth_head_dim,
-                cfg.encoder.image_size,
-                cfg.semantic_classes,
-                vb.clone(),
-            )?,
+            depth_head: DepthHead::new(cfg, vb.clone())?,
             detection_head: DetectionHead::new(
                 token_dim,
                 cfg.encoder.embed_dim,

@@ -76,6 +76,12 @@ pub struct DecoderTrainConfig {
     /// leaves them as they are); `None`: freshly initialised.
     #[serde(default)]
     pub init: Option<std::path::PathBuf>,
+    /// A model folder of the same architecture whose decoder side (decoder, Hidden CoT latents
+    /// and probes, object embedder) starts this model, to go on training a trained decoder on
+    /// a new perception (`--init`); `None`: freshly initialised, class embeddings tied to the
+    /// words.
+    #[serde(default)]
+    pub init_decoder: Option<std::path::PathBuf>,
 }
 
 impl Default for DecoderTrainConfig {
@@ -100,6 +106,7 @@ impl Default for DecoderTrainConfig {
             log_every: 10,
             seed: 0,
             init: None,
+            init_decoder: None,
         }
     }
 }
@@ -197,12 +204,15 @@ impl DecoderTrainer {
                 if let Some(init) = t.config.init.clone() {
                     copy_perception(&t.varmap, &init, device)?;
                 }
+                match t.config.init_decoder.clone() {
+                    Some(dir) => copy_vars(&t.varmap, &dir, &STAGE2, "decoder", device)?,
+                    None => t.tie_class_embeddings()?,
+                }
                 // A new run's perception may differ from the last one's here.
                 let stale = t.out.join(FOUND_OBJECTS_FILE);
                 if stale.exists() {
                     std::fs::remove_file(&stale).map_err(|e| io_err(&stale, e))?;
                 }
-                t.tie_class_embeddings()?
             }
         }
         // After the perception is in place: a student's objects are those it finds.
@@ -371,9 +381,25 @@ fn read_found_objects(path: &Path) -> BTreeMap<String, Vec<crate::data::ObjectTo
 /// Variables stage 2 takes from `--init`: the encoder and the depth and detection heads.
 const PERCEPTION: [&str; 3] = ["aggregator.", "depth_head.", "detection_head."];
 
+/// Variables stage 2 trains (and `--init-decoder` takes).
+const STAGE2: [&str; 3] = ["decoder.", "hidden_cot.", "objects."];
+
 /// Copies every perception variable of `varmap` from the model folder `dir`; refuses a folder
 /// whose perception differs (a missing tensor or another shape).
 pub fn copy_perception(varmap: &VarMap, dir: &Path, device: &Device) -> Result<(), ModelError> {
+    copy_vars(varmap, dir, &PERCEPTION, "perception", device)
+}
+
+/// Copies every variable of `varmap` whose name starts with one of `prefixes` from the model
+/// folder `dir`; refuses a folder where one is missing or has another shape, naming it and
+/// `what` the tensors start.
+fn copy_vars(
+    varmap: &VarMap,
+    dir: &Path,
+    prefixes: &[&str],
+    what: &str,
+    device: &Device,
+) -> Result<(), ModelError> {
     let cfg = crate::model::checkpoint::read_config(dir)?;
     let path = dir.join("model.safetensors");
     let weights = crate::model::checkpoint::load_weights(&path, &cfg, device)?;
@@ -384,12 +410,12 @@ pub fn copy_perception(varmap: &VarMap, dir: &Path, device: &Device) -> Result<(
     // In name order, so that a refusal always names the same (first) tensor that differs.
     let mut vars: Vec<(&String, &candle_core::Var)> = data
         .iter()
-        .filter(|(name, _)| PERCEPTION.iter().any(|p| name.starts_with(p)))
+        .filter(|(name, _)| prefixes.iter().any(|p| name.starts_with(p)))
         .collect();
     vars.sort_by_key(|(name, _)| *name);
     for (name, var) in vars {
         let problem = match weights.get(name) {
-            None => format!("has no tensor \"{name}\" to start this model's perception from"),
+            None => format!("has no tensor \"{name}\" to start this model's {what} from"),
             Some(t) if t.dims() != var.dims() => format!(
                 "tensor \"{name}\" has shape {:?}; this model's is {:?}",
                 t.dims(),
@@ -408,9 +434,7 @@ pub fn copy_perception(varmap: &VarMap, dir: &Path, device: &Device) -> Result<(
 /// Whether stage 2 trains the variable `name`: the decoder, the Hidden CoT latents and probes,
 /// and the object embedder.
 pub fn is_stage2_var(name: &str) -> bool {
-    ["decoder.", "hidden_cot.", "objects."]
-        .iter()
-        .any(|p| name.starts_with(p))
+    STAGE2.iter().any(|p| name.starts_with(p))
 }
 
 impl TrainStage for DecoderTrainer {

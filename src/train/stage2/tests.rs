@@ -386,6 +386,60 @@ fn init_starts_the_perception_from_another_model_and_refuses_a_different_one() {
     assert!(e.contains("aggregator.") && e.contains("shape"), "{e}");
 }
 
+/// `init_decoder` carries a trained decoder side (decoder, latents and probes, object
+/// embedder, class embeddings included: they are not tied to the words again) onto a new run,
+/// and refuses a folder whose decoder differs.
+#[test]
+fn init_decoder_carries_a_trained_decoder_and_refuses_another_width() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = tiny_dataset(dir.path());
+    let tk = tokenizer(&ds);
+    let cfg = tiny_object_cfg(tk.vocab_size());
+    let save = |cfg: &ModelConfig, seed: u64, to: &Path| {
+        let vm = VarMap::new();
+        let vb = crate::model::nn::seeded_var_builder(&vm, seed, &Device::Cpu);
+        SpatialVlm::new(cfg, vb).unwrap();
+        crate::model::checkpoint::save_model(to, cfg, &vm, &tk, DType::F32).unwrap();
+    };
+    let donor = dir.path().join("donor");
+    save(&cfg, 91, &donor);
+    let start = |from: &Path, out: &str| {
+        new_trainer(
+            cfg.clone(),
+            DecoderTrainConfig {
+                init_decoder: Some(from.to_path_buf()),
+                ..tiny_config(2)
+            },
+            &ds,
+            &tk,
+            &dir.path().join(out),
+            false,
+        )
+    };
+    start(&donor, "a").unwrap().checkpoint().unwrap();
+    let load = |p: &Path| {
+        candle_core::safetensors::load(p.join("model.safetensors"), &Device::Cpu).unwrap()
+    };
+    let (got, want) = (load(&dir.path().join("a/checkpoint")), load(&donor));
+    let mut carried = 0;
+    for (name, t) in want.iter().filter(|(k, _)| is_stage2_var(k)) {
+        assert!(max_diff(&got[name], t) < 1e-9, "{name}");
+        carried += 1;
+    }
+    assert!(carried > 10, "{carried} decoder tensors carried");
+    assert!(want.contains_key("objects.class_embed.weight"));
+    // The perception is not the donor's (no `init`): this run's own seeded one.
+    let enc = "aggregator.frame_blocks.0.attn.qkv.weight";
+    assert!(max_diff(&got[enc], &want[enc]) > 1e-6);
+    // A decoder of another width is refused, naming a decoder tensor.
+    let other = dir.path().join("other");
+    let mut wide = cfg.clone();
+    wide.decoder.intermediate_size *= 2;
+    save(&wide, 1, &other);
+    let e = start(&other, "b").err().expect("refused").to_string();
+    assert!(e.contains("decoder.") && e.contains("shape"), "{e}");
+}
+
 /// A freshly seeded model and an optimizer over its stage-2 variables.
 fn model_and_optimizer(cfg: &ModelConfig) -> (SpatialVlm, AdamW) {
     let varmap = VarMap::new();
