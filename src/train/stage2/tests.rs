@@ -317,6 +317,19 @@ fn a_resumed_decoder_run_equals_an_uninterrupted_one() {
     assert!(max_diff(&a[dec], &c[dec]) > 1e-6);
 }
 
+/// Saves a model of `cfg` seeded with `seed` (and the tokenizer `tk`) as a model folder `to`.
+fn save_seeded(cfg: &ModelConfig, tk: &SpatiaTokenizer, seed: u64, to: &Path) {
+    let vm = VarMap::new();
+    let vb = crate::model::nn::seeded_var_builder(&vm, seed, &Device::Cpu);
+    SpatialVlm::new(cfg, vb).unwrap();
+    crate::model::checkpoint::save_model(to, cfg, &vm, tk, DType::F32).unwrap();
+}
+
+/// The tensors of the model folder `dir`, by name.
+fn weights_of(dir: &Path) -> std::collections::HashMap<String, Tensor> {
+    candle_core::safetensors::load(dir.join("model.safetensors"), &Device::Cpu).unwrap()
+}
+
 #[test]
 fn init_starts_the_perception_from_another_model_and_refuses_a_different_one() {
     let dir = tempfile::tempdir().unwrap();
@@ -324,12 +337,7 @@ fn init_starts_the_perception_from_another_model_and_refuses_a_different_one() {
     let tk = tokenizer(&ds);
     // A patch model with the same encoder and another decoder width, seeded differently.
     let patch = ModelConfig::tiny(tk.vocab_size(), 16, 8);
-    let save = |cfg: &ModelConfig, seed: u64, to: &Path| {
-        let vm = VarMap::new();
-        let vb = crate::model::nn::seeded_var_builder(&vm, seed, &Device::Cpu);
-        SpatialVlm::new(cfg, vb).unwrap();
-        crate::model::checkpoint::save_model(to, cfg, &vm, &tk, DType::F32).unwrap();
-    };
+    let save = |cfg: &ModelConfig, seed: u64, to: &Path| save_seeded(cfg, &tk, seed, to);
     let donor = dir.path().join("donor");
     save(
         &ModelConfig {
@@ -358,10 +366,10 @@ fn init_starts_the_perception_from_another_model_and_refuses_a_different_one() {
     };
     let t = start(&donor, "a").unwrap();
     t.checkpoint().unwrap();
-    let load = |p: &Path| {
-        candle_core::safetensors::load(p.join("model.safetensors"), &Device::Cpu).unwrap()
-    };
-    let (got, want) = (load(&dir.path().join("a/checkpoint")), load(&donor));
+    let (got, want) = (
+        weights_of(&dir.path().join("a/checkpoint")),
+        weights_of(&donor),
+    );
     for name in [
         "aggregator.frame_blocks.0.attn.qkv.weight",
         "depth_head.head.0.weight",
@@ -395,12 +403,7 @@ fn init_decoder_carries_a_trained_decoder_and_refuses_another_width() {
     let ds = tiny_dataset(dir.path());
     let tk = tokenizer(&ds);
     let cfg = tiny_object_cfg(tk.vocab_size());
-    let save = |cfg: &ModelConfig, seed: u64, to: &Path| {
-        let vm = VarMap::new();
-        let vb = crate::model::nn::seeded_var_builder(&vm, seed, &Device::Cpu);
-        SpatialVlm::new(cfg, vb).unwrap();
-        crate::model::checkpoint::save_model(to, cfg, &vm, &tk, DType::F32).unwrap();
-    };
+    let save = |cfg: &ModelConfig, seed: u64, to: &Path| save_seeded(cfg, &tk, seed, to);
     let donor = dir.path().join("donor");
     save(&cfg, 91, &donor);
     let start = |from: &Path, out: &str| {
@@ -417,10 +420,10 @@ fn init_decoder_carries_a_trained_decoder_and_refuses_another_width() {
         )
     };
     start(&donor, "a").unwrap().checkpoint().unwrap();
-    let load = |p: &Path| {
-        candle_core::safetensors::load(p.join("model.safetensors"), &Device::Cpu).unwrap()
-    };
-    let (got, want) = (load(&dir.path().join("a/checkpoint")), load(&donor));
+    let (got, want) = (
+        weights_of(&dir.path().join("a/checkpoint")),
+        weights_of(&donor),
+    );
     let mut carried = 0;
     for (name, t) in want.iter().filter(|(k, _)| is_stage2_var(k)) {
         assert!(max_diff(&got[name], t) < 1e-9, "{name}");
