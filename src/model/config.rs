@@ -134,6 +134,17 @@ pub struct ModelConfig {
     pub object_source: ObjectSource,
 }
 
+/// Side of the map the depth head's convolutions run at (and of its semantic grid): half the
+/// input `image_size` when a patch grid of side `grid` upsamples to it by an integer factor,
+/// else the input size.
+pub fn upsampled_side(image_size: usize, grid: usize) -> usize {
+    if grid > 0 && image_size.is_multiple_of(2 * grid) {
+        image_size / 2
+    } else {
+        image_size
+    }
+}
+
 /// Classes of a semantic head over every scene category: background (0) and each
 /// `scene::Category` (its index + 1).
 pub fn semantic_classes() -> usize {
@@ -332,6 +343,12 @@ impl ModelConfig {
     /// Patches per side.
     pub fn grid(&self) -> usize {
         self.encoder.image_size / self.encoder.patch_size
+    }
+
+    /// Side of the depth head's convolution maps and of its semantic grid
+    /// ([`upsampled_side`] of the image and the patch grid).
+    pub fn semantic_side(&self) -> usize {
+        upsampled_side(self.encoder.image_size, self.grid())
     }
 
     /// A bound on the parameter count from the sizes alone (nothing is built): the

@@ -3,7 +3,7 @@
 use candle_core::{D, Result, Tensor};
 use candle_nn::{Conv2d, Conv2dConfig, Init, Linear, Module, VarBuilder};
 
-use super::config::ModelConfig;
+use super::config::{ModelConfig, upsampled_side};
 use super::encoder::EncoderOutput;
 use super::nn::{LayerNorm, Mlp, attention, linear};
 
@@ -84,17 +84,6 @@ impl Module for ResidualConvUnit {
     }
 }
 
-/// Side of the map the depth head's convolutions run at (and the semantic grid's): half the
-/// input `image_size` when a patch grid of side `grid` upsamples to it by an integer factor,
-/// else the input size.
-fn upsampled_side(image_size: usize, grid: usize) -> usize {
-    if grid > 0 && image_size.is_multiple_of(2 * grid) {
-        image_size / 2
-    } else {
-        image_size
-    }
-}
-
 /// Per-view depth and confidence.
 #[derive(Debug, Clone)]
 pub struct DepthOutput {
@@ -136,7 +125,7 @@ impl DepthHead {
         let dim = cfg.depth_head_dim;
         let image_size = cfg.encoder.image_size;
         let (semantic_classes, semantic_skip) = (cfg.semantic_classes, cfg.semantic_skip);
-        let stride = image_size / upsampled_side(image_size, cfg.grid());
+        let stride = image_size / cfg.semantic_side();
         Ok(Self {
             semantic_skip: (semantic_classes > 0 && semantic_skip > 0)
                 .then(|| PixelBranch::new(semantic_skip, dim, stride, vb.pp("semantic_skip")))

@@ -196,7 +196,7 @@ impl PerceptionTrainer {
         let class_weight = dataset_class_weights(
             &dataset,
             model_cfg.semantic_classes,
-            semantic_side(&model_cfg),
+            model_cfg.semantic_side(),
         )?;
         let mut t = PerceptionTrainer {
             config,
@@ -349,17 +349,6 @@ pub fn dataset_class_weights(
     Ok(class_weights(&counts))
 }
 
-/// The semantic grid's side of `cfg`'s depth head: half the image when twice the patch grid
-/// divides it, else the image.
-pub fn semantic_side(cfg: &ModelConfig) -> usize {
-    let full = cfg.encoder.image_size;
-    if full.is_multiple_of(2 * cfg.grid()) {
-        full / 2
-    } else {
-        full
-    }
-}
-
 /// Stage 1's loss terms over `shards` (one batch); `class_weight` weighs each cell's
 /// cross-entropy by its target class (the loss is Σ w·CE / Σ w).
 pub fn perception_losses(
@@ -373,7 +362,7 @@ pub fn perception_losses(
     let mut depth_gt = Vec::new();
     let mut labels: Vec<u32> = Vec::new();
     let (mut views, mut size) = (0, 0);
-    let side = semantic_side(&model.cfg);
+    let side = model.cfg.semantic_side();
     for shard in shards {
         let vb = ViewBatch::from_shard(shard);
         let (img, _) = model.view_tensors(&vb)?;
