@@ -1,8 +1,8 @@
 //! Where a student's own objects fall short: for the first N validation rooms, stage 1's
-//! measures, then per category how many annotated objects the found ones match, how many of the
+//! measures (or the first N rooms of another split), then per category how many annotated objects the found ones match, how many of the
 //! objects proximity / contact questions name are matched, and how far the matched boxes' centres
 //! are from the annotated ones. `cargo run --release --no-default-features --example
-//! perception_report -- MODEL_DIR DATASET [N]`.
+//! perception_report -- MODEL_DIR DATASET [N] [SPLIT]`.
 
 use std::collections::BTreeMap;
 
@@ -14,10 +14,17 @@ use spatia::train::stage1::{PerceptionReport, perception_metrics};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: perception_report MODEL_DIR DATASET [N]";
+    let usage = "usage: perception_report MODEL_DIR DATASET [N] [train|val|test]";
     let model_dir = args.next().ok_or(usage)?;
     let data = args.next().ok_or(usage)?;
     let n: usize = args.next().map_or(Ok(40), |s| s.parse())?;
+    let split = match args.next().as_deref() {
+        None => Split::Val,
+        Some(name) => Split::ALL
+            .into_iter()
+            .find(|s| s.name() == name)
+            .ok_or(usage)?,
+    };
     let loaded = load_model(
         std::path::Path::new(&model_dir),
         &select_device(DeviceChoice::Cpu)?,
@@ -28,8 +35,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // category -> (annotated, matched, Σ centre error of matched)
     let mut per: BTreeMap<usize, (usize, usize, f32)> = BTreeMap::new();
     let (mut named, mut named_found) = (0usize, 0usize);
-    for key in dataset.scenes(Split::Val).iter().take(n) {
-        let (shard, questions) = dataset.load(Split::Val, key)?;
+    for key in dataset.scenes(split).iter().take(n) {
+        let (shard, questions) = dataset.load(split, key)?;
         total.add(&perception_metrics(m, &shard)?);
         let views = ViewBatch::from_shard(&shard);
         let (images, _) = m.view_tensors(&views)?;

@@ -626,3 +626,32 @@ fn a_point_budget_of_zero_or_not_a_number_is_refused() {
         assert!(err.contains("--point-budget"), "{err}");
     }
 }
+
+#[test]
+fn a_scan_like_share_outside_zero_to_one_is_refused() {
+    let cases = [
+        ("1.5", "between 0 and 1"),
+        ("-0.1", "between 0 and 1"),
+        ("half", "not a number"),
+    ];
+    for flag in ["--scan-like", "--object-colours"] {
+        for (bad, want) in cases {
+            let out = spatia(&[
+                "train",
+                "perception",
+                "--data",
+                "nowhere",
+                "--out",
+                "nowhere",
+                flag,
+                bad,
+            ]);
+            assert!(!out.status.success());
+            let err = stderr(&out);
+            assert!(
+                err.contains(flag) && err.contains(want),
+                "{flag} {bad}: {err}"
+            );
+        }
+    }
+}

@@ -51,6 +51,16 @@ pub struct PerceptionOptions {
     /// this model (e.g. `models/student`).
     #[arg(long)]
     init: Option<PathBuf>,
+    /// Share of training views (0..=1) made to look like views of a real scan's mesh: holes,
+    /// texture-like shading, colour cast, blur and noise (domain randomisation), drawn afresh
+    /// every step.
+    #[arg(long, default_value_t = 0.0, value_parser = share_in_unit, allow_negative_numbers = true)]
+    scan_like: f64,
+    /// Share of training scenes (0..=1) whose objects get random colours, one per object in all
+    /// views with its shading kept (domain randomisation: categories not learnt from the
+    /// generator's palette).
+    #[arg(long, default_value_t = 0.0, value_parser = share_in_unit, allow_negative_numbers = true)]
+    object_colours: f64,
     /// Evaluate on the validation split every N steps (0: never): depth errors, per-pixel
     /// category accuracy, annotated objects found.
     #[arg(long, default_value_t = 0)]
@@ -453,9 +463,20 @@ fn train_perception(o: &PerceptionOptions) -> anyhow::Result<()> {
             checkpoint_every: o.checkpoint_every,
             seed: o.seed,
             init: o.init.clone(),
+            scan_like: o.scan_like,
+            object_colours: o.object_colours,
             ..Default::default()
         },
         resume: r.resume(),
     });
     run_plan_with_progress(&plan, &r.device.select()?)
+}
+
+/// A share in 0..=1 (`--scan-like`).
+fn share_in_unit(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        Ok(v) => Err(format!("{v} is not a share between 0 and 1")),
+        Err(e) => Err(format!("{s:?} is not a number: {e}")),
+    }
 }

@@ -69,6 +69,52 @@ pub fn mat4_from_extrinsics(e: &[f32]) -> glam::Mat4 {
 }
 
 impl SceneShard {
+    /// With probability `share`, gives every object of the scene one random colour in all its
+    /// views (`render::scan_like::recolour_objects`), drawn from `seed`; returns the objects
+    /// recoloured.
+    pub fn recolour_objects(&mut self, seed: u64, share: f64) -> usize {
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        if share <= 0.0 || !rng.random_bool(share.min(1.0)) {
+            return 0;
+        }
+        crate::render::scan_like::recolour_objects(&mut self.images, &self.instance, rng.random())
+    }
+
+    /// Makes each view, with probability `share`, look like a view of a real scan's mesh
+    /// (`render::scan_like`: holes, shading, colour cast, blur, noise), drawn from `seed` and the
+    /// view's index; returns the views changed.
+    pub fn make_scan_like(&mut self, seed: u64, share: f64) -> usize {
+        use rand::{RngExt, SeedableRng};
+        let side = self.size as usize;
+        let n = side * side;
+        if share <= 0.0
+            || self.images.len() != self.views * n * 3
+            || self.depth.len() != self.views * n
+            || self.instance.len() != self.views * n
+        {
+            return 0;
+        }
+        let mut changed = 0;
+        for v in 0..self.views {
+            let view_seed = seed ^ (v as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(view_seed);
+            if !rng.random_bool(share.min(1.0)) {
+                continue;
+            }
+            let mut view = crate::render::scan_like::ViewBuffers {
+                side,
+                rgb: &mut self.images[v * n * 3..(v + 1) * n * 3],
+                depth_m: &mut self.depth[v * n..(v + 1) * n],
+                instance: &mut self.instance[v * n..(v + 1) * n],
+            };
+            if crate::render::scan_like::scan_like_view(&mut view, rng.random()).is_some() {
+                changed += 1;
+            }
+        }
+        changed
+    }
+
     /// Camera-from-world of view `v` (row-major [R | t] from `extrinsics`).
     pub fn camera_from_world(&self, v: usize) -> glam::Mat4 {
         mat4_from_extrinsics(&self.extrinsics[v * 12..v * 12 + 12])

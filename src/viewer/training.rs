@@ -86,6 +86,10 @@ pub struct TrainingState {
     pub checkpoint_every: usize,
     /// Seed.
     pub seed: u64,
+    /// Stage 1: share of training views made scan-like (domain randomisation).
+    pub scan_like: f64,
+    /// Stage 1: share of training scenes whose objects get random colours.
+    pub object_colours: f64,
     /// Temperature of the answer KL.
     pub temperature: f64,
     /// Teacher answers file (JSONL; empty: none).
@@ -147,6 +151,8 @@ impl Default for TrainingState {
             eval_every: 100,
             checkpoint_every: 50,
             seed: 0,
+            scan_like: 0.0,
+            object_colours: 0.0,
             temperature: 2.0,
             teacher_answers: String::new(),
             teacher_cache: String::new(),
@@ -272,6 +278,8 @@ impl TrainingState {
                     checkpoint_every: self.checkpoint_every,
                     seed: self.seed,
                     init: optional(&self.init),
+                    scan_like: self.scan_like,
+                    object_colours: self.object_colours,
                     ..Default::default()
                 },
                 resume,
@@ -576,7 +584,30 @@ pub fn training_ui(ui: &mut egui::Ui, t: &mut TrainingState, bridge: &mut ModelB
                     );
                 ui.end_row();
             }
-            TrainingStage::Perception => {}
+            TrainingStage::Perception => {
+                ui.label("scan-like views");
+                ui.add(
+                    egui::DragValue::new(&mut t.scan_like)
+                        .speed(0.01)
+                        .range(0.0..=1.0),
+                )
+                .on_hover_text(
+                    "share of training views given a real scan's holes, shading, colour cast, \
+                     blur and noise (domain randomisation)",
+                );
+                ui.end_row();
+                ui.label("random object colours");
+                ui.add(
+                    egui::DragValue::new(&mut t.object_colours)
+                        .speed(0.01)
+                        .range(0.0..=1.0),
+                )
+                .on_hover_text(
+                    "share of training scenes whose objects get random colours (one per \
+                     object in all views), so categories are not learnt from the palette",
+                );
+                ui.end_row();
+            }
         }
         ui.label("steps");
         ui.add(egui::DragValue::new(&mut t.steps).range(1..=1_000_000));

@@ -64,6 +64,14 @@ pub struct PerceptionTrainConfig {
     /// this model (e.g. the patch student's, for its depth); the semantic output starts fresh.
     #[serde(default)]
     pub init: Option<PathBuf>,
+    /// Share of training views made to look like views of a real scan's mesh (domain
+    /// randomisation: `SceneShard::make_scan_like`), drawn afresh for every step; 0: none.
+    #[serde(default)]
+    pub scan_like: f64,
+    /// Share of training scenes whose objects get random colours (the same in all views;
+    /// `SceneShard::recolour_objects`), drawn afresh for every step; 0: none.
+    #[serde(default)]
+    pub object_colours: f64,
 }
 
 impl Default for PerceptionTrainConfig {
@@ -84,6 +92,8 @@ impl Default for PerceptionTrainConfig {
             log_every: 10,
             seed: 0,
             init: None,
+            scan_like: 0.0,
+            object_colours: 0.0,
         }
     }
 }
@@ -272,8 +282,14 @@ impl PerceptionTrainer {
     /// class), and their weighted total.
     pub fn losses_at(&self, step: usize) -> Result<(Tensor, BTreeMap<String, Tensor>), ModelError> {
         let mut shards = Vec::new();
-        for key in self.scenes_for(step) {
-            shards.push(self.dataset.load(Split::Train, &key)?.0);
+        for (i, key) in self.scenes_for(step).iter().enumerate() {
+            let mut shard = self.dataset.load(Split::Train, key)?.0;
+            let seed = self.config.seed
+                ^ (step as u64).wrapping_mul(0x2545_F491_4F6C_DD1D)
+                ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9);
+            shard.recolour_objects(seed ^ 0x5EED_C010, self.config.object_colours);
+            shard.make_scan_like(seed, self.config.scan_like);
+            shards.push(shard);
         }
         perception_losses(
             &self.model,

@@ -214,3 +214,84 @@ fn class_weights_favour_rare_classes_within_bounds() {
     // Wrong number of weights: an error, not a panic.
     assert!(perception_losses(t.model(), &shards, 1.0, &[1.0]).is_err());
 }
+
+#[test]
+fn scan_like_views_are_drawn_per_step_and_resume_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = tiny_dataset(dir.path());
+    let tk = tokenizer(&ds);
+    let cfg = tiny_student_cfg(tk.vocab_size());
+    let (tx, _rx) = crossbeam_channel::bounded(4096);
+    let cancel = Arc::new(AtomicBool::new(false));
+    let new = |out: &Path, steps: usize, scan_like: f64, resume: bool| {
+        PerceptionTrainer::new(
+            cfg.clone(),
+            tk.clone(),
+            PerceptionTrainConfig {
+                scan_like,
+                ..config(steps)
+            },
+            ds.clone(),
+            out,
+            resume,
+            &Device::Cpu,
+        )
+        .unwrap()
+    };
+    // The shard itself: every view changed at share 1, none at 0; holes lose depth and labels.
+    let key = &ds.scenes(Split::Train)[0];
+    let (clean, _) = ds.load(Split::Train, key).unwrap();
+    let mut shard = clean.clone();
+    assert_eq!(shard.make_scan_like(3, 0.0), 0);
+    assert_eq!(shard.images, clean.images);
+    assert_eq!(shard.make_scan_like(3, 1.0), clean.views);
+    assert_ne!(shard.images, clean.images);
+    for (i, d) in shard.depth.iter().enumerate() {
+        if *d == 0.0 && clean.depth[i] > 0.0 {
+            assert_eq!(shard.instance[i], -1, "a hole keeps no object");
+        } else {
+            assert_eq!(*d, clean.depth[i]);
+        }
+    }
+    let mut recoloured = clean.clone();
+    assert_eq!(recoloured.recolour_objects(3, 0.0), 0);
+    assert!(recoloured.recolour_objects(3, 1.0) > 0);
+    assert_ne!(recoloured.images, clean.images);
+    assert_eq!(recoloured.instance, clean.instance);
+    // In training: the same step draws the same views, another setting other losses.
+    let value = |t: &PerceptionTrainer, step: usize| -> f32 {
+        t.losses_at(step).unwrap().0.to_scalar::<f32>().unwrap()
+    };
+    let plain = new(&dir.path().join("plain"), 4, 0.0, false);
+    let scan = new(&dir.path().join("scan"), 4, 1.0, false);
+    assert_eq!(value(&scan, 0), value(&scan, 0));
+    assert_ne!(value(&scan, 0), value(&plain, 0));
+    let coloured = PerceptionTrainer::new(
+        cfg.clone(),
+        tk.clone(),
+        PerceptionTrainConfig {
+            object_colours: 1.0,
+            ..config(4)
+        },
+        ds.clone(),
+        &dir.path().join("coloured"),
+        false,
+        &Device::Cpu,
+    )
+    .unwrap();
+    assert_ne!(value(&coloured, 0), value(&plain, 0));
+    assert_ne!(value(&coloured, 0), value(&scan, 0));
+    // Resume with scan-like views: 3 steps, a new trainer from the checkpoint, 3 more = 6.
+    let a = dir.path().join("a");
+    let mut t = new(&a, 6, 1.0, false);
+    t.run_until(3, &tx, &cancel).unwrap();
+    let mut t = new(&a, 6, 0.0, true);
+    assert_eq!(
+        t.config.scan_like, 1.0,
+        "the checkpoint's setting wins on resume"
+    );
+    t.run(&tx, &cancel).unwrap();
+    let mut u = new(&dir.path().join("b"), 6, 1.0, false);
+    u.run(&tx, &cancel).unwrap();
+    assert_eq!(weights(&t), weights(&u));
+}
