@@ -35,18 +35,61 @@ fn config(steps: usize) -> PerceptionTrainConfig {
     }
 }
 
-/// A fresh trainer of the tiny student for one step.
-fn one_step_trainer(ds: &Dataset, tk: &SpatiaTokenizer, out: &Path) -> PerceptionTrainer {
+/// A trainer of the tiny student with `train`, new or resumed from `out`.
+fn trainer(
+    ds: &Dataset,
+    tk: &SpatiaTokenizer,
+    train: PerceptionTrainConfig,
+    out: &Path,
+    resume: bool,
+) -> PerceptionTrainer {
     PerceptionTrainer::new(
         tiny_student_cfg(tk.vocab_size()),
         tk.clone(),
-        config(1),
+        train,
         ds.clone(),
         out,
-        false,
+        resume,
         &Device::Cpu,
     )
     .unwrap()
+}
+
+/// A fresh trainer of the tiny student for one step.
+fn one_step_trainer(ds: &Dataset, tk: &SpatiaTokenizer, out: &Path) -> PerceptionTrainer {
+    trainer(ds, tk, config(1), out, false)
+}
+
+/// Six steps with a stop after three (a new trainer resumed from the checkpoint, given
+/// `on_resume` instead of `train`: the checkpoint's settings must win) end with the weights of
+/// six steps without a stop.
+fn assert_resume_is_exact(
+    ds: &Dataset,
+    tk: &SpatiaTokenizer,
+    train: PerceptionTrainConfig,
+    on_resume: PerceptionTrainConfig,
+    dir: &Path,
+) {
+    let (tx, _rx) = crossbeam_channel::bounded(4096);
+    let cancel = Arc::new(AtomicBool::new(false));
+    let six = |c: &PerceptionTrainConfig| PerceptionTrainConfig {
+        steps: 6,
+        ..c.clone()
+    };
+    let a = dir.join("a");
+    let mut t = trainer(ds, tk, six(&train), &a, false);
+    t.run_until(3, &tx, &cancel).unwrap();
+    let mut t = trainer(ds, tk, six(&on_resume), &a, true);
+    assert_eq!(t.step, 3);
+    assert_eq!(
+        t.config,
+        six(&train),
+        "the checkpoint's settings win on resume"
+    );
+    t.run(&tx, &cancel).unwrap();
+    let mut u = trainer(ds, tk, six(&train), &dir.join("b"), false);
+    u.run(&tx, &cancel).unwrap();
+    assert_eq!(weights(&t), weights(&u));
 }
 
 fn weights(t: &PerceptionTrainer) -> Vec<f32> {
@@ -71,24 +114,11 @@ fn perception_overfits_two_rooms_and_resumes_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let ds = tiny_dataset(dir.path());
     let tk = tokenizer(&ds);
-    let cfg = tiny_student_cfg(tk.vocab_size());
     let (tx, _rx) = crossbeam_channel::bounded(4096);
     let cancel = Arc::new(AtomicBool::new(false));
-    let new = |out: &Path, steps: usize, resume: bool| {
-        PerceptionTrainer::new(
-            cfg.clone(),
-            tk.clone(),
-            config(steps),
-            ds.clone(),
-            out,
-            resume,
-            &Device::Cpu,
-        )
-        .unwrap()
-    };
     // Overfitting two rooms: both terms fall well below where they start.
     let out = dir.path().join("overfit");
-    let mut t = new(&out, 200, false);
+    let mut t = trainer(&ds, &tk, config(200), &out, false);
     let value = |t: &PerceptionTrainer, k: &str| -> f32 {
         t.losses_at(0).unwrap().1[k].to_scalar::<f32>().unwrap()
     };
@@ -113,17 +143,7 @@ fn perception_overfits_two_rooms_and_resumes_exactly() {
         m["semantic_pixel_acc"] > 0.6,
         "{m:?} semantic {semantic0} -> {semantic1}"
     );
-    // Resume: 3 steps, a new trainer from the checkpoint, 3 more = 6 without a stop.
-    let a = dir.path().join("a");
-    let mut t = new(&a, 6, false);
-    t.run_until(3, &tx, &cancel).unwrap();
-    let mut t = new(&a, 6, true);
-    assert_eq!(t.step, 3);
-    t.run(&tx, &cancel).unwrap();
-    let b = dir.path().join("b");
-    let mut u = new(&b, 6, false);
-    u.run(&tx, &cancel).unwrap();
-    assert_eq!(weights(&t), weights(&u));
+    assert_resume_is_exact(&ds, &tk, config(6), config(6), dir.path());
     // A model without a semantic output is refused.
     let err = PerceptionTrainer::new(
         ModelConfig::tiny(tk.vocab_size(), 16, 8),
@@ -220,23 +240,10 @@ fn scan_like_views_are_drawn_per_step_and_resume_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let ds = tiny_dataset(dir.path());
     let tk = tokenizer(&ds);
-    let cfg = tiny_student_cfg(tk.vocab_size());
-    let (tx, _rx) = crossbeam_channel::bounded(4096);
-    let cancel = Arc::new(AtomicBool::new(false));
-    let new = |out: &Path, steps: usize, scan_like: f64, resume: bool| {
-        PerceptionTrainer::new(
-            cfg.clone(),
-            tk.clone(),
-            PerceptionTrainConfig {
-                scan_like,
-                ..config(steps)
-            },
-            ds.clone(),
-            out,
-            resume,
-            &Device::Cpu,
-        )
-        .unwrap()
+    let with = |scan_like: f64, object_colours: f64| PerceptionTrainConfig {
+        scan_like,
+        object_colours,
+        ..config(4)
     };
     // The shard itself: every view changed at share 1, none at 0; holes lose depth and labels.
     let key = &ds.scenes(Split::Train)[0];
@@ -262,36 +269,14 @@ fn scan_like_views_are_drawn_per_step_and_resume_exactly() {
     let value = |t: &PerceptionTrainer, step: usize| -> f32 {
         t.losses_at(step).unwrap().0.to_scalar::<f32>().unwrap()
     };
-    let plain = new(&dir.path().join("plain"), 4, 0.0, false);
-    let scan = new(&dir.path().join("scan"), 4, 1.0, false);
+    let new = |name: &str, train| trainer(&ds, &tk, train, &dir.path().join(name), false);
+    let plain = new("plain", with(0.0, 0.0));
+    let scan = new("scan", with(1.0, 0.0));
     assert_eq!(value(&scan, 0), value(&scan, 0));
     assert_ne!(value(&scan, 0), value(&plain, 0));
-    let coloured = PerceptionTrainer::new(
-        cfg.clone(),
-        tk.clone(),
-        PerceptionTrainConfig {
-            object_colours: 1.0,
-            ..config(4)
-        },
-        ds.clone(),
-        &dir.path().join("coloured"),
-        false,
-        &Device::Cpu,
-    )
-    .unwrap();
+    let coloured = new("coloured", with(0.0, 1.0));
     assert_ne!(value(&coloured, 0), value(&plain, 0));
     assert_ne!(value(&coloured, 0), value(&scan, 0));
-    // Resume with scan-like views: 3 steps, a new trainer from the checkpoint, 3 more = 6.
-    let a = dir.path().join("a");
-    let mut t = new(&a, 6, 1.0, false);
-    t.run_until(3, &tx, &cancel).unwrap();
-    let mut t = new(&a, 6, 0.0, true);
-    assert_eq!(
-        t.config.scan_like, 1.0,
-        "the checkpoint's setting wins on resume"
-    );
-    t.run(&tx, &cancel).unwrap();
-    let mut u = new(&dir.path().join("b"), 6, 1.0, false);
-    u.run(&tx, &cancel).unwrap();
-    assert_eq!(weights(&t), weights(&u));
+    // Resume with both randomisations on.
+    assert_resume_is_exact(&ds, &tk, with(1.0, 1.0), with(0.0, 0.0), dir.path());
 }
