@@ -472,7 +472,7 @@ fn train_perception(o: &PerceptionOptions) -> anyhow::Result<()> {
     run_plan_with_progress(&plan, &r.device.select()?)
 }
 
-/// A share in 0..=1 (`--scan-like`).
+/// A share in 0..=1 (`--scan-like`, `--object-colours`).
 fn share_in_unit(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),

@@ -58,7 +58,8 @@ pub fn recolour_objects(rgb: &mut [u8], instance: &[i32], seed: u64) -> usize {
     }
     let luma =
         |p: &[u8]| 0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2]);
-    // Object id → (Σ brightness, pixels), in order of first appearance (deterministic).
+    // Object id → (Σ brightness, pixels); each object's look is drawn from the seed and its id,
+    // so the order of this map does not matter.
     let mut sums: std::collections::HashMap<i32, (f32, u32)> = std::collections::HashMap::new();
     for (p, &id) in rgb.chunks_exact(3).zip(instance) {
         if id != NO_INSTANCE {
