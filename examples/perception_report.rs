@@ -1,8 +1,8 @@
 //! Where a student's own objects fall short: for the first N validation rooms (or the first N of
 //! another split), stage 1's measures, then per category how many annotated objects the found
 //! ones match, how many of the objects proximity / contact questions name are matched, and how
-//! far the matched boxes' centres are from the annotated ones. `cargo run --release --no-default-features --example
-//! perception_report -- MODEL_DIR DATASET [N] [SPLIT]`.
+//! far the matched boxes' centres are from the annotated ones. `cargo run --release
+//! --no-default-features --example perception_report -- MODEL_DIR DATASET [N] [SPLIT]`.
 
 use std::collections::BTreeMap;
 
