@@ -24,7 +24,7 @@ pub struct AskArgs {
     /// Model folder (config.json, model.safetensors, tokenizer.json); default models/student.
     #[arg(long)]
     model: Option<PathBuf>,
-    /// Print JSON: {"answer", "model", "latency_ms", "encode_ms"}.
+    /// Print JSON: {"answer", "model", "latency_ms", "encode_ms", "device", "unseen"}.
     #[arg(long)]
     json: bool,
     /// Seed for the camera placement of the rendered views.
@@ -41,6 +41,8 @@ struct AskJson {
     latency_ms: f64,
     encode_ms: f64,
     device: &'static str,
+    /// Object names in the question the model has no object of here.
+    unseen: Vec<&'static str>,
 }
 
 pub fn run(args: &AskArgs) -> anyhow::Result<()> {
@@ -67,11 +69,17 @@ pub fn run(args: &AskArgs) -> anyhow::Result<()> {
         latency_ms: answer.latency_ms,
         encode_ms: tokens.encode_ms,
         device: device_name(&device),
+        unseen: loaded.unseen_names(&tokens, &args.question),
     };
     if args.json {
         println!("{}", serde_json::to_string(&out)?);
     } else {
         println!("{}", out.answer);
+        for name in &out.unseen {
+            eprintln!(
+                "note: the model has no {name} among its objects here: the answer is not about one"
+            );
+        }
         eprintln!(
             "{} on {}: encode {:.0} ms, answer {:.0} ms",
             out.model, out.device, out.encode_ms, out.latency_ms

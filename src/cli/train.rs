@@ -114,6 +114,18 @@ pub struct DecoderOptions {
     /// trained decoder over a new `--init` perception.
     #[arg(long)]
     init_decoder: Option<PathBuf>,
+    /// Hidden CoT distillation from an object teacher's model folder (same number of latents
+    /// and slots, same tokenizer): the student's latents learn to hold what the teacher's hold
+    /// on the ground-truth objects (`latent_match`), its answers to follow the teacher's
+    /// (`answer_kl`).
+    #[arg(long)]
+    teacher: Option<PathBuf>,
+    /// Weight of `latent_match` (with --teacher).
+    #[arg(long, default_value_t = 0.1)]
+    latent_match: f64,
+    /// Weight of `answer_kl` (with --teacher).
+    #[arg(long, default_value_t = 0.5)]
+    answer_kl: f64,
     /// Object tokens carry context features (nearest object of each category, what they rest
     /// on), see `object_context` in docs/MODELS.md.
     #[arg(long)]
@@ -438,6 +450,9 @@ fn train_decoder(o: &DecoderOptions) -> anyhow::Result<()> {
             seed: o.seed,
             init: o.init.clone(),
             init_decoder: o.init_decoder.clone(),
+            teacher: o.teacher.clone(),
+            latent_match_weight: o.latent_match,
+            answer_kl_weight: o.answer_kl,
             ..Default::default()
         },
         resume: r.resume(),

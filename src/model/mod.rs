@@ -92,6 +92,26 @@ impl LoadedModel {
         })
     }
 
+    /// The object names in `question` ([`crate::questions::names::named_categories`]) of which
+    /// this encoding has no object token: an object model that found (student) or was given
+    /// (teacher) none of that category cannot answer about one, whatever it says. Empty for a
+    /// model that reads patches (it has no object list to check).
+    pub fn unseen_names(&self, scene: &SceneTokens, question: &str) -> Vec<&'static str> {
+        if self.model.cfg.scene_input != config::SceneInput::Objects {
+            return Vec::new();
+        }
+        let held: Vec<&str> = scene
+            .objects
+            .iter()
+            .filter_map(|o| crate::scene::Category::ALL.get(o.category))
+            .map(|&c| crate::questions::names::canonical_name(c))
+            .collect();
+        crate::questions::names::named_categories(question)
+            .into_iter()
+            .filter(|n| !held.contains(n))
+            .collect()
+    }
+
     /// The first tokens of the answers `yes` and `no`, when they differ.
     pub fn yes_no_ids(&self) -> Result<Option<(u32, u32)>, ModelError> {
         let first = |w: &str| -> Result<Option<u32>, ModelError> {

@@ -1061,3 +1061,53 @@ fn an_object_student_finds_objects_with_its_own_depth_and_categories() {
     let enc = p.encode_tensors(&images, None).unwrap();
     assert!(p.predicted_maps(&enc).is_err());
 }
+
+#[test]
+fn unseen_names_are_the_question_s_objects_the_model_has_no_token_of() {
+    use crate::model::config::SceneInput;
+    use crate::questions::names::canonical_name;
+    let dir = tempfile::tempdir().unwrap();
+    let ds = crate::train::tests::tiny_dataset(dir.path());
+    let tk = crate::train::tests::tokenizer(&ds);
+    let key = ds.scenes(crate::data::Split::Train)[0].clone();
+    let (shard, _) = ds.load(crate::data::Split::Train, &key).unwrap();
+    let views = ViewBatch::from_shard(&shard);
+    let object_cfg = ModelConfig {
+        scene_input: SceneInput::Objects,
+        latent_probes: true,
+        latent_pointers: true,
+        hidden_cot_tokens: 3,
+        ..ModelConfig::tiny(tk.vocab_size(), 16, 8)
+    };
+    let loaded = |cfg: &ModelConfig| LoadedModel {
+        dir: dir.path().to_path_buf(),
+        model: build(cfg).1,
+        tokenizer: tk.clone(),
+    };
+    let teacher = loaded(&object_cfg);
+    let tokens = teacher.encode(&views).unwrap();
+    // A category the scene's tokens hold, and one they do not.
+    let held: Vec<crate::scene::Category> = tokens
+        .objects
+        .iter()
+        .map(|o| crate::scene::Category::ALL[o.category])
+        .filter(|c| crate::questions::names::names_of(*c).is_some())
+        .collect();
+    let present = canonical_name(held[0]);
+    let absent = crate::questions::names::NAMES
+        .iter()
+        .map(|n| n.names[0])
+        .find(|n| !held.iter().any(|c| canonical_name(*c) == *n))
+        .unwrap();
+    let q = format!("Is the {present} near the {absent}?");
+    assert_eq!(teacher.unseen_names(&tokens, &q), vec![absent]);
+    assert!(
+        teacher
+            .unseen_names(&tokens, &format!("How many {present}s are there?"))
+            .is_empty()
+    );
+    // A patch model has no object list to check.
+    let patches = loaded(&ModelConfig::tiny(tk.vocab_size(), 16, 8));
+    let tokens = patches.encode(&views).unwrap();
+    assert!(patches.unseen_names(&tokens, &q).is_empty());
+}

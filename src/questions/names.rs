@@ -128,9 +128,9 @@ pub fn all_synonyms_longest_first() -> Vec<(&'static str, &'static str)> {
     all
 }
 
-/// Ids of the objects of `scene` whose category a text names (any name, synonym or plural,
-/// as whole words, longer names first so "coffee table" is not read as "table").
-pub fn mentioned_objects(scene: &crate::scene::Scene, text: &str) -> Vec<u32> {
+/// The canonical names of the object categories a text names (any name, synonym or plural, as
+/// whole words, longer names first so "coffee table" is not read as "table"), each once.
+pub fn named_categories(text: &str) -> Vec<&'static str> {
     let mut rest = format!(
         " {} ",
         text.to_lowercase()
@@ -154,6 +154,12 @@ pub fn mentioned_objects(scene: &crate::scene::Scene, text: &str) -> Vec<u32> {
             }
         }
     }
+    named
+}
+
+/// Ids of the objects of `scene` whose category a text names ([`named_categories`]).
+pub fn mentioned_objects(scene: &crate::scene::Scene, text: &str) -> Vec<u32> {
+    let named = named_categories(text);
     scene
         .objects
         .iter()
@@ -165,6 +171,15 @@ pub fn mentioned_objects(scene: &crate::scene::Scene, text: &str) -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn named_categories_reads_longer_names_first_and_plurals() {
+        assert_eq!(
+            named_categories("Is the writing desk near the two Chairs, by the couch?"),
+            vec!["desk", "chair", "sofa"]
+        );
+        assert_eq!(named_categories("what is this?"), Vec::<&str>::new());
+    }
 
     #[test]
     fn synonyms_are_unambiguous() {

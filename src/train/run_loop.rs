@@ -290,6 +290,19 @@ pub fn write_stage_checkpoint<C: serde::Serialize + Clone>(
     opt: &AdamW,
     state: &StageState<C>,
 ) -> Result<PathBuf, ModelError> {
+    write_stage_checkpoint_with(out, varmap, tokenizer, opt, state, |_| Ok(()))
+}
+
+/// [`write_stage_checkpoint`] with `extra(folder)` writing more files into the same atomic
+/// checkpoint (e.g. stage 2's latent projection).
+pub fn write_stage_checkpoint_with<C: serde::Serialize + Clone>(
+    out: &Path,
+    varmap: &VarMap,
+    tokenizer: &crate::model::SpatiaTokenizer,
+    opt: &AdamW,
+    state: &StageState<C>,
+    extra: impl FnOnce(&Path) -> Result<(), ModelError>,
+) -> Result<PathBuf, ModelError> {
     write_checkpoint(out, |tmp| {
         crate::model::checkpoint::save_model(
             tmp,
@@ -298,6 +311,7 @@ pub fn write_stage_checkpoint<C: serde::Serialize + Clone>(
             tokenizer,
             candle_core::DType::F32,
         )?;
+        extra(tmp)?;
         opt.save(&tmp.join("optimizer.safetensors"))?;
         let json =
             serde_json::to_vec_pretty(state).map_err(|e| ModelError::Invalid(e.to_string()))?;

@@ -38,6 +38,26 @@ pub struct ChatAnswer {
     pub scene_layout: Vec<SceneTokenInfo>,
     /// The objects its Hidden CoT slots read the answer from.
     pub grounding: Vec<GroundedObject>,
+    /// Object names in the question it has no object of (see [`unseen_line`]).
+    pub unseen: Vec<String>,
+}
+
+/// "the student found no lamp here: this answer is not about one", or `None`
+/// when the model holds an object of every category the question names.
+pub fn unseen_line(role: Role, unseen: &[String]) -> Option<String> {
+    if unseen.is_empty() {
+        return None;
+    }
+    let what = match role {
+        Role::Teacher => "the annotation has",
+        Role::Student => "the student found",
+    };
+    let names = unseen
+        .iter()
+        .map(|n| format!("no {n}"))
+        .collect::<Vec<_>>()
+        .join(" and ");
+    Some(format!("{what} {names} here: this answer is not about one"))
 }
 
 /// "chair #12" for an annotated object; "chair (found 3)" for one a model found that matches no
@@ -200,6 +220,7 @@ pub fn apply_event(chat: &mut Chat, current_scene_id: u64, path: &Path, event: &
             attention,
             scene_layout,
             grounding,
+            unseen,
         } => {
             let mut complete = true;
             if let Some(i) = entry_of(chat, *request_id)
@@ -213,6 +234,7 @@ pub fn apply_event(chat: &mut Chat, current_scene_id: u64, path: &Path, event: &
                     attention: attention.clone(),
                     scene_layout: scene_layout.clone(),
                     grounding: grounding.clone(),
+                    unseen: unseen.clone(),
                 });
                 for id in objects {
                     if !entry.objects.contains(id) {
@@ -339,6 +361,9 @@ pub fn chat_ui(ui: &mut egui::Ui, bridge: &mut ModelBridge, chat: &mut Chat, pat
                     ));
                     if let Some(line) = grounding_line(&a.grounding) {
                         ui.small(line);
+                    }
+                    if let Some(line) = unseen_line(a.role, &a.unseen) {
+                        ui.colored_label(egui::Color32::from_rgb(255, 190, 80), line);
                     }
                 }
                 if let Some(e) = &entry.error {

@@ -387,6 +387,7 @@ fn worker_events_update_the_chat_and_highlights() {
                 name: "chair".into(),
                 probability: 0.97,
             }],
+            unseen: Vec::new(),
         };
         apply_event(
             &mut chat,
@@ -426,6 +427,17 @@ fn worker_events_update_the_chat_and_highlights() {
             Some("read from: chair #3 (97%)")
         );
         assert_eq!(super::chat::grounding_line(&[]), None);
+        // A named object the model has none of is said, by who lacks it.
+        let unseen = vec!["lamp".to_string(), "vase".to_string()];
+        assert_eq!(
+            super::chat::unseen_line(Role::Student, &unseen).as_deref(),
+            Some("the student found no lamp and no vase here: this answer is not about one")
+        );
+        assert_eq!(
+            super::chat::unseen_line(Role::Teacher, &unseen[..1]).as_deref(),
+            Some("the annotation has no lamp here: this answer is not about one")
+        );
+        assert_eq!(super::chat::unseen_line(Role::Student, &[]), None);
         assert_eq!(super::chat::object_label("chair", 12), "chair #12");
         assert_eq!(
             super::chat::object_label("chair", crate::data::UNMATCHED_ID_BASE + 3),
@@ -695,6 +707,7 @@ fn diagnostics_compare_answers_export_disagreements_and_place_attention() {
         attention: None,
         scene_layout: Vec::new(),
         grounding: Vec::new(),
+        unseen: Vec::new(),
     };
     let entry = |q: &str, s: &str, t: &str| ChatEntry {
         request_id: 1,
@@ -854,7 +867,23 @@ fn training_events_fill_the_curves_and_checkpoints() {
                 p.train.init.as_deref(),
                 Some(std::path::Path::new("runs/perception/checkpoint"))
             );
+            assert_eq!(p.train.teacher, None, "no distillation unless asked");
         }
+        other => panic!("{other:?}"),
+    }
+    // Hidden CoT distillation from the teacher folder, for the object student only.
+    t.decoder_distill = true;
+    t.teacher = "models/teacher".into();
+    match t.request(false) {
+        TrainPlan::Decoder(p) => assert_eq!(
+            p.train.teacher.as_deref(),
+            Some(std::path::Path::new("models/teacher"))
+        ),
+        other => panic!("{other:?}"),
+    }
+    t.decoder_student = false;
+    match t.request(false) {
+        TrainPlan::Decoder(p) => assert_eq!(p.train.teacher, None),
         other => panic!("{other:?}"),
     }
     t.stage = TrainingStage::Distill;
@@ -1005,6 +1034,7 @@ fn worker_messages_reach_chat_predictions_and_training_plugins() {
             scene_layout: Vec::new(),
             objects: vec![2],
             grounding: Vec::new(),
+            unseen: vec!["lamp".into()],
         },
     );
     send(
@@ -1022,10 +1052,9 @@ fn worker_messages_reach_chat_predictions_and_training_plugins() {
         },
     );
     let chat = app.world().resource::<Chat>();
-    assert_eq!(
-        chat.history[&std::path::PathBuf::new()][0].answers[0].text,
-        "no"
-    );
+    let answer = &chat.history[&std::path::PathBuf::new()][0].answers[0];
+    assert_eq!(answer.text, "no");
+    assert_eq!(answer.unseen, vec!["lamp".to_string()]);
     assert_eq!(chat.highlighted, vec![2]);
     let training = app.world().resource::<TrainingState>();
     assert!(training.running);

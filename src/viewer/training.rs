@@ -68,6 +68,8 @@ pub struct TrainingState {
     pub init: String,
     /// Stage 2 trains the object student rather than the object teacher.
     pub decoder_student: bool,
+    /// Stage 2: the student's latents and answers distilled from the teacher folder.
+    pub decoder_distill: bool,
     /// Output folder.
     pub out: String,
     /// The student's size.
@@ -139,6 +141,7 @@ impl Default for TrainingState {
                 .to_string(),
             init: String::new(),
             decoder_student: true,
+            decoder_distill: false,
             out: std::env::temp_dir()
                 .join("spatia-training")
                 .display()
@@ -303,6 +306,11 @@ impl TrainingState {
                     checkpoint_every: self.checkpoint_every,
                     seed: self.seed,
                     init: optional(&self.init),
+                    teacher: if self.decoder_student && self.decoder_distill {
+                        optional(&self.teacher)
+                    } else {
+                        None
+                    },
                     ..Default::default()
                 },
                 resume,
@@ -582,6 +590,17 @@ pub fn training_ui(ui: &mut egui::Ui, t: &mut TrainingState, bridge: &mut ModelB
                     .on_hover_text(
                         "the student reading the objects it finds (off: the object teacher)",
                     );
+                ui.end_row();
+                ui.label("distil");
+                ui.add_enabled(
+                    t.decoder_student,
+                    egui::Checkbox::new(&mut t.decoder_distill, "latents from the teacher"),
+                )
+                .on_hover_text(
+                    "Hidden CoT distillation: the student's latents learn to hold what the \
+                     teacher's (the folder above) hold on the true objects, and its answers \
+                     to follow the teacher's",
+                );
                 ui.end_row();
             }
             TrainingStage::Perception => {

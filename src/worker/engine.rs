@@ -232,6 +232,11 @@ impl Engine {
         let model = self.model(role)?;
         let tokens = &self.encodings[&(scene_id, role)];
         let a = model.answer(tokens, question, attention)?;
+        let unseen = model
+            .unseen_names(tokens, question)
+            .into_iter()
+            .map(String::from)
+            .collect();
         let pieces = a
             .token_ids
             .iter()
@@ -278,6 +283,7 @@ impl Engine {
             scene_layout,
             objects,
             grounding,
+            unseen,
         })
     }
 

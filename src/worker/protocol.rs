@@ -146,6 +146,9 @@ pub enum Event {
         /// The objects the model's Hidden CoT slots read the answer from, in the order the
         /// question names them (models with object slots; empty otherwise).
         grounding: Vec<GroundedObject>,
+        /// Object names in the question of which the model has no object token here (it
+        /// found, or was given, none of that category): its answer cannot be about one.
+        unseen: Vec<String>,
     },
     /// Depth and boxes predicted by a model.
     Prediction {

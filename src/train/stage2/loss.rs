@@ -204,6 +204,141 @@ fn forward_batch<'c>(
     })
 }
 
+impl BatchForward<'_> {
+    /// Every question's K latents' final hidden states [B, K, D]: the object slots' from the
+    /// first pass (what their pointers and probes read), the others' from the second.
+    fn latent_states(
+        &self,
+        k: usize,
+        slots: usize,
+        device: &candle_core::Device,
+    ) -> Result<Tensor> {
+        let b = self.tails.len();
+        let d = self.flat.dim(1)?;
+        let pick = |source: &Tensor, rows: Vec<u32>, count: usize| -> Result<Tensor> {
+            source
+                .index_select(&Tensor::new(rows.as_slice(), device)?, 0)?
+                .reshape((b, count, d))
+        };
+        let (first_count, mut parts) = match &self.first {
+            Some((first, t1)) => {
+                let s = slots.min(k);
+                let rows = self
+                    .tails
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(bi, t)| {
+                        (0..s).map(move |j| (bi * t1 + self.n + t.latent_start + j) as u32)
+                    })
+                    .collect();
+                (s, vec![pick(first, rows, s)?])
+            }
+            None => (0, Vec::new()),
+        };
+        if k > first_count {
+            let rows = self
+                .tails
+                .iter()
+                .enumerate()
+                .flat_map(|(bi, t)| {
+                    (first_count..k).map(move |j| {
+                        (bi * self.t_len + self.n + t.latent_start + j - self.offset) as u32
+                    })
+                })
+                .collect();
+            parts.push(pick(&self.flat, rows, k - first_count)?);
+        }
+        Tensor::cat(&parts, 1)
+    }
+
+    /// The rows of `flat` that predict each question's answer tokens and `<eos>`, in question
+    /// order, with each question's row count.
+    fn answer_rows(&self) -> (Vec<u32>, Vec<usize>) {
+        let mut rows = Vec::new();
+        let mut counts = Vec::new();
+        for (bi, t) in self.tails.iter().enumerate() {
+            for j in 0..t.targets.len() {
+                rows.push((bi * self.t_len + self.n + t.ans_pos + j - self.offset) as u32);
+            }
+            counts.push(t.targets.len());
+        }
+        (rows, counts)
+    }
+}
+
+/// What a teacher holds for one question (Hidden CoT distillation, `teacher.rs`): its latents'
+/// final hidden states [K, D_teacher], each standardised to mean 0 and variance 1, and the
+/// log-probabilities [R, V] of its answer rows (each answer token and `<eos>`).
+#[derive(Debug, Clone)]
+pub struct TeacherTarget {
+    /// Standardised latent states [K, D_teacher].
+    pub latents: Tensor,
+    /// Answer-row log-probabilities [R, V].
+    pub answer_log_p: Tensor,
+}
+
+/// The teacher targets of the questions `batch` of `cache` under `model` (no gradient), in
+/// batch order, computed in passes of [`QUESTIONS_PER_PASS`].
+pub fn teacher_targets(
+    model: &SpatialVlm,
+    cache: &TokenCache,
+    batch: &[usize],
+    specials: Specials,
+) -> Result<Vec<TeacherTarget>> {
+    let device = model.device().clone();
+    let k = model.latents().map_or(0, |l| l.dims()[0]);
+    if k == 0 {
+        candle_core::bail!("the teacher has no Hidden CoT latents to match");
+    }
+    let mut out = Vec::with_capacity(batch.len());
+    for chunk in batch.chunks(QUESTIONS_PER_PASS) {
+        let f = forward_batch(model, cache, chunk, specials, false)?;
+        let latents = standardise(
+            &f.latent_states(k, model.cfg.object_slots, &device)?
+                .detach(),
+        )?;
+        let (rows, counts) = f.answer_rows();
+        let picked = f
+            .flat
+            .index_select(&Tensor::new(rows.as_slice(), &device)?, 0)?;
+        let log_p =
+            candle_nn::ops::log_softmax(&model.decoder().lm_logits(&picked)?, D::Minus1)?.detach();
+        let mut start = 0;
+        for (bi, &c) in counts.iter().enumerate() {
+            out.push(TeacherTarget {
+                latents: latents.get(bi)?,
+                answer_log_p: log_p.narrow(0, start, c)?,
+            });
+            start += c;
+        }
+    }
+    Ok(out)
+}
+
+/// Each row of the last dimension shifted to mean 0 and scaled to variance 1.
+fn standardise(x: &Tensor) -> Result<Tensor> {
+    let mean = x.mean_keepdim(D::Minus1)?;
+    let centred = x.broadcast_sub(&mean)?;
+    let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
+    centred.broadcast_div(&(var + 1e-5)?.sqrt()?)
+}
+
+/// Hidden CoT distillation for one batch: the teacher's targets by question index (questions
+/// without one are left out of these terms), the projection from the student's hidden width
+/// to the teacher's, and the terms' weights.
+pub struct Distillation<'a> {
+    /// Targets by index into the student's `cache.questions`.
+    pub targets: &'a BTreeMap<usize, TeacherTarget>,
+    /// Student hidden [.., D_student] → teacher hidden [.., D_teacher].
+    pub projection: &'a candle_nn::Linear,
+    /// Weight of `latent_match` (mean squared error of the projected student latents against
+    /// the teacher's standardised ones).
+    pub latent_weight: f64,
+    /// Weight of `answer_kl` (KL of the student's answer rows from the teacher's, averaged per
+    /// question).
+    pub kl_weight: f64,
+}
+
 /// The logits [B, V] that predict each question's first answer token (what evaluation reads for
 /// yes/no), through the training path.
 pub fn first_answer_logits(
@@ -263,6 +398,10 @@ struct Sums {
     distance: Option<(Tensor, usize)>,
     pointer: Option<(Tensor, usize)>,
     anchor: Option<(Tensor, usize)>,
+    /// Squared error of the projected latents against the teacher's, with element count.
+    latent_match: Option<(Tensor, usize)>,
+    /// Summed per-question answer KL from the teacher, with question count.
+    answer_kl: Option<(Tensor, usize)>,
 }
 
 /// The named loss terms and their weighted total for the questions `batch` (indices into
@@ -275,6 +414,20 @@ pub fn stage2_losses(
     specials: Specials,
     blind: bool,
     probe_weight: f64,
+) -> Result<(Tensor, BTreeMap<String, Tensor>)> {
+    distilled_stage2_losses(model, cache, batch, specials, blind, probe_weight, None)
+}
+
+/// [`stage2_losses`] with, given a teacher's targets, the Hidden CoT distillation terms
+/// `latent_match` and `answer_kl` added to the total under their weights.
+pub fn distilled_stage2_losses(
+    model: &SpatialVlm,
+    cache: &TokenCache,
+    batch: &[usize],
+    specials: Specials,
+    blind: bool,
+    probe_weight: f64,
+    distill: Option<&Distillation>,
 ) -> Result<(Tensor, BTreeMap<String, Tensor>)> {
     if batch.is_empty() {
         candle_core::bail!("an empty batch");
@@ -294,7 +447,7 @@ pub fn stage2_losses(
     sorted.sort_by_key(|&i| length(i));
     let mut parts = Vec::new();
     for chunk in sorted.chunks(QUESTIONS_PER_PASS) {
-        parts.push(pass_sums(model, cache, chunk, specials, blind)?);
+        parts.push(pass_sums(model, cache, chunk, specials, blind, distill)?);
     }
     let sum_all = |ts: Vec<&Tensor>| -> Result<Tensor> {
         let mut it = ts.into_iter();
@@ -337,6 +490,21 @@ pub fn stage2_losses(
         }
         total = (total + probes * probe_weight)?;
     }
+    if let Some(d) = distill {
+        let mean = |pick: &dyn Fn(&Sums) -> Option<&(Tensor, usize)>| -> Result<Tensor> {
+            let items: Vec<&(Tensor, usize)> = parts.iter().filter_map(pick).collect();
+            let count: usize = items.iter().map(|(_, c)| c).sum();
+            if count == 0 {
+                return Tensor::zeros((), DType::F32, &device);
+            }
+            sum_all(items.iter().map(|(t, _)| t).collect())? / count as f64
+        };
+        let latent = mean(&|p| p.latent_match.as_ref())?;
+        let kl = mean(&|p| p.answer_kl.as_ref())?;
+        terms.insert("latent_match".to_string(), latent.clone());
+        terms.insert("answer_kl".to_string(), kl.clone());
+        total = ((total + (latent * d.latent_weight)?)? + (kl * d.kl_weight)?)?;
+    }
     Ok((total, terms))
 }
 
@@ -348,9 +516,15 @@ fn pass_sums(
     batch: &[usize],
     specials: Specials,
     blind: bool,
+    distill: Option<&Distillation>,
 ) -> Result<Sums> {
     let device = model.device().clone();
     let f = forward_batch(model, cache, batch, specials, blind)?;
+    let k = model.latents().map_or(0, |l| l.dims()[0]);
+    let (latent_match, answer_kl) = match distill {
+        Some(d) if !blind && k > 0 => distill_sums(model, &f, batch, d, k)?,
+        _ => (None, None),
+    };
     let BatchForward {
         flat,
         t_len,
@@ -365,7 +539,6 @@ fn pass_sums(
     } = f;
     // Row of position `p` of question `bi` in `flat`.
     let at = |bi: usize, p: usize| (bi * t_len + p - offset) as u32;
-    let k = model.latents().map_or(0, |l| l.dims()[0]);
 
     // Answer: rows that predict each answer token and <eos>, weighted 1 / tokens.
     let (mut rows, mut targets, mut weights) = (Vec::new(), Vec::new(), Vec::new());
@@ -392,6 +565,8 @@ fn pass_sums(
         distance: None,
         pointer: None,
         anchor: None,
+        latent_match,
+        answer_kl,
     };
     // Latents 0..S hold the named objects, latent S the distance.
     let slots = model.cfg.object_slots;
@@ -468,6 +643,82 @@ fn pass_sums(
         sums.distance = Some((distance, m));
     }
     Ok(sums)
+}
+
+/// The distillation sums of one pass: squared error of the projected student latents against the
+/// teacher's (with the element count) and the per-question answer KL (with the question count),
+/// over the questions that have a teacher target.
+#[allow(clippy::type_complexity)]
+fn distill_sums(
+    model: &SpatialVlm,
+    f: &BatchForward,
+    batch: &[usize],
+    d: &Distillation,
+    k: usize,
+) -> Result<(Option<(Tensor, usize)>, Option<(Tensor, usize)>)> {
+    let device = model.device().clone();
+    let with: Vec<(usize, &TeacherTarget)> = batch
+        .iter()
+        .enumerate()
+        .filter_map(|(bi, i)| d.targets.get(i).map(|t| (bi, t)))
+        .collect();
+    if with.is_empty() {
+        return Ok((None, None));
+    }
+    let m = with.len();
+    let keep = Tensor::new(
+        with.iter()
+            .map(|(bi, _)| *bi as u32)
+            .collect::<Vec<_>>()
+            .as_slice(),
+        &device,
+    )?;
+    let student = f
+        .latent_states(k, model.cfg.object_slots, &device)?
+        .index_select(&keep, 0)?;
+    let teacher = Tensor::stack(&with.iter().map(|(_, t)| &t.latents).collect::<Vec<_>>(), 0)?;
+    if teacher.dims()[..2] != [m, k] {
+        candle_core::bail!(
+            "the teacher's latents are {:?}; the student has {k}",
+            teacher.dims()
+        );
+    }
+    let projected = d.projection.forward(&student)?;
+    let latent = (projected - &teacher)?.sqr()?.sum_all()?;
+    let latent_count = teacher.elem_count();
+    // Answer KL: the student's rows of these questions against the teacher's.
+    let (rows, counts) = f.answer_rows();
+    let mut starts = Vec::with_capacity(counts.len());
+    let mut acc = 0;
+    for c in &counts {
+        starts.push(acc);
+        acc += c;
+    }
+    let (mut picked_rows, mut weights, mut teacher_rows) = (Vec::new(), Vec::new(), Vec::new());
+    for (bi, t) in &with {
+        let c = counts[*bi];
+        if t.answer_log_p.dim(0)? != c {
+            // Another answer length (another tokenizer): no KL for this question.
+            continue;
+        }
+        picked_rows.extend_from_slice(&rows[starts[*bi]..starts[*bi] + c]);
+        weights.extend(std::iter::repeat_n(1.0 / c as f32, c));
+        teacher_rows.push(&t.answer_log_p);
+    }
+    let kl = if teacher_rows.is_empty() {
+        None
+    } else {
+        let r = picked_rows.len();
+        let picked = f
+            .flat
+            .index_select(&Tensor::new(picked_rows.as_slice(), &device)?, 0)?;
+        let log_s = candle_nn::ops::log_softmax(&model.decoder().lm_logits(&picked)?, D::Minus1)?;
+        let log_t = Tensor::cat(&teacher_rows, 0)?;
+        let per_row = (log_t.exp()? * (&log_t - log_s)?)?.sum(D::Minus1)?;
+        let w = Tensor::from_vec(weights, r, &device)?;
+        Some(((per_row * w)?.sum_all()?, teacher_rows.len()))
+    };
+    Ok((Some((latent, latent_count)), kl))
 }
 
 /// Summed smooth L1 (β = 0.1) between two tensors of one shape.

@@ -7,6 +7,7 @@
 pub mod cache;
 pub mod loss;
 pub mod noise;
+pub mod teacher;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,11 +17,12 @@ use candle_nn::VarMap;
 use serde::{Deserialize, Serialize};
 
 use self::cache::TokenCache;
-use self::loss::{Specials, stage2_losses};
+use self::loss::{Distillation, Specials, distilled_stage2_losses};
+use self::teacher::{LatentProjection, PROJECTION_FILE, TeacherSide, check_teacher};
 use super::optim::{AdamW, learning_rate};
 use super::run_loop::{
     Schedule, StageState, StepReport, TrainStage, apply_update, restore_stage,
-    write_stage_checkpoint,
+    write_stage_checkpoint_with,
 };
 use super::trainer::checkpoint_dir;
 use crate::data::{Dataset, Split};
@@ -82,6 +84,25 @@ pub struct DecoderTrainConfig {
     /// words.
     #[serde(default)]
     pub init_decoder: Option<std::path::PathBuf>,
+    /// An object teacher's model folder for Hidden CoT distillation (`teacher.rs`): the
+    /// student's latents learn to hold what the teacher's hold, its answers to follow the
+    /// teacher's; `None`: no teacher.
+    #[serde(default)]
+    pub teacher: Option<std::path::PathBuf>,
+    /// Weight of `latent_match` (with a teacher).
+    #[serde(default = "default_latent_match_weight")]
+    pub latent_match_weight: f64,
+    /// Weight of `answer_kl` (with a teacher).
+    #[serde(default = "default_answer_kl_weight")]
+    pub answer_kl_weight: f64,
+}
+
+fn default_latent_match_weight() -> f64 {
+    0.1
+}
+
+fn default_answer_kl_weight() -> f64 {
+    0.5
 }
 
 impl Default for DecoderTrainConfig {
@@ -107,6 +128,9 @@ impl Default for DecoderTrainConfig {
             seed: 0,
             init: None,
             init_decoder: None,
+            teacher: None,
+            latent_match_weight: default_latent_match_weight(),
+            answer_kl_weight: default_answer_kl_weight(),
         }
     }
 }
@@ -128,6 +152,10 @@ pub struct DecoderTrainer {
     out: PathBuf,
     /// Steps done.
     pub step: usize,
+    /// With `--teacher`: the student's projection to the teacher's width…
+    projection: Option<LatentProjection>,
+    /// …and the teacher with its view of the questions.
+    teacher: Option<TeacherSide>,
 }
 
 fn io_err(path: &Path, e: impl std::fmt::Display) -> ModelError {
@@ -155,6 +183,22 @@ impl DecoderTrainer {
             return Err(ModelError::Invalid(
                 "stage 2 trains models that read object tokens (scene_input: objects)".into(),
             ));
+        }
+        if config.teacher.is_some() && config.blind {
+            return Err(ModelError::Invalid(
+                "a blind run has no scene to distil: --teacher and --blind exclude each other"
+                    .into(),
+            ));
+        }
+        for (name, w) in [
+            ("--latent-match", config.latent_match_weight),
+            ("--answer-kl", config.answer_kl_weight),
+        ] {
+            if !(w.is_finite() && w >= 0.0) {
+                return Err(ModelError::Invalid(format!(
+                    "{name} {w}: a weight must be a number from 0 up"
+                )));
+            }
         }
         if !(0.0..1.0).contains(&config.word_noise) {
             return Err(ModelError::Invalid(format!(
@@ -185,6 +229,22 @@ impl DecoderTrainer {
             .filter(|(k, _)| is_stage2_var(k))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
+        let projection = match &config.teacher {
+            Some(dir) => {
+                let teacher_cfg = check_teacher(dir, &model_cfg)?;
+                Some(LatentProjection::new(
+                    &model_cfg,
+                    &teacher_cfg,
+                    config.seed,
+                    device,
+                )?)
+            }
+            None => None,
+        };
+        let mut named = named;
+        if let Some(p) = &projection {
+            named.extend(p.vars()?);
+        }
         let opt = AdamW::new(named, config.weight_decay)?;
         let mut t = DecoderTrainer {
             config,
@@ -197,6 +257,8 @@ impl DecoderTrainer {
             dataset,
             out: out.to_path_buf(),
             step: 0,
+            projection,
+            teacher: None,
         };
         match (resume, ckpt) {
             (true, Some(dir)) => t.restore(&dir, device)?,
@@ -270,6 +332,15 @@ impl DecoderTrainer {
             )));
         }
         t.cache = cache;
+        if let Some(dir) = t.config.teacher.clone() {
+            t.teacher = Some(TeacherSide::load(
+                &dir,
+                &t.cache,
+                &t.dataset,
+                t.config.max_scenes,
+                device,
+            )?);
+        }
         Ok(t)
     }
 
@@ -304,8 +375,29 @@ impl DecoderTrainer {
     }
 
     fn restore(&mut self, dir: &Path, device: &Device) -> Result<(), ModelError> {
+        let saved_projection = dir.join(PROJECTION_FILE);
+        if self.projection.is_none() && saved_projection.is_file() {
+            return Err(ModelError::Checkpoint {
+                path: saved_projection,
+                problem: "this run was started with --teacher; resume it with the same teacher"
+                    .into(),
+            });
+        }
+        if let Some(p) = &mut self.projection {
+            p.restore(dir)?;
+        }
         let state: StageState<DecoderTrainConfig> =
             restore_stage(dir, &self.varmap, &mut self.opt, &self.model_cfg, device)?;
+        if state.config.teacher != self.config.teacher {
+            return Err(ModelError::Checkpoint {
+                path: dir.join("trainer_state.json"),
+                problem: format!(
+                    "this run was started with teacher {:?}, not {:?}; resume it the way it \
+                     was started",
+                    state.config.teacher, self.config.teacher
+                ),
+            });
+        }
         self.step = state.step;
         // The step count given now replaces the saved one, and so does a word noise given now
         // (fine-tuning a finished run with it); without one, the saved noise stays.
@@ -349,13 +441,27 @@ impl DecoderTrainer {
             ),
             ..Specials::of(&self.tokenizer)
         };
-        Ok(stage2_losses(
+        let targets = match &self.teacher {
+            Some(teacher) => Some(teacher.targets(&batch)?),
+            None => None,
+        };
+        let distill = match (&targets, &self.projection) {
+            (Some(targets), Some(p)) => Some(Distillation {
+                targets,
+                projection: &p.linear,
+                latent_weight: self.config.latent_match_weight,
+                kl_weight: self.config.answer_kl_weight,
+            }),
+            _ => None,
+        };
+        Ok(distilled_stage2_losses(
             &self.model,
             &self.cache,
             &batch,
             specials,
             self.config.blind,
             self.config.probe_weight,
+            distill.as_ref(),
         )?)
     }
 }
@@ -473,6 +579,13 @@ impl TrainStage for DecoderTrainer {
                 weights.insert(k.to_string(), self.config.probe_weight as f32);
             }
         }
+        if terms.contains_key("latent_match") {
+            weights.insert(
+                "latent_match".to_string(),
+                self.config.latent_match_weight as f32,
+            );
+            weights.insert("answer_kl".to_string(), self.config.answer_kl_weight as f32);
+        }
         Ok(StepReport {
             losses,
             weights,
@@ -502,7 +615,7 @@ impl TrainStage for DecoderTrainer {
     }
 
     fn checkpoint(&self) -> Result<PathBuf, ModelError> {
-        write_stage_checkpoint(
+        write_stage_checkpoint_with(
             &self.out,
             &self.varmap,
             &self.tokenizer,
@@ -511,6 +624,10 @@ impl TrainStage for DecoderTrainer {
                 step: self.step,
                 config: self.config.clone(),
                 model: self.model_cfg.clone(),
+            },
+            |dir| match &self.projection {
+                Some(p) => p.save(dir),
+                None => Ok(()),
             },
         )
     }

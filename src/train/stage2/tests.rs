@@ -1150,3 +1150,219 @@ fn word_noise_changes_a_steps_questions_reproducibly_and_is_refused_out_of_range
         assert!(e.contains("word noise"), "{e}");
     }
 }
+
+/// A stage-2 trainer distilled from the model folder `teacher` with these weights.
+fn distilled_trainer(
+    ds: &Dataset,
+    tk: &SpatiaTokenizer,
+    out: &Path,
+    teacher: &Path,
+    steps: usize,
+    resume: bool,
+) -> Result<DecoderTrainer, crate::model::ModelError> {
+    new_trainer(
+        tiny_object_cfg(tk.vocab_size()),
+        DecoderTrainConfig {
+            teacher: Some(teacher.to_path_buf()),
+            latent_match_weight: 1.0,
+            answer_kl_weight: 1.0,
+            ..tiny_config(steps)
+        },
+        ds,
+        tk,
+        out,
+        resume,
+    )
+}
+
+#[test]
+fn a_teacher_equal_to_the_student_gives_no_answer_kl_and_another_one_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = tiny_dataset(dir.path());
+    let tk = tokenizer(&ds);
+    // The student's own starting weights as its teacher.
+    let start = trainer(&ds, &tk, &dir.path().join("start"), 4, false);
+    let same = start.checkpoint().unwrap();
+    let t = distilled_trainer(&ds, &tk, &dir.path().join("a"), &same, 4, false).unwrap();
+    let terms = t.losses_at(0).unwrap().1;
+    let kl = terms["answer_kl"].to_scalar::<f32>().unwrap();
+    assert!(kl.abs() < 1e-5, "answer KL from itself {kl}");
+    // The projection is random, so the latents do not match yet.
+    assert!(terms["latent_match"].to_scalar::<f32>().unwrap() > 0.05);
+    // Every question has its teacher question, with the same words.
+    let teacher = t.teacher.as_ref().unwrap();
+    assert!(teacher.map.iter().all(Option::is_some));
+    for (i, m) in teacher.map.iter().enumerate() {
+        let (s, tq) = (&t.cache.questions[i], &teacher.cache.questions[m.unwrap()]);
+        assert_eq!(s.question, tq.question);
+        assert_eq!(
+            t.cache.scenes[s.scene].key,
+            teacher.cache.scenes[tq.scene].key
+        );
+    }
+    // A teacher with other weights: its answers differ.
+    let other_cfg = tiny_object_cfg(tk.vocab_size());
+    let other = dir.path().join("other");
+    save_seeded(&other_cfg, &tk, 7, &other);
+    let t = distilled_trainer(&ds, &tk, &dir.path().join("b"), &other, 4, false).unwrap();
+    let kl = t.losses_at(0).unwrap().1["answer_kl"]
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!(kl > 1e-3, "answer KL from another teacher {kl}");
+}
+
+#[test]
+fn latent_matching_learns_the_teachers_latents_and_resumes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = tiny_dataset(dir.path());
+    let tk = tokenizer(&ds);
+    let teacher = dir.path().join("teacher");
+    save_seeded(&tiny_object_cfg(tk.vocab_size()), &tk, 7, &teacher);
+    let (tx, _rx) = crossbeam_channel::bounded(4096);
+    let cancel = Arc::new(AtomicBool::new(false));
+    let mut whole =
+        distilled_trainer(&ds, &tk, &dir.path().join("whole"), &teacher, 12, false).unwrap();
+    let before = whole.losses_at(0).unwrap().1["latent_match"]
+        .to_scalar::<f32>()
+        .unwrap();
+    whole.run(&tx, &cancel).unwrap();
+    let after = whole.losses_at(0).unwrap().1["latent_match"]
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!(after < 0.8 * before, "latent match {before} -> {after}");
+    // Both terms are logged under their names with their weights.
+    let log = std::fs::read_to_string(dir.path().join("whole/train_log.jsonl")).unwrap();
+    let last: serde_json::Value =
+        serde_json::from_str(log.lines().rfind(|l| l.contains("losses")).unwrap()).unwrap();
+    for term in ["latent_match", "answer_kl", "answer"] {
+        assert!(last["losses"][term].as_f64().unwrap().is_finite(), "{term}");
+        assert_eq!(last["weights"][term].as_f64().unwrap(), 1.0, "{term}");
+    }
+    // Stopped at step 6 and resumed: the same weights and projection as the uninterrupted run.
+    let part_dir = dir.path().join("part");
+    let mut part = distilled_trainer(&ds, &tk, &part_dir, &teacher, 12, false).unwrap();
+    part.run_until(6, &tx, &cancel).unwrap();
+    drop(part);
+    let mut resumed = distilled_trainer(&ds, &tk, &part_dir, &teacher, 12, true).unwrap();
+    assert_eq!(resumed.step, 6);
+    resumed.run(&tx, &cancel).unwrap();
+    for file in ["model.safetensors", teacher::PROJECTION_FILE] {
+        let load = |run: &str| {
+            candle_core::safetensors::load(
+                dir.path().join(run).join("checkpoint").join(file),
+                &Device::Cpu,
+            )
+            .unwrap()
+        };
+        let (a, b) = (load("whole"), load("part"));
+        assert_eq!(a.len(), b.len());
+        for (name, t) in &a {
+            assert!(max_diff(t, &b[name]) < 1e-6, "{file}: {name}");
+        }
+    }
+    // The checkpoint stays a model folder: the projection is not in its model file.
+    let model = crate::model::checkpoint::load_model(&part_dir.join("checkpoint"), &Device::Cpu);
+    assert!(model.is_ok());
+    // Resuming without the teacher is refused, naming the projection.
+    let e = new_trainer(
+        tiny_object_cfg(tk.vocab_size()),
+        tiny_config(12),
+        &ds,
+        &tk,
+        &part_dir,
+        true,
+    )
+    .err()
+    .expect("refused")
+    .to_string();
+    assert!(
+        e.contains(teacher::PROJECTION_FILE) && e.contains("--teacher"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_teacher_whose_latents_cannot_be_matched_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = tiny_dataset(dir.path());
+    let tk = tokenizer(&ds);
+    let other = dir.path().join("k5");
+    let cfg = ModelConfig {
+        hidden_cot_tokens: 5,
+        ..tiny_object_cfg(tk.vocab_size())
+    };
+    save_seeded(&cfg, &tk, 1, &other);
+    let e = distilled_trainer(&ds, &tk, &dir.path().join("a"), &other, 4, false)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(e.contains("k5") && e.contains("5 latents"), "{e}");
+    // A blind run has nothing to distil.
+    let e = new_trainer(
+        tiny_object_cfg(tk.vocab_size()),
+        DecoderTrainConfig {
+            blind: true,
+            teacher: Some(other.clone()),
+            ..tiny_config(4)
+        },
+        &ds,
+        &tk,
+        &dir.path().join("b"),
+        false,
+    )
+    .err()
+    .expect("refused")
+    .to_string();
+    assert!(e.contains("--blind"), "{e}");
+    // Weights must be numbers from 0 up.
+    let e = new_trainer(
+        tiny_object_cfg(tk.vocab_size()),
+        DecoderTrainConfig {
+            teacher: Some(other),
+            answer_kl_weight: f64::NAN,
+            ..tiny_config(4)
+        },
+        &ds,
+        &tk,
+        &dir.path().join("c"),
+        false,
+    )
+    .err()
+    .expect("refused")
+    .to_string();
+    assert!(e.contains("--answer-kl"), "{e}");
+}
+
+#[test]
+fn questions_map_to_the_teachers_by_scene_place_and_words() {
+    use super::teacher::question_map;
+    let q = |scene: usize, words: &[u32]| CachedQuestion {
+        scene,
+        category: QuestionCategory::Proximity,
+        question: words.to_vec(),
+        answer: vec![1],
+        named: Vec::new(),
+        anchored: Vec::new(),
+        distance_m: None,
+        negated: false,
+    };
+    let scene = |key: &str| CachedScene {
+        key: key.into(),
+        objects: Vec::new(),
+    };
+    // The teacher has scenes a, b, c; the student found nothing in b.
+    let teacher = TokenCache {
+        scenes: vec![scene("a"), scene("b"), scene("c")],
+        questions: vec![q(0, &[5]), q(0, &[6]), q(1, &[7]), q(2, &[8]), q(2, &[9])],
+        by_category: Vec::new(),
+    };
+    let student = TokenCache {
+        scenes: vec![scene("a"), scene("c"), scene("z")],
+        questions: vec![q(0, &[5]), q(0, &[6]), q(1, &[8]), q(1, &[10]), q(2, &[5])],
+        by_category: Vec::new(),
+    };
+    assert_eq!(
+        question_map(&student, &teacher),
+        vec![Some(0), Some(1), Some(3), None, None]
+    );
+}
