@@ -126,6 +126,11 @@ pub struct DecoderOptions {
     /// Weight of `answer_kl` (with --teacher).
     #[arg(long, default_value_t = 0.5)]
     answer_kl: f64,
+    /// The object student: the share of each step's questions asked over the annotated objects
+    /// (true categories and depth) instead of the objects it finds, so that the decoder also
+    /// learns its relations on exact boxes (0..1).
+    #[arg(long, default_value_t = 0.0, value_parser = share_in_unit, allow_negative_numbers = true)]
+    annotated_share: f64,
     /// Object tokens carry context features (nearest object of each category, what they rest
     /// on), see `object_context` in docs/MODELS.md.
     #[arg(long)]
@@ -453,6 +458,7 @@ fn train_decoder(o: &DecoderOptions) -> anyhow::Result<()> {
             teacher: o.teacher.clone(),
             latent_match_weight: o.latent_match,
             answer_kl_weight: o.answer_kl,
+            annotated_share: o.annotated_share,
             ..Default::default()
         },
         resume: r.resume(),

@@ -163,6 +163,26 @@ impl TokenCache {
         Ok(cache)
     }
 
+    /// A cache of just the questions `picks`, each `(source, question index)` with `source` an
+    /// index into `caches`, in that order (questions `0..picks.len()`), with the scenes they are
+    /// asked about (each scene once per source). Stage 2 builds one per step when a share of
+    /// the questions reads another cache's objects (`--annotated-share`).
+    pub fn gather(caches: &[&TokenCache], picks: &[(usize, usize)]) -> TokenCache {
+        let mut out = TokenCache::default();
+        let mut scene_of: std::collections::HashMap<(usize, usize), usize> =
+            std::collections::HashMap::new();
+        for &(source, i) in picks {
+            let cache = caches[source];
+            let mut q = cache.questions[i].clone();
+            q.scene = *scene_of.entry((source, q.scene)).or_insert_with(|| {
+                out.scenes.push(cache.scenes[q.scene].clone());
+                out.scenes.len() - 1
+            });
+            out.questions.push(q);
+        }
+        out
+    }
+
     /// The questions of step `step`: `n` of them, categories in turn (a shuffled order per
     /// step, so every category gets ⌊n / categories⌋ or one more), each drawn at random from
     /// its category; the same for the same seed and step (so a resumed run continues exactly).

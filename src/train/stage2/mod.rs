@@ -95,6 +95,11 @@ pub struct DecoderTrainConfig {
     /// Weight of `answer_kl` (with a teacher).
     #[serde(default = "default_answer_kl_weight")]
     pub answer_kl_weight: f64,
+    /// The object student only: the share of each step's questions asked over the annotated
+    /// objects (true categories and depth, what the teacher reads) instead of the objects the
+    /// student finds, so that the decoder also learns its relations on exact boxes; 0: none.
+    #[serde(default)]
+    pub annotated_share: f64,
 }
 
 fn default_latent_match_weight() -> f64 {
@@ -131,6 +136,7 @@ impl Default for DecoderTrainConfig {
             teacher: None,
             latent_match_weight: default_latent_match_weight(),
             answer_kl_weight: default_answer_kl_weight(),
+            annotated_share: 0.0,
         }
     }
 }
@@ -156,6 +162,9 @@ pub struct DecoderTrainer {
     projection: Option<LatentProjection>,
     /// …and the teacher with its view of the questions.
     teacher: Option<TeacherSide>,
+    /// With `annotated_share`: the training questions over the annotated objects, and for each
+    /// of this cache's questions the same question there.
+    annotated: Option<(TokenCache, Vec<Option<usize>>)>,
 }
 
 fn io_err(path: &Path, e: impl std::fmt::Display) -> ModelError {
@@ -199,6 +208,19 @@ impl DecoderTrainer {
                     "{name} {w}: a weight must be a number from 0 up"
                 )));
             }
+        }
+        if !(0.0..=1.0).contains(&config.annotated_share) {
+            return Err(ModelError::Invalid(format!(
+                "--annotated-share {}: a share must lie in 0..1",
+                config.annotated_share
+            )));
+        }
+        if config.annotated_share > 0.0 && model_cfg.object_source != ObjectSource::Predicted {
+            return Err(ModelError::Invalid(
+                "--annotated-share is for the object student (--student): the teacher reads \
+                 the annotated objects already"
+                    .into(),
+            ));
         }
         if !(0.0..1.0).contains(&config.word_noise) {
             return Err(ModelError::Invalid(format!(
@@ -259,6 +281,7 @@ impl DecoderTrainer {
             step: 0,
             projection,
             teacher: None,
+            annotated: None,
         };
         match (resume, ckpt) {
             (true, Some(dir)) => t.restore(&dir, device)?,
@@ -332,6 +355,17 @@ impl DecoderTrainer {
             )));
         }
         t.cache = cache;
+        if t.config.annotated_share > 0.0 {
+            let annotated = TokenCache::build(
+                &t.dataset,
+                Split::Train,
+                &t.tokenizer,
+                t.config.max_scenes,
+                |_, _| {},
+            )?;
+            let map = teacher::question_map(&t.cache, &annotated);
+            t.annotated = Some((annotated, map));
+        }
         if let Some(dir) = t.config.teacher.clone() {
             t.teacher = Some(TeacherSide::load(
                 &dir,
@@ -419,18 +453,31 @@ impl DecoderTrainer {
         &self.model
     }
 
+    /// The questions of step `step` (indices into [`Self::cache`]), categories balanced.
+    pub fn step_batch(&self, step: usize) -> Vec<usize> {
+        self.cache.sample(
+            self.config.questions_per_step,
+            self.config.seed,
+            step,
+            step < self.config.direct_first_steps,
+        )
+    }
+
+    /// With `annotated_share`, step `step`'s questions `batch` as a cache of their own
+    /// (questions `0..n` in batch order): a seeded share of them over the annotated objects of
+    /// their scenes, the rest over the objects the student finds; `None` without it.
+    pub fn annotated_view(&self, step: usize, batch: &[usize]) -> Option<TokenCache> {
+        let (annotated, map) = self.annotated.as_ref()?;
+        let picks = annotated_picks(batch, map, &self.config, step);
+        Some(TokenCache::gather(&[&self.cache, annotated], &picks))
+    }
+
     /// The named loss terms of step `step`'s batch (no update).
     pub fn losses_at(
         &self,
         step: usize,
     ) -> Result<(candle_core::Tensor, BTreeMap<String, candle_core::Tensor>), ModelError> {
-        let direct_only = step < self.config.direct_first_steps;
-        let batch = self.cache.sample(
-            self.config.questions_per_step,
-            self.config.seed,
-            step,
-            direct_only,
-        );
+        let batch = self.step_batch(step);
         let specials = Specials {
             noise: noise::WordNoise::at_step(
                 self.config.word_noise,
@@ -441,9 +488,23 @@ impl DecoderTrainer {
             ),
             ..Specials::of(&self.tokenizer)
         };
-        let targets = match &self.teacher {
+        let mut targets = match &self.teacher {
             Some(teacher) => Some(teacher.targets(&batch)?),
             None => None,
+        };
+        // A share of the questions over the annotated objects: the step's own cache, whose
+        // questions 0..n are the batch's in order (the teacher's targets follow them).
+        let gathered = self.annotated_view(step, &batch);
+        if let (Some(t), Some(_)) = (&mut targets, &gathered) {
+            *t = batch
+                .iter()
+                .enumerate()
+                .filter_map(|(pos, i)| t.get(i).map(|x| (pos, x.clone())))
+                .collect();
+        }
+        let (cache, batch) = match &gathered {
+            Some(g) => (g, (0..g.questions.len()).collect()),
+            None => (&self.cache, batch),
         };
         let distill = match (&targets, &self.projection) {
             (Some(targets), Some(p)) => Some(Distillation {
@@ -456,7 +517,7 @@ impl DecoderTrainer {
         };
         Ok(distilled_stage2_losses(
             &self.model,
-            &self.cache,
+            cache,
             &batch,
             specials,
             self.config.blind,
@@ -464,6 +525,29 @@ impl DecoderTrainer {
             distill.as_ref(),
         )?)
     }
+}
+
+/// For each question of `batch` (indices into the found-object cache), where step `step` reads
+/// it from: `(1, j)`, the same question `j` over the annotated objects, for a seeded share
+/// `config.annotated_share` of those that have one, else `(0, i)`.
+fn annotated_picks(
+    batch: &[usize],
+    map: &[Option<usize>],
+    config: &DecoderTrainConfig,
+    step: usize,
+) -> Vec<(usize, usize)> {
+    let key = noise::mix(config.seed ^ noise::mix(0xA11 ^ step as u64));
+    batch
+        .iter()
+        .enumerate()
+        .map(|(pos, &i)| {
+            let u = (noise::mix(key ^ pos as u64) >> 11) as f64 / (1u64 << 53) as f64;
+            match map.get(i).copied().flatten() {
+                Some(j) if u < config.annotated_share => (1, j),
+                _ => (0, i),
+            }
+        })
+        .collect()
 }
 
 /// The first id after the special tokens (which the tokenizer gives the lowest ids).

@@ -1095,6 +1095,84 @@ fn a_student_trains_its_decoder_on_the_objects_its_stage_one_perception_finds() 
             .any(|s| s.objects.iter().any(|o| o.pixels == 123_456))
     );
     assert_eq!(t.cache.scenes.len(), first.len());
+    // A share of each step's questions over the annotated objects.
+    let share = |p: f64, name: &str| {
+        new_trainer(
+            cfg.clone(),
+            DecoderTrainConfig {
+                annotated_share: p,
+                questions_per_step: 64,
+                ..config.clone()
+            },
+            &ds,
+            &tk,
+            &dir.path().join(name),
+            false,
+        )
+        .unwrap()
+    };
+    let mixed = share(0.5, "mixed");
+    let batch = mixed.step_batch(2);
+    let view = mixed.annotated_view(2, &batch).unwrap();
+    assert_eq!(view.questions.len(), batch.len());
+    let mut exact = 0;
+    for (q, &i) in view.questions.iter().zip(&batch) {
+        let original = &mixed.cache.questions[i];
+        // The same question, read over one of the two object sets of its scene.
+        assert_eq!(
+            (&q.question, &q.answer),
+            (&original.question, &original.answer)
+        );
+        let scene = &view.scenes[q.scene];
+        let (shard, _) = ds.load(Split::Train, &scene.key).unwrap();
+        let annotated = crate::data::object_tokens(
+            &crate::data::ObjectViews::of_shard(&shard),
+            crate::questions::min_visible_px(shard.size) as u32,
+        );
+        if scene.objects == annotated {
+            exact += 1;
+        } else {
+            assert_eq!(scene.objects, mixed.cache.scenes[original.scene].objects);
+        }
+    }
+    assert!(
+        (16..=48).contains(&exact),
+        "{exact} of 64 questions over the annotated objects at a share of 0.5"
+    );
+    // Seeded by step: the same step reads the same objects, another step others.
+    let again = mixed.annotated_view(2, &batch).unwrap();
+    assert_eq!(
+        again.scenes.iter().map(|s| &s.objects).collect::<Vec<_>>(),
+        view.scenes.iter().map(|s| &s.objects).collect::<Vec<_>>()
+    );
+    let other = mixed.annotated_view(3, &batch).unwrap();
+    assert_ne!(
+        other.scenes.iter().map(|s| &s.objects).collect::<Vec<_>>(),
+        view.scenes.iter().map(|s| &s.objects).collect::<Vec<_>>()
+    );
+    // Without a share there is no separate view; the step trains either way.
+    assert!(share(0.0, "none").annotated_view(2, &batch).is_none());
+    let terms = mixed.losses_at(2).unwrap().1;
+    assert!(terms["answer"].to_scalar::<f32>().unwrap().is_finite());
+    // The teacher reads the annotated objects already; a share outside 0..1 is refused.
+    let refused = new_trainer(
+        tiny_object_cfg(tk.vocab_size()),
+        DecoderTrainConfig {
+            annotated_share: 0.5,
+            ..tiny_config(4)
+        },
+        &ds,
+        &tk,
+        &dir.path().join("teacher"),
+        false,
+    );
+    assert!(
+        refused
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("--annotated-share")
+    );
     // A new run in the same folder computes them again.
     let t = new_trainer(cfg, config, &ds, &tk, &out, false).unwrap();
     assert_eq!(t.cache.scenes.len(), first.len());
@@ -1331,6 +1409,44 @@ fn a_teacher_whose_latents_cannot_be_matched_is_refused() {
     .expect("refused")
     .to_string();
     assert!(e.contains("--answer-kl"), "{e}");
+}
+
+#[test]
+fn a_gathered_cache_holds_the_picked_questions_in_order_with_their_scenes_once() {
+    let q = |scene: usize, w: u32| CachedQuestion {
+        scene,
+        category: QuestionCategory::Proximity,
+        question: vec![w],
+        answer: vec![1],
+        named: Vec::new(),
+        anchored: Vec::new(),
+        distance_m: None,
+        negated: false,
+    };
+    let scene = |key: &str| CachedScene {
+        key: key.into(),
+        objects: Vec::new(),
+    };
+    let a = TokenCache {
+        scenes: vec![scene("a0"), scene("a1")],
+        questions: vec![q(0, 10), q(1, 11), q(1, 12)],
+        by_category: Vec::new(),
+    };
+    let b = TokenCache {
+        scenes: vec![scene("b0")],
+        questions: vec![q(0, 20)],
+        by_category: Vec::new(),
+    };
+    let g = TokenCache::gather(&[&a, &b], &[(0, 2), (1, 0), (0, 1), (0, 0)]);
+    let words: Vec<u32> = g.questions.iter().map(|q| q.question[0]).collect();
+    assert_eq!(words, vec![12, 20, 11, 10]);
+    let keys: Vec<&str> = g
+        .questions
+        .iter()
+        .map(|q| g.scenes[q.scene].key.as_str())
+        .collect();
+    assert_eq!(keys, vec!["a1", "b0", "a1", "a0"]);
+    assert_eq!(g.scenes.len(), 3, "each scene once");
 }
 
 #[test]
