@@ -5,30 +5,20 @@
 //! (true categories and depth, what the teacher reads). `cargo run --release
 //! --no-default-features --example perception_oracle -- MODEL_DIR DATASET [N] [SPLIT]`.
 
-use spatia::data::{Dataset, ObjectToken, Split, match_to_annotated};
+use spatia::data::{ObjectToken, Split, match_to_annotated};
+use spatia::model::ViewBatch;
 use spatia::model::vlm::PredictedMaps;
-use spatia::model::{DeviceChoice, ViewBatch, load_model, select_device};
 use spatia::questions::QuestionCategory;
 
+mod common;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
-    let usage = "usage: perception_oracle MODEL_DIR DATASET [N] [train|val|test]";
-    let model_dir = args.next().ok_or(usage)?;
-    let data = args.next().ok_or(usage)?;
-    let n: usize = args.next().map_or(Ok(30), |s| s.parse())?;
-    let split = match args.next().as_deref() {
-        None => Split::Test,
-        Some(name) => Split::ALL
-            .into_iter()
-            .find(|s| s.name() == name)
-            .ok_or(usage)?,
-    };
-    let loaded = load_model(
-        std::path::Path::new(&model_dir),
-        &select_device(DeviceChoice::Cpu)?,
+    let (loaded, dataset, n, split) = common::model_data_rooms_split(
+        "usage: perception_oracle MODEL_DIR DATASET [N] [train|val|test]",
+        30,
+        Split::Test,
     )?;
     let m = &loaded.model;
-    let dataset = Dataset::open(std::path::Path::new(&data))?;
     let sources = [
         "found (own depth)",
         "own categories, true depth",

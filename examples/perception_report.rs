@@ -9,31 +9,21 @@
 
 use std::collections::BTreeMap;
 
-use spatia::data::{Dataset, ObjectViews, Split, match_to_annotated, object_tokens};
-use spatia::model::{DeviceChoice, ViewBatch, load_model, select_device};
+use spatia::data::{ObjectViews, Split, match_to_annotated, object_tokens};
+use spatia::model::ViewBatch;
 use spatia::questions::{QuestionCategory, min_visible_px};
 use spatia::scene::Category;
 use spatia::train::stage1::{PerceptionReport, perception_metrics};
 
+mod common;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
-    let usage = "usage: perception_report MODEL_DIR DATASET [N] [train|val|test]";
-    let model_dir = args.next().ok_or(usage)?;
-    let data = args.next().ok_or(usage)?;
-    let n: usize = args.next().map_or(Ok(40), |s| s.parse())?;
-    let split = match args.next().as_deref() {
-        None => Split::Val,
-        Some(name) => Split::ALL
-            .into_iter()
-            .find(|s| s.name() == name)
-            .ok_or(usage)?,
-    };
-    let loaded = load_model(
-        std::path::Path::new(&model_dir),
-        &select_device(DeviceChoice::Cpu)?,
+    let (loaded, dataset, n, split) = common::model_data_rooms_split(
+        "usage: perception_report MODEL_DIR DATASET [N] [train|val|test]",
+        40,
+        Split::Val,
     )?;
     let m = &loaded.model;
-    let dataset = Dataset::open(std::path::Path::new(&data))?;
     let mut total = PerceptionReport::default();
     // category -> (annotated, matched, Σ centre error of matched)
     let mut per: BTreeMap<usize, (usize, usize, f32)> = BTreeMap::new();

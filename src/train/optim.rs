@@ -8,6 +8,22 @@ use candle_core::{Device, Tensor, Var};
 
 use crate::model::ModelError;
 
+/// The variables of `varmap` whose names `keep` accepts, with their names (what [`AdamW::new`]
+/// takes).
+pub fn named_vars(
+    varmap: &candle_nn::VarMap,
+    keep: impl Fn(&str) -> bool,
+) -> Result<Vec<(String, Var)>, ModelError> {
+    Ok(varmap
+        .data()
+        .lock()
+        .map_err(|_| ModelError::Invalid("variable map poisoned".into()))?
+        .iter()
+        .filter(|(k, _)| keep(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect())
+}
+
 /// AdamW (decoupled weight decay). Its moments are saved with checkpoints so a resumed run
 /// continues exactly.
 pub struct AdamW {

@@ -255,13 +255,7 @@ impl Trainer {
             TASKS.to_vec()
         };
         let log_vars = Var::zeros(tasks.len(), DType::F32, device)?;
-        let mut named: Vec<(String, Var)> = varmap
-            .data()
-            .lock()
-            .map_err(|_| ModelError::Invalid("variable map poisoned".into()))?
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let mut named = super::optim::named_vars(&varmap, |_| true)?;
         named.push(("kendall.log_vars".into(), log_vars.clone()));
         if let Some(d) = &distill {
             named.extend(d.named_vars()?);

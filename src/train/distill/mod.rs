@@ -430,13 +430,9 @@ impl Distiller {
 
     /// The projection's variables, named for the optimiser.
     pub fn named_vars(&self) -> Result<Vec<(String, candle_core::Var)>, ModelError> {
-        Ok(self
-            .varmap
-            .data()
-            .lock()
-            .map_err(|_| ModelError::Invalid("variable map poisoned".into()))?
-            .iter()
-            .map(|(k, v)| (format!("distill.{k}"), v.clone()))
+        Ok(super::optim::named_vars(&self.varmap, |_| true)?
+            .into_iter()
+            .map(|(k, v)| (format!("distill.{k}"), v))
             .collect())
     }
 }

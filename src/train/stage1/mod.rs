@@ -194,14 +194,7 @@ impl PerceptionTrainer {
         let varmap = VarMap::new();
         let vb = crate::model::nn::seeded_var_builder(&varmap, config.seed, device);
         let model = SpatialVlm::new(&model_cfg, vb)?;
-        let named: Vec<(String, candle_core::Var)> = varmap
-            .data()
-            .lock()
-            .map_err(|_| ModelError::Invalid("variable map poisoned".into()))?
-            .iter()
-            .filter(|(k, _)| is_stage1_var(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let named = super::optim::named_vars(&varmap, is_stage1_var)?;
         let opt = AdamW::new(named, config.weight_decay)?;
         let class_weight = dataset_class_weights(
             &dataset,

@@ -461,16 +461,17 @@ pub fn distilled_stage2_losses(
     let mut terms = BTreeMap::new();
     terms.insert("answer".to_string(), answer.clone());
     let mut total = answer;
+    // A term's mean over the items the passes counted (0 when none).
+    let mean = |pick: &dyn Fn(&Sums) -> Option<&(Tensor, usize)>| -> Result<Tensor> {
+        let items: Vec<&(Tensor, usize)> = parts.iter().filter_map(pick).collect();
+        let count: usize = items.iter().map(|(_, c)| c).sum();
+        if count == 0 {
+            return Tensor::zeros((), DType::F32, &device);
+        }
+        sum_all(items.iter().map(|(t, _)| t).collect())? / count as f64
+    };
     let probes = !blind && model.probes().is_some() && k > model.cfg.object_slots;
     if probes {
-        let mean = |pick: &dyn Fn(&Sums) -> Option<&(Tensor, usize)>| -> Result<Tensor> {
-            let items: Vec<&(Tensor, usize)> = parts.iter().filter_map(pick).collect();
-            let count: usize = items.iter().map(|(_, c)| c).sum();
-            if count == 0 {
-                return Tensor::zeros((), DType::F32, &device);
-            }
-            sum_all(items.iter().map(|(t, _)| t).collect())? / count as f64
-        };
         let class = mean(&|p| p.class.as_ref())?;
         let bbox = mean(&|p| p.bbox.as_ref())?;
         let distance = mean(&|p| p.distance.as_ref())?;
@@ -491,14 +492,6 @@ pub fn distilled_stage2_losses(
         total = (total + probes * probe_weight)?;
     }
     if let Some(d) = distill {
-        let mean = |pick: &dyn Fn(&Sums) -> Option<&(Tensor, usize)>| -> Result<Tensor> {
-            let items: Vec<&(Tensor, usize)> = parts.iter().filter_map(pick).collect();
-            let count: usize = items.iter().map(|(_, c)| c).sum();
-            if count == 0 {
-                return Tensor::zeros((), DType::F32, &device);
-            }
-            sum_all(items.iter().map(|(t, _)| t).collect())? / count as f64
-        };
         let latent = mean(&|p| p.latent_match.as_ref())?;
         let kl = mean(&|p| p.answer_kl.as_ref())?;
         terms.insert("latent_match".to_string(), latent.clone());

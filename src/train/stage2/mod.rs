@@ -243,14 +243,7 @@ impl DecoderTrainer {
         let model = SpatialVlm::new(&model_cfg, vb)?;
         // Only what stage 2 trains: the encoder, depth and detection heads and the patch
         // projector stay as they are.
-        let named: Vec<(String, candle_core::Var)> = varmap
-            .data()
-            .lock()
-            .map_err(|_| ModelError::Invalid("variable map poisoned".into()))?
-            .iter()
-            .filter(|(k, _)| is_stage2_var(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let mut named = super::optim::named_vars(&varmap, is_stage2_var)?;
         let projection = match &config.teacher {
             Some(dir) => {
                 let teacher_cfg = check_teacher(dir, &model_cfg)?;
@@ -263,7 +256,6 @@ impl DecoderTrainer {
             }
             None => None,
         };
-        let mut named = named;
         if let Some(p) = &projection {
             named.extend(p.vars()?);
         }

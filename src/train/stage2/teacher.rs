@@ -51,14 +51,7 @@ impl LatentProjection {
 
     /// Its variables by name, for the optimiser.
     pub fn vars(&self) -> Result<Vec<(String, candle_core::Var)>, ModelError> {
-        Ok(self
-            .varmap
-            .data()
-            .lock()
-            .map_err(|_| ModelError::Invalid("variable map poisoned".into()))?
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect())
+        crate::train::optim::named_vars(&self.varmap, |_| true)
     }
 
     /// Saves it into the checkpoint folder `dir`.

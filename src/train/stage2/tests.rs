@@ -1411,30 +1411,39 @@ fn a_teacher_whose_latents_cannot_be_matched_is_refused() {
     assert!(e.contains("--answer-kl"), "{e}");
 }
 
-#[test]
-fn a_gathered_cache_holds_the_picked_questions_in_order_with_their_scenes_once() {
-    let q = |scene: usize, w: u32| CachedQuestion {
+/// A proximity question of scene `scene` with the words `words`, answer token 1, no targets.
+fn bare_question(scene: usize, words: &[u32]) -> CachedQuestion {
+    CachedQuestion {
         scene,
         category: QuestionCategory::Proximity,
-        question: vec![w],
+        question: words.to_vec(),
         answer: vec![1],
         named: Vec::new(),
         anchored: Vec::new(),
         distance_m: None,
         negated: false,
-    };
-    let scene = |key: &str| CachedScene {
+    }
+}
+
+/// A scene `key` with no object tokens.
+fn bare_scene(key: &str) -> CachedScene {
+    CachedScene {
         key: key.into(),
         objects: Vec::new(),
-    };
+    }
+}
+
+#[test]
+fn a_gathered_cache_holds_the_picked_questions_in_order_with_their_scenes_once() {
+    let (q, scene) = (bare_question, bare_scene);
     let a = TokenCache {
         scenes: vec![scene("a0"), scene("a1")],
-        questions: vec![q(0, 10), q(1, 11), q(1, 12)],
+        questions: vec![q(0, &[10]), q(1, &[11]), q(1, &[12])],
         by_category: Vec::new(),
     };
     let b = TokenCache {
         scenes: vec![scene("b0")],
-        questions: vec![q(0, 20)],
+        questions: vec![q(0, &[20])],
         by_category: Vec::new(),
     };
     let g = TokenCache::gather(&[&a, &b], &[(0, 2), (1, 0), (0, 1), (0, 0)]);
@@ -1452,20 +1461,7 @@ fn a_gathered_cache_holds_the_picked_questions_in_order_with_their_scenes_once()
 #[test]
 fn questions_map_to_the_teachers_by_scene_place_and_words() {
     use super::teacher::question_map;
-    let q = |scene: usize, words: &[u32]| CachedQuestion {
-        scene,
-        category: QuestionCategory::Proximity,
-        question: words.to_vec(),
-        answer: vec![1],
-        named: Vec::new(),
-        anchored: Vec::new(),
-        distance_m: None,
-        negated: false,
-    };
-    let scene = |key: &str| CachedScene {
-        key: key.into(),
-        objects: Vec::new(),
-    };
+    let (q, scene) = (bare_question, bare_scene);
     // The teacher has scenes a, b, c; the student found nothing in b.
     let teacher = TokenCache {
         scenes: vec![scene("a"), scene("b"), scene("c")],
