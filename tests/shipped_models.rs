@@ -110,10 +110,11 @@ const MIN_TEACHER_CONTACT_N: usize = 8;
 /// The shipped student on rooms from a seed the training data never used, under the grounded
 /// protocol (only objects the views show, answers balanced within every wording group, yes/no by
 /// the first-position decision, a blind baseline). It is the object student with the semantic
-/// pixel branch after 2,000 steps of stage 1 (docs/RESULTS.md: proximity 72.6% vs 52.2% blind on
-/// 100 test rooms, 73.0% vs 49.4% on 120 rooms of seed 7; on these 10 rooms 76.4% vs 56.4%, n
-/// 110). The floors sit under those measurements with a margin: it answers from the scene, well
-/// above its blind baseline.
+/// pixel branch after 3,000 steps of stage 1, its decoder trained with a quarter of its questions
+/// over the annotated objects (docs/RESULTS.md, twelfth session: proximity 76.9% on 100 test
+/// rooms, 77.1% on 120 rooms of seed 7, blind ~50%; on these 10 rooms 78.2% vs 42.7%, n 110).
+/// The floors sit under those measurements with a margin: it answers from the scene, well above
+/// its blind baseline.
 #[test]
 fn shipped_student_on_unseen_rooms_under_the_grounded_protocol() {
     let dir = tempfile::tempdir().unwrap();
@@ -140,15 +141,15 @@ fn shipped_student_on_unseen_rooms_under_the_grounded_protocol() {
     // Balanced: chance is one half, and the interval is reported around the accuracy.
     assert!((prox.chance - 0.5).abs() < 0.05, "chance {}", prox.chance);
     assert!(prox.ci95[0] <= prox.accuracy && prox.accuracy <= prox.ci95[1]);
-    // It answers from the scene (measured 76.4% against 56.4% blind on these rooms).
-    assert!(prox.accuracy >= 0.70, "proximity {}", prox.accuracy);
+    // It answers from the scene (measured 78.2% against 42.7% blind on these rooms).
+    assert!(prox.accuracy >= 0.72, "proximity {}", prox.accuracy);
     assert!(
-        prox.accuracy - report.blind["proximity"].accuracy >= 0.15,
+        prox.accuracy - report.blind["proximity"].accuracy >= 0.20,
         "proximity {} vs blind {}",
         prox.accuracy,
         report.blind["proximity"].accuracy
     );
-    // Answers of the asked kind (measured 98.0% on these rooms).
+    // Answers of the asked kind (measured 98.4% on these rooms).
     assert!(
         report.answer_kind_ok >= MIN_ANSWER_KIND,
         "{}",
@@ -164,9 +165,9 @@ fn shipped_student_on_unseen_rooms_under_the_grounded_protocol() {
         "{ok} / {n} vs {}",
         report.answer_kind_ok
     );
-    // Depth is metric and roughly right (measured AbsRel 0.205 on these rooms).
+    // Depth is metric and roughly right (measured AbsRel 0.187 on these rooms).
     assert!(
-        report.depth.abs_rel < 0.25,
+        report.depth.abs_rel < 0.23,
         "AbsRel {}",
         report.depth.abs_rel
     );

@@ -874,16 +874,26 @@ fn training_events_fill_the_curves_and_checkpoints() {
     // Hidden CoT distillation from the teacher folder, for the object student only.
     t.decoder_distill = true;
     t.teacher = "models/teacher".into();
+    t.annotated_share = 0.25;
     match t.request(false) {
-        TrainPlan::Decoder(p) => assert_eq!(
-            p.train.teacher.as_deref(),
-            Some(std::path::Path::new("models/teacher"))
-        ),
+        TrainPlan::Decoder(p) => {
+            assert_eq!(
+                p.train.teacher.as_deref(),
+                Some(std::path::Path::new("models/teacher"))
+            );
+            assert_eq!(p.train.annotated_share, 0.25);
+        }
         other => panic!("{other:?}"),
     }
     t.decoder_student = false;
     match t.request(false) {
-        TrainPlan::Decoder(p) => assert_eq!(p.train.teacher, None),
+        TrainPlan::Decoder(p) => {
+            assert_eq!(p.train.teacher, None);
+            assert_eq!(
+                p.train.annotated_share, 0.0,
+                "the teacher reads them already"
+            );
+        }
         other => panic!("{other:?}"),
     }
     t.stage = TrainingStage::Distill;

@@ -70,6 +70,8 @@ pub struct TrainingState {
     pub decoder_student: bool,
     /// Stage 2: the student's latents and answers distilled from the teacher folder.
     pub decoder_distill: bool,
+    /// Stage 2, the student: share of each step's questions over the annotated objects.
+    pub annotated_share: f64,
     /// Output folder.
     pub out: String,
     /// The student's size.
@@ -142,6 +144,7 @@ impl Default for TrainingState {
             init: String::new(),
             decoder_student: true,
             decoder_distill: false,
+            annotated_share: 0.0,
             out: std::env::temp_dir()
                 .join("spatia-training")
                 .display()
@@ -310,6 +313,11 @@ impl TrainingState {
                         optional(&self.teacher)
                     } else {
                         None
+                    },
+                    annotated_share: if self.decoder_student {
+                        self.annotated_share
+                    } else {
+                        0.0
                     },
                     ..Default::default()
                 },
@@ -600,6 +608,18 @@ pub fn training_ui(ui: &mut egui::Ui, t: &mut TrainingState, bridge: &mut ModelB
                     "Hidden CoT distillation: the student's latents learn to hold what the \
                      teacher's (the folder above) hold on the true objects, and its answers \
                      to follow the teacher's",
+                );
+                ui.end_row();
+                ui.label("annotated share");
+                ui.add_enabled(
+                    t.decoder_student,
+                    egui::DragValue::new(&mut t.annotated_share)
+                        .speed(0.01)
+                        .range(0.0..=1.0),
+                )
+                .on_hover_text(
+                    "share of each step's questions asked over the annotated objects (true \
+                     categories and depth) instead of the ones the student finds",
                 );
                 ui.end_row();
             }
