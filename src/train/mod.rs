@@ -25,4 +25,4 @@ pub use stages::{
 pub use trainer::{Batch, TASKS, TrainConfig, TrainEvent, Trainer, checkpoint_dir};
 
 #[cfg(test)]
-pub(crate) mod tests;
+mod tests;

@@ -1478,3 +1478,57 @@ fn questions_map_to_the_teachers_by_scene_place_and_words() {
         vec![Some(0), Some(1), Some(3), None, None]
     );
 }
+
+#[test]
+fn unseen_names_are_the_question_s_objects_the_model_has_no_token_of() {
+    use crate::model::config::SceneInput;
+    use crate::questions::names::canonical_name;
+    let dir = tempfile::tempdir().unwrap();
+    let ds = tiny_dataset(dir.path());
+    let tk = tokenizer(&ds);
+    let key = ds.scenes(crate::data::Split::Train)[0].clone();
+    let (shard, _) = ds.load(crate::data::Split::Train, &key).unwrap();
+    let views = ViewBatch::from_shard(&shard);
+    let object_cfg = ModelConfig {
+        scene_input: SceneInput::Objects,
+        latent_probes: true,
+        latent_pointers: true,
+        hidden_cot_tokens: 3,
+        ..ModelConfig::tiny(tk.vocab_size(), 16, 8)
+    };
+    let loaded = |cfg: &ModelConfig| {
+        let vm = VarMap::new();
+        let vb = crate::model::nn::seeded_var_builder(&vm, 0, &Device::Cpu);
+        crate::model::LoadedModel {
+            dir: dir.path().to_path_buf(),
+            model: SpatialVlm::new(cfg, vb).unwrap(),
+            tokenizer: tk.clone(),
+        }
+    };
+    let teacher = loaded(&object_cfg);
+    let tokens = teacher.encode(&views).unwrap();
+    // A category the scene's tokens hold, and one they do not.
+    let held: Vec<crate::scene::Category> = tokens
+        .objects
+        .iter()
+        .map(|o| crate::scene::Category::ALL[o.category])
+        .filter(|c| crate::questions::names::names_of(*c).is_some())
+        .collect();
+    let present = canonical_name(held[0]);
+    let absent = crate::questions::names::NAMES
+        .iter()
+        .map(|n| n.names[0])
+        .find(|n| !held.iter().any(|c| canonical_name(*c) == *n))
+        .unwrap();
+    let q = format!("Is the {present} near the {absent}?");
+    assert_eq!(teacher.unseen_names(&tokens, &q), vec![absent]);
+    assert!(
+        teacher
+            .unseen_names(&tokens, &format!("How many {present}s are there?"))
+            .is_empty()
+    );
+    // A patch model has no object list to check.
+    let patches = loaded(&ModelConfig::tiny(tk.vocab_size(), 16, 8));
+    let tokens = patches.encode(&views).unwrap();
+    assert!(patches.unseen_names(&tokens, &q).is_empty());
+}
