@@ -260,11 +260,11 @@ impl Engine {
             .iter()
             .map(|g| GroundedObject {
                 object_id: g.object_id,
-                name: self
-                    .scene
-                    .as_ref()
-                    .and_then(|(_, s)| s.objects.iter().find(|o| o.id == g.object_id))
-                    .map_or_else(|| "object".to_string(), |o| o.category.name().to_string()),
+                name: grounded_name(
+                    self.scene.as_ref().map(|(_, s)| s.as_ref()),
+                    &tokens.objects,
+                    g.object_id,
+                ),
                 probability: g.probability,
             })
             .collect();
@@ -310,4 +310,24 @@ impl Engine {
             world_from_camera0,
         })
     }
+}
+
+/// The name of the object `id` a slot pointed at: the scene's object of that id, or, for an
+/// object the student found that matches none of the scene's, the category it found it as
+/// (from the encoding's `objects`); "object" when neither knows it.
+pub fn grounded_name(
+    scene: Option<&crate::scene::Scene>,
+    objects: &[crate::data::ObjectToken],
+    id: u32,
+) -> String {
+    scene
+        .and_then(|s| s.objects.iter().find(|o| o.id == id))
+        .map(|o| o.category)
+        .or_else(|| {
+            objects
+                .iter()
+                .find(|o| o.id == id)
+                .and_then(|o| crate::scene::Category::from_index(o.category))
+        })
+        .map_or_else(|| "object".to_string(), |c| c.name().to_string())
 }

@@ -383,3 +383,30 @@ fn the_worker_thread_trains_and_hands_over_a_checkpoint() {
         "{e:?}"
     );
 }
+
+#[test]
+fn a_slot_s_object_is_named_by_the_scene_or_by_what_the_student_found() {
+    use super::engine::grounded_name;
+    let scene = room();
+    let first = &scene.objects[0];
+    let found = |id: u32, category: usize| crate::data::ObjectToken {
+        id,
+        category,
+        min_m: [0.0; 3],
+        max_m: [1.0; 3],
+        pixels: 100,
+        score: 0.9,
+    };
+    let chair = crate::scene::Category::Chair.index();
+    let unmatched = crate::data::UNMATCHED_ID_BASE + 3;
+    let objects = vec![found(first.id, chair), found(unmatched, chair)];
+    // The scene knows its own objects (whatever the student thought they were)…
+    assert_eq!(
+        grounded_name(Some(&scene), &objects, first.id),
+        first.category.name()
+    );
+    // …an object found that matches none of them keeps the category it was found as…
+    assert_eq!(grounded_name(Some(&scene), &objects, unmatched), "chair");
+    // …and an id nobody knows is just an object.
+    assert_eq!(grounded_name(None, &[], 7), "object");
+}
