@@ -514,8 +514,28 @@ fn pass_sums(
     let device = model.device().clone();
     let f = forward_batch(model, cache, batch, specials, blind)?;
     let k = model.latents().map_or(0, |l| l.dims()[0]);
+    // Answer: rows that predict each answer token and <eos>, weighted 1 / tokens.
+    let (rows, counts) = f.answer_rows();
+    let targets: Vec<u32> = f
+        .tails
+        .iter()
+        .flat_map(|t| t.targets.iter().copied())
+        .collect();
+    let weights: Vec<f32> = counts
+        .iter()
+        .flat_map(|&c| std::iter::repeat_n(1.0 / c as f32, c))
+        .collect();
+    let r = rows.len();
+    let picked = f
+        .flat
+        .index_select(&Tensor::new(rows.as_slice(), &device)?, 0)?;
+    let logits = model.decoder().lm_logits(&picked)?;
+    let log_p = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
+    let target_t = Tensor::from_vec(targets, (r, 1), &device)?;
+    let nll = log_p.gather(&target_t, 1)?.squeeze(1)?.neg()?;
+    let weights = Tensor::from_vec(weights, r, &device)?;
     let (latent_match, answer_kl) = match distill {
-        Some(d) if !blind && k > 0 => distill_sums(model, &f, batch, d, k)?,
+        Some(d) if !blind && k > 0 => distill_sums(model, &f, batch, d, k, &log_p, &counts)?,
         _ => (None, None),
     };
     let BatchForward {
@@ -532,24 +552,6 @@ fn pass_sums(
     } = f;
     // Row of position `p` of question `bi` in `flat`.
     let at = |bi: usize, p: usize| (bi * t_len + p - offset) as u32;
-
-    // Answer: rows that predict each answer token and <eos>, weighted 1 / tokens.
-    let (mut rows, mut targets, mut weights) = (Vec::new(), Vec::new(), Vec::new());
-    for (bi, t) in tails.iter().enumerate() {
-        let w = 1.0 / t.targets.len() as f32;
-        for (j, &target) in t.targets.iter().enumerate() {
-            rows.push(at(bi, n + t.ans_pos + j));
-            targets.push(target);
-            weights.push(w);
-        }
-    }
-    let r = rows.len();
-    let picked = flat.index_select(&Tensor::new(rows.as_slice(), &device)?, 0)?;
-    let logits = model.decoder().lm_logits(&picked)?;
-    let log_p = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-    let target_t = Tensor::from_vec(targets, (r, 1), &device)?;
-    let nll = log_p.gather(&target_t, 1)?.squeeze(1)?.neg()?;
-    let weights = Tensor::from_vec(weights, r, &device)?;
     let answer = (nll * weights)?.sum_all()?;
     let mut sums = Sums {
         answer,
@@ -648,6 +650,8 @@ fn distill_sums(
     batch: &[usize],
     d: &Distillation,
     k: usize,
+    answer_log_p: &Tensor,
+    counts: &[usize],
 ) -> Result<(Option<(Tensor, usize)>, Option<(Tensor, usize)>)> {
     let device = model.device().clone();
     let with: Vec<(usize, &TeacherTarget)> = batch
@@ -679,11 +683,11 @@ fn distill_sums(
     let projected = d.projection.forward(&student)?;
     let latent = (projected - &teacher)?.sqr()?.sum_all()?;
     let latent_count = teacher.elem_count();
-    // Answer KL: the student's rows of these questions against the teacher's.
-    let (rows, counts) = f.answer_rows();
+    // Answer KL: the student's answer rows (`answer_log_p`, `counts` rows per question, in
+    // question order) of these questions against the teacher's.
     let mut starts = Vec::with_capacity(counts.len());
     let mut acc = 0;
-    for c in &counts {
+    for c in counts {
         starts.push(acc);
         acc += c;
     }
@@ -694,7 +698,7 @@ fn distill_sums(
             // Another answer length (another tokenizer): no KL for this question.
             continue;
         }
-        picked_rows.extend_from_slice(&rows[starts[*bi]..starts[*bi] + c]);
+        picked_rows.extend((starts[*bi]..starts[*bi] + c).map(|row| row as u32));
         weights.extend(std::iter::repeat_n(1.0 / c as f32, c));
         teacher_rows.push(&t.answer_log_p);
     }
@@ -702,10 +706,7 @@ fn distill_sums(
         None
     } else {
         let r = picked_rows.len();
-        let picked = f
-            .flat
-            .index_select(&Tensor::new(picked_rows.as_slice(), &device)?, 0)?;
-        let log_s = candle_nn::ops::log_softmax(&model.decoder().lm_logits(&picked)?, D::Minus1)?;
+        let log_s = answer_log_p.index_select(&Tensor::new(picked_rows.as_slice(), &device)?, 0)?;
         let log_t = Tensor::cat(&teacher_rows, 0)?;
         let per_row = (log_t.exp()? * (&log_t - log_s)?)?.sum(D::Minus1)?;
         let w = Tensor::from_vec(weights, r, &device)?;
