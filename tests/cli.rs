@@ -655,3 +655,30 @@ fn a_scan_like_share_outside_zero_to_one_is_refused() {
         }
     }
 }
+
+#[test]
+fn a_grouping_voxel_outside_two_centimetres_to_a_metre_is_refused() {
+    for (bad, want) in [
+        ("0", "between 0.02 and 1 m"),
+        ("2", "between 0.02 and 1 m"),
+        ("wide", "not a number"),
+    ] {
+        let out = spatia(&[
+            "train",
+            "decoder",
+            "--student",
+            "--data",
+            "nowhere",
+            "--out",
+            "nowhere",
+            "--group-voxel-m",
+            bad,
+        ]);
+        assert!(!out.status.success());
+        let err = stderr(&out);
+        assert!(
+            err.contains("--group-voxel-m") && err.contains(want),
+            "{bad}: {err}"
+        );
+    }
+}

@@ -145,6 +145,10 @@ pub struct DecoderOptions {
     /// docs/MODELS.md.
     #[arg(long, default_value_t = 2)]
     slots: usize,
+    /// The object student: edge of the voxels its predicted pixels are grouped into objects in,
+    /// metres (0.02..1; default 0.1), see `object_group_voxel_m` in docs/MODELS.md.
+    #[arg(long, value_parser = voxel_m)]
+    group_voxel_m: Option<f32>,
     /// Weight of the probe terms.
     #[arg(long, default_value_t = 0.5)]
     probe_weight: f64,
@@ -440,6 +444,7 @@ fn train_decoder(o: &DecoderOptions) -> anyhow::Result<()> {
         object_context: o.object_context,
         anchors: o.anchors,
         slots: o.slots,
+        group_voxel_m: o.group_voxel_m,
         train: DecoderTrainConfig {
             steps: r.steps,
             lr: o.lr,
@@ -494,6 +499,14 @@ fn train_perception(o: &PerceptionOptions) -> anyhow::Result<()> {
 }
 
 /// A share in 0..=1 (`--scan-like`, `--object-colours`).
+fn voxel_m(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if (0.02..=1.0).contains(&v) => Ok(v),
+        Ok(v) => Err(format!("{v} m is not a voxel edge between 0.02 and 1 m")),
+        Err(e) => Err(format!("{s:?} is not a number: {e}")),
+    }
+}
+
 fn share_in_unit(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),

@@ -16,7 +16,8 @@ pub use build::{BuildOptions, BuildReport, build, list_scenes};
 pub use dataset::Dataset;
 pub use objects::{ObjectToken, ObjectViews, object_tokens};
 pub use predicted_objects::{
-    PredictedViews, UNMATCHED_ID_BASE, match_to_annotated, predicted_object_tokens,
+    GROUP_VOXEL_M, Grouping, PredictedViews, UNMATCHED_ID_BASE, match_to_annotated,
+    predicted_object_tokens,
 };
 pub use shard::SceneShard;
 

@@ -39,6 +39,25 @@ pub struct PredictedViews<'a> {
 /// touch (26-neighbourhood) are one object.
 pub const GROUP_VOXEL_M: f32 = 0.1;
 
+/// How predicted pixels are grouped into objects.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Grouping {
+    /// A group is an object when some view shows at least this many of its pixels.
+    pub min_px: u32,
+    /// Edge of the grouping voxels, metres ([`GROUP_VOXEL_M`]).
+    pub voxel_m: f32,
+}
+
+impl Grouping {
+    /// The grouping the app and training use for images of `size`² pixels.
+    pub fn for_size(size: usize) -> Self {
+        Self {
+            min_px: crate::questions::min_visible_px(size as u32) as u32,
+            voxel_m: GROUP_VOXEL_M,
+        }
+    }
+}
+
 /// Ids of predicted objects that match no annotated one start here (annotated ids are smaller).
 pub const UNMATCHED_ID_BASE: u32 = 1 << 24;
 
@@ -46,9 +65,14 @@ pub const UNMATCHED_ID_BASE: u32 = 1 << 24;
 /// [`MAX_OBJECT_TOKENS`] (largest first, then ordered by id). Each box spans the 2nd to 98th
 /// percentile of its points on each axis, so that a few stray depth pixels do not stretch it.
 /// Ids are 0.. in order of size. Arrays shorter than their shapes give no object.
-pub fn predicted_object_tokens(views: &PredictedViews<'_>, min_px: u32) -> Vec<ObjectToken> {
+pub fn predicted_object_tokens(
+    views: &PredictedViews<'_>,
+    grouping: &Grouping,
+) -> Vec<ObjectToken> {
+    let Grouping { min_px, voxel_m } = *grouping;
     let (n, cs) = (views.size, views.class_size);
     if n == 0
+        || !(voxel_m.is_finite() && voxel_m > 0.0)
         || cs == 0
         || views.depth_m.len() < views.views * n * n
         || views.class.len() < views.views * cs * cs
@@ -86,7 +110,7 @@ pub fn predicted_object_tokens(views: &PredictedViews<'_>, min_px: u32) -> Vec<O
                 if !w.is_finite() {
                     continue;
                 }
-                let cell = (w / GROUP_VOXEL_M).floor();
+                let cell = (w / voxel_m).floor();
                 let key = (c, [cell.x as i32, cell.y as i32, cell.z as i32]);
                 let id = *voxel_of.entry(key).or_insert_with(|| {
                     voxel_keys.push(key);
@@ -287,6 +311,14 @@ pub fn match_to_annotated(predicted: &mut [ObjectToken], annotated: &[ObjectToke
 mod tests {
     use super::*;
 
+    /// The default grouping with at least `min_px` pixels in some view.
+    fn px(min_px: u32) -> Grouping {
+        Grouping {
+            min_px,
+            voxel_m: GROUP_VOXEL_M,
+        }
+    }
+
     /// A camera at the origin looking along +z (identity camera-from-world), 16×16 pixels,
     /// f = 16.
     fn camera() -> (Vec<f32>, Vec<f32>) {
@@ -338,7 +370,7 @@ mod tests {
             intrinsics: &k,
             extrinsics: &e,
         };
-        let found = predicted_object_tokens(&views, 10);
+        let found = predicted_object_tokens(&views, &px(10));
         let chairs: Vec<_> = found.iter().filter(|o| o.category == chair).collect();
         let tables: Vec<_> = found.iter().filter(|o| o.category == table).collect();
         assert_eq!(chairs.len(), 2, "{found:?}");
@@ -358,12 +390,27 @@ mod tests {
                 confidence: &[],
                 ..views
             },
-            10,
+            &px(10),
         );
         assert!(unsure.iter().all(|o| o.score == 1.0));
+        // Voxels of 0.5 m bridge the 0.44 m between the chairs: one chair of all their pixels.
+        let wide = Grouping {
+            voxel_m: 0.5,
+            ..px(10)
+        };
+        let merged: Vec<_> = predicted_object_tokens(&views, &wide)
+            .into_iter()
+            .filter(|o| o.category == chair)
+            .collect();
+        assert_eq!(merged.len(), 1, "{merged:?}");
+        assert_eq!(merged[0].pixels, 2 * 4 * 16);
+        // A voxel edge that is not a positive length groups nothing.
+        for voxel_m in [0.0, -0.1, f32::NAN] {
+            assert!(predicted_object_tokens(&views, &Grouping { voxel_m, ..px(10) }).is_empty());
+        }
         // Fewer pixels than min_px in every view: dropped.
         assert!(
-            predicted_object_tokens(&views, 100)
+            predicted_object_tokens(&views, &px(100))
                 .iter()
                 .all(|o| o.category != chair)
         );
@@ -383,7 +430,7 @@ mod tests {
                 confidence: &half_confidence,
                 ..views
             },
-            10,
+            &px(10),
         );
         assert_eq!(coarse, found);
         // Short arrays: nothing, no panic.
@@ -391,7 +438,7 @@ mod tests {
             depth_m: &depth[..10],
             ..views
         };
-        assert!(predicted_object_tokens(&short, 1).is_empty());
+        assert!(predicted_object_tokens(&short, &px(1)).is_empty());
     }
 
     #[test]

@@ -132,6 +132,15 @@ pub struct ModelConfig {
     /// grouped into objects in 3D (the student).
     #[serde(default)]
     pub object_source: ObjectSource,
+    /// `object_source: predicted` only: edge of the voxels the predicted pixels are grouped
+    /// into objects in, metres (`data::Grouping`): pixels of one category whose points fall in
+    /// touching voxels are one object. Checkpoints without the field group at 0.1 m.
+    #[serde(default = "default_group_voxel_m")]
+    pub object_group_voxel_m: f32,
+}
+
+fn default_group_voxel_m() -> f32 {
+    crate::data::GROUP_VOXEL_M
 }
 
 /// Side of the map the depth head's convolutions run at (and of its semantic grid): half the
@@ -224,6 +233,7 @@ impl ModelConfig {
             semantic_classes: 0,
             semantic_skip: 0,
             object_source: ObjectSource::Annotated,
+            object_group_voxel_m: default_group_voxel_m(),
         }
     }
 
@@ -413,6 +423,14 @@ impl ModelConfig {
             if !(lo..=hi).contains(&value) {
                 return Err(format!("{name} is {value}; it must be {lo}..={hi}"));
             }
+        }
+        if !(self.object_group_voxel_m.is_finite()
+            && (0.02..=1.0).contains(&self.object_group_voxel_m))
+        {
+            return Err(format!(
+                "object_group_voxel_m is {}; it must be in [0.02, 1] metres",
+                self.object_group_voxel_m
+            ));
         }
         if !(e.mlp_ratio.is_finite() && e.mlp_ratio > 0.0 && e.mlp_ratio <= 16.0) {
             return Err(format!(

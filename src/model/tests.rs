@@ -52,6 +52,7 @@ fn tiny(vocab: usize, k: usize, teacher: bool) -> ModelConfig {
         semantic_classes: 0,
         semantic_skip: 0,
         object_source: config::ObjectSource::Annotated,
+        object_group_voxel_m: crate::data::GROUP_VOXEL_M,
     }
 }
 
@@ -964,6 +965,22 @@ fn an_object_student_finds_objects_with_its_own_depth_and_categories() {
         ..base.clone()
     };
     assert!(wrong.validate().unwrap_err().contains("semantic_classes"));
+    // The grouping voxel: a length in [0.02, 1] m; a config.json from before the field groups
+    // at 0.1 m.
+    for voxel_m in [0.0, 0.01, 1.5, f32::NAN] {
+        let bad = ModelConfig {
+            object_group_voxel_m: voxel_m,
+            ..base.clone()
+        };
+        assert!(
+            bad.validate().unwrap_err().contains("object_group_voxel_m"),
+            "{voxel_m}"
+        );
+    }
+    let mut json = serde_json::to_value(&base).unwrap();
+    json.as_object_mut().unwrap().remove("object_group_voxel_m");
+    let old: ModelConfig = serde_json::from_value(json).unwrap();
+    assert_eq!(old.object_group_voxel_m, 0.1);
     let cfg = ModelConfig {
         semantic_classes: semantic_classes(),
         object_source: ObjectSource::Predicted,
@@ -1002,6 +1019,9 @@ fn an_object_student_finds_objects_with_its_own_depth_and_categories() {
         &maps.confidence[..4]
     );
     assert_eq!(maps.depth_m.len(), 2 * 16 * 16);
+    // The maps group at the model's voxel edge.
+    assert_eq!(maps.group_voxel_m, cfg.object_group_voxel_m);
+    assert_eq!(cfg.object_group_voxel_m, crate::data::GROUP_VOXEL_M);
     // Whatever it finds, each object is one class with a finite box, at most 64, ids by size.
     let found = maps.objects(&views);
     assert!(found.len() <= 64);

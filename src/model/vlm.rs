@@ -18,7 +18,7 @@ use super::objects::{
     geometry_dim, geometry_features, object_boxes, scene_origin,
 };
 use crate::data::{
-    ObjectToken, ObjectViews, PredictedViews, match_to_annotated, object_tokens,
+    Grouping, ObjectToken, ObjectViews, PredictedViews, match_to_annotated, object_tokens,
     predicted_object_tokens,
 };
 
@@ -287,12 +287,24 @@ pub struct PredictedMaps {
     pub confidence: Vec<f32>,
     /// Side h of the semantic grid.
     pub class_size: usize,
+    /// Edge of the voxels [`Self::objects`] groups in, metres (the model's
+    /// `object_group_voxel_m`).
+    pub group_voxel_m: f32,
 }
 
 impl PredictedMaps {
     /// The objects these maps show, grouped in 3D through the cameras of `views`
     /// (`data::predicted_object_tokens`; ids 0.. by size, not matched to annotations).
     pub fn objects(&self, views: &ViewBatch) -> Vec<ObjectToken> {
+        let grouping = Grouping {
+            voxel_m: self.group_voxel_m,
+            ..Grouping::for_size(views.size)
+        };
+        self.objects_with(views, &grouping)
+    }
+
+    /// [`Self::objects`] under another `grouping` (for diagnostics).
+    pub fn objects_with(&self, views: &ViewBatch, grouping: &Grouping) -> Vec<ObjectToken> {
         predicted_object_tokens(
             &PredictedViews {
                 size: views.size,
@@ -304,7 +316,7 @@ impl PredictedMaps {
                 intrinsics: &views.intrinsics,
                 extrinsics: &views.extrinsics,
             },
-            crate::questions::min_visible_px(views.size as u32) as u32,
+            grouping,
         )
     }
 }
@@ -661,6 +673,7 @@ impl SpatialVlm {
             class,
             confidence,
             class_size: h,
+            group_voxel_m: self.cfg.object_group_voxel_m,
         })
     }
 

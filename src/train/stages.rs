@@ -59,6 +59,9 @@ pub struct DecoderPlan {
     pub anchors: bool,
     /// Object slots (2 or 3).
     pub slots: usize,
+    /// The object student: edge of the voxels its predicted pixels are grouped into objects
+    /// in, metres (`object_group_voxel_m`; `None`: the default 0.1).
+    pub group_voxel_m: Option<f32>,
     /// Steps, rates, intervals, `init`, curriculum, categories.
     pub train: DecoderTrainConfig,
     /// Continue from the checkpoint in `out`.
@@ -203,6 +206,9 @@ pub fn decoder_trainer(
             c.object_context = plan.object_context;
             c.anchor_pointers = plan.anchors;
             c.object_slots = plan.slots;
+            if let Some(v) = plan.group_voxel_m {
+                c.object_group_voxel_m = v;
+            }
             c
         }
     };

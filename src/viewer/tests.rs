@@ -875,6 +875,7 @@ fn training_events_fill_the_curves_and_checkpoints() {
     t.decoder_distill = true;
     t.teacher = "models/teacher".into();
     t.annotated_share = 0.25;
+    t.group_voxel_m = 0.15;
     match t.request(false) {
         TrainPlan::Decoder(p) => {
             assert_eq!(
@@ -882,6 +883,7 @@ fn training_events_fill_the_curves_and_checkpoints() {
                 Some(std::path::Path::new("models/teacher"))
             );
             assert_eq!(p.train.annotated_share, 0.25);
+            assert_eq!(p.group_voxel_m, Some(0.15));
         }
         other => panic!("{other:?}"),
     }
@@ -893,6 +895,7 @@ fn training_events_fill_the_curves_and_checkpoints() {
                 p.train.annotated_share, 0.0,
                 "the teacher reads them already"
             );
+            assert_eq!(p.group_voxel_m, None, "the teacher groups nothing");
         }
         other => panic!("{other:?}"),
     }

@@ -72,6 +72,8 @@ pub struct TrainingState {
     pub decoder_distill: bool,
     /// Stage 2, the student: share of each step's questions over the annotated objects.
     pub annotated_share: f64,
+    /// Stage 2, the student: edge of the voxels its pixels are grouped into objects in, metres.
+    pub group_voxel_m: f32,
     /// Output folder.
     pub out: String,
     /// The student's size.
@@ -145,6 +147,7 @@ impl Default for TrainingState {
             decoder_student: true,
             decoder_distill: false,
             annotated_share: 0.0,
+            group_voxel_m: crate::data::GROUP_VOXEL_M,
             out: std::env::temp_dir()
                 .join("spatia-training")
                 .display()
@@ -301,6 +304,7 @@ impl TrainingState {
                 object_context: true,
                 anchors: true,
                 slots: 3,
+                group_voxel_m: self.decoder_student.then_some(self.group_voxel_m),
                 train: DecoderTrainConfig {
                     steps: self.steps,
                     lr: self.lr,
@@ -620,6 +624,18 @@ pub fn training_ui(ui: &mut egui::Ui, t: &mut TrainingState, bridge: &mut ModelB
                 .on_hover_text(
                     "share of each step's questions asked over the annotated objects (true \
                      categories and depth) instead of the ones the student finds",
+                );
+                ui.end_row();
+                ui.label("grouping voxel m");
+                ui.add_enabled(
+                    t.decoder_student,
+                    egui::DragValue::new(&mut t.group_voxel_m)
+                        .speed(0.01)
+                        .range(0.02..=1.0),
+                )
+                .on_hover_text(
+                    "edge of the voxels the student's pixels are grouped into objects in: \
+                     pixels of one category in touching voxels are one object",
                 );
                 ui.end_row();
             }
