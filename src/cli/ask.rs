@@ -24,7 +24,8 @@ pub struct AskArgs {
     /// Model folder (config.json, model.safetensors, tokenizer.json); default models/student.
     #[arg(long)]
     model: Option<PathBuf>,
-    /// Print JSON: {"answer", "model", "latency_ms", "encode_ms", "device", "unseen"}.
+    /// Print JSON: {"answer", "model", "latency_ms", "encode_ms", "device", "unseen"[,
+    /// "unconstrained"]}.
     #[arg(long)]
     json: bool,
     /// Seed for the camera placement of the rendered views.
@@ -43,6 +44,9 @@ struct AskJson {
     device: &'static str,
     /// Object names in the question the model has no object of here.
     unseen: Vec<&'static str>,
+    /// What free decoding said when a yes/no question's answer was held to yes or no.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unconstrained: Option<String>,
 }
 
 pub fn run(args: &AskArgs) -> anyhow::Result<()> {
@@ -70,6 +74,7 @@ pub fn run(args: &AskArgs) -> anyhow::Result<()> {
         encode_ms: tokens.encode_ms,
         device: device_name(&device),
         unseen: loaded.unseen_names(&tokens, &args.question),
+        unconstrained: answer.unconstrained,
     };
     if args.json {
         println!("{}", serde_json::to_string(&out)?);
@@ -78,6 +83,12 @@ pub fn run(args: &AskArgs) -> anyhow::Result<()> {
         for name in &out.unseen {
             eprintln!(
                 "note: the model has no {name} among its objects here: the answer is not about one"
+            );
+        }
+        if let Some(free) = &out.unconstrained {
+            eprintln!(
+                "note: free decoding said {free:?}; a yes/no question takes the model's choice \
+                 between yes and no"
             );
         }
         eprintln!(

@@ -226,8 +226,9 @@ fn print_report(report: &EvalReport) {
         println!("  {k:<24} {:>28}{slots}", with_interval(c));
     }
     println!(
-        "answers of the asked kind: {:.1}%",
-        report.answer_kind_ok * 100.0
+        "answers of the asked kind: {:.1}% (free decoding alone {:.1}%)",
+        report.answer_kind_ok * 100.0,
+        report.answer_kind_ok_free * 100.0
     );
     for (k, s) in report.answer_kind.iter().filter(|(_, s)| s.share < 1.0) {
         println!("  {k:<24} {}", share_with_interval(s.share, s.ci95, s.n));

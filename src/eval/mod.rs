@@ -150,8 +150,12 @@ pub struct EvalReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub blind_method: Option<String>,
     /// Answers of the kind the question asks for (yes/no, a number, metres, a name), share of
-    /// all questions.
+    /// all questions, as the app answers (a polar question gets yes or no:
+    /// `model::LoadedModel::answer`).
     pub answer_kind_ok: f32,
+    /// The same for free (greedy) decoding alone, before a polar question's answer is held to
+    /// yes or no: what the decoder itself has learnt of the asked kind.
+    pub answer_kind_ok_free: f32,
     /// The same per category (seen and held-out wordings together): where the wrong kinds are.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub answer_kind: BTreeMap<String, Share>,
@@ -195,6 +199,8 @@ struct Outcome {
     correct: bool,
     generated_correct: bool,
     kind_ok: bool,
+    /// Of the kind before a polar question's answer is held to yes or no.
+    free_kind_ok: bool,
     mra: Option<f32>,
     within_25: Option<f32>,
     /// The slots pointed at the named objects (models with object slots).
@@ -296,6 +302,11 @@ fn answer_one(
         correct: decided,
         generated_correct: s.correct,
         kind_ok: answer_kind_ok(q.category, &a.text, &q.answer),
+        free_kind_ok: answer_kind_ok(
+            q.category,
+            a.unconstrained.as_deref().unwrap_or(&a.text),
+            &q.answer,
+        ),
         mra: s.mra,
         within_25: s.within_25.map(|w| f32::from(u8::from(w))),
         grounded,
@@ -429,7 +440,7 @@ fn evaluate_scenes(
     let mut point_errors_m: Vec<f32> = Vec::new();
     let mut map = MapAccumulator::default();
     let (mut latency, mut timed, mut encode) = (0f64, 0usize, 0f64);
-    let (mut kind_ok, mut answered) = (0usize, 0usize);
+    let (mut kind_ok, mut free_kind_ok, mut answered) = (0usize, 0usize, 0usize);
     if options.blind && n < 2 {
         return Err(ModelError::Invalid(
             "the blind baseline needs at least two scenes (it answers with another scene's tokens)"
@@ -456,6 +467,7 @@ fn evaluate_scenes(
             let o = answer_one(model, &tokens, q)?;
             answered += 1;
             kind_ok += usize::from(o.kind_ok);
+            free_kind_ok += usize::from(o.free_kind_ok);
             let k = kinds.entry(q.category.name().to_string()).or_default();
             k.0 += usize::from(o.kind_ok);
             k.1 += 1;
@@ -542,6 +554,7 @@ fn evaluate_scenes(
         blind: finish_all(&blind),
         blind_method: options.blind.then(|| BLIND_METHOD.to_string()),
         answer_kind_ok: kind_ok as f32 / answered.max(1) as f32,
+        answer_kind_ok_free: free_kind_ok as f32 / answered.max(1) as f32,
         answer_kind: shares(&kinds),
         depth: DepthScore {
             abs_rel: (abs_rel / pixels.max(1) as f64) as f32,

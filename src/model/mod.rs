@@ -17,6 +17,8 @@ pub mod vlm;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use crate::questions::form::expects_yes_no;
+
 pub use checkpoint::{LoadedModel, load_model, save_model};
 pub use config::ModelConfig;
 pub use device::{DeviceChoice, device_name, select_device};
@@ -63,7 +65,10 @@ impl LoadedModel {
     }
 
     /// Answers a question about an encoded scene (greedy, KV cache); with `want_attention` the
-    /// Hidden CoT attention maps come back too.
+    /// Hidden CoT attention maps come back too. A question whose form asks for yes or no
+    /// (`questions::form::expects_yes_no`) is answered "yes" or "no": when free decoding says
+    /// anything else, the answer is the decoder's choice between the two (`p_yes`) and
+    /// [`Answer::unconstrained`] keeps what it said.
     pub fn answer(
         &self,
         scene: &SceneTokens,
@@ -76,16 +81,31 @@ impl LoadedModel {
         let g = self
             .model
             .generate(scene, &ids, (t.bos, t.ans, t.eos), want_attention)?;
+        let free = self.tokenizer.decode(&g.ids)?.trim().to_string();
+        let yes_no = self.yes_no_ids()?;
+        let p_yes = yes_no.map(|(y, n)| yes_probability(&g.first_logits, y, n));
+        // A polar question is answered yes or no: the decoder's choice between the two when
+        // free decoding said something else.
+        let (text, token_ids, token_probs, unconstrained) = match (yes_no, p_yes) {
+            (Some((y, n)), Some(p))
+                if free != "yes" && free != "no" && expects_yes_no(question) =>
+            {
+                let (word, id, prob) = if p >= 0.5 {
+                    ("yes", y, p)
+                } else {
+                    ("no", n, 1.0 - p)
+                };
+                (word.to_string(), vec![id], vec![prob], Some(free))
+            }
+            _ => (free, g.ids, g.probs, None),
+        };
         let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
-        let text = self.tokenizer.decode(&g.ids)?.trim().to_string();
-        let p_yes = self
-            .yes_no_ids()?
-            .map(|(y, n)| yes_probability(&g.first_logits, y, n));
         Ok(Answer {
             text,
-            token_ids: g.ids,
-            token_probs: g.probs,
+            token_ids,
+            token_probs,
             p_yes,
+            unconstrained,
             latency_ms,
             attention: g.attention,
             grounding: g.grounding,

@@ -602,6 +602,55 @@ fn tokenizer_trains_and_round_trips() {
     );
 }
 
+/// A polar question is answered yes or no, the decoder's own choice between the two: an
+/// untrained model's free decoding says anything, and that is kept beside the answer. Other
+/// questions keep what free decoding says.
+#[test]
+fn a_polar_question_is_answered_yes_or_no_by_the_decoders_choice() {
+    let tk = SpatiaTokenizer::train(corpus().into_iter(), 200).unwrap();
+    let cfg = tiny(tk.vocab_size(), 2, false);
+    let (_map, m) = build(&cfg);
+    let model = LoadedModel {
+        dir: std::path::PathBuf::from("tiny"),
+        model: m,
+        tokenizer: tk,
+    };
+    let (y, n) = model.yes_no_ids().unwrap().unwrap();
+    let mut constrained = 0;
+    for seed in 0..6 {
+        let scene = model.encode(&views(16, 2, seed)).unwrap();
+        for q in [
+            "is the lamp near the bed?",
+            "Are the sofa and the table far apart?",
+        ] {
+            let a = model.answer(&scene, q, false).unwrap();
+            let p = a.p_yes.unwrap();
+            let want = if p >= 0.5 { "yes" } else { "no" };
+            assert_eq!(a.text, want, "{q}: p_yes {p}");
+            match &a.unconstrained {
+                Some(free) => {
+                    constrained += 1;
+                    assert!(free != "yes" && free != "no", "{free}");
+                    assert_eq!(a.token_ids, vec![if p >= 0.5 { y } else { n }]);
+                    let prob = if p >= 0.5 { p } else { 1.0 - p };
+                    assert!((a.token_probs[0] - prob).abs() < 1e-6);
+                }
+                None => assert!(a.token_ids.first() == Some(&y) || a.token_ids.first() == Some(&n)),
+            }
+        }
+        // Not polar: free decoding, whatever it says.
+        let a = model
+            .answer(&scene, "how many lamps are there?", false)
+            .unwrap();
+        assert!(a.unconstrained.is_none());
+        assert_eq!(a.text, model.tokenizer.decode(&a.token_ids).unwrap().trim());
+    }
+    assert!(
+        constrained > 0,
+        "an untrained decoder said yes or no every time"
+    );
+}
+
 #[test]
 fn checkpoints_round_trip_and_bad_ones_are_named() {
     let tk = SpatiaTokenizer::train(corpus().into_iter(), 200).unwrap();

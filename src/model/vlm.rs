@@ -233,6 +233,10 @@ pub struct Answer {
     /// logits alone; one forward pass, no generation); `None` when the tokenizer has no
     /// distinct first tokens for them.
     pub p_yes: Option<f32>,
+    /// What free (greedy) decoding said, when the question's form asks for yes or no
+    /// (`questions::form::expects_yes_no`) and it said something else: the answer is then the
+    /// decoder's own choice between yes and no (`p_yes`). `None` when free decoding answered.
+    pub unconstrained: Option<String>,
     /// Time `answer` took, milliseconds.
     pub latency_ms: f64,
     /// Attention maps, when asked for.

@@ -8,6 +8,7 @@
 //! `no`, a canonical object name, a direction word, a number, or metres (`1.3 m`).
 
 pub mod balance;
+pub mod form;
 mod generate;
 pub mod import;
 pub mod jsonl;

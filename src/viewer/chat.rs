@@ -40,6 +40,20 @@ pub struct ChatAnswer {
     pub grounding: Vec<GroundedObject>,
     /// Object names in the question it has no object of (see [`unseen_line`]).
     pub unseen: Vec<String>,
+    /// What free decoding said before a yes/no question's answer was held to yes or no (see
+    /// [`unconstrained_line`]).
+    pub unconstrained: Option<String>,
+}
+
+/// "free decoding said "1.5 m"; a yes/no question takes the decoder's choice between yes
+/// and no", or `None` when free decoding answered.
+pub fn unconstrained_line(unconstrained: Option<&str>) -> Option<String> {
+    unconstrained.map(|free| {
+        format!(
+            "free decoding said \"{free}\"; a yes/no question takes the decoder's choice \
+             between yes and no"
+        )
+    })
 }
 
 /// "the student found no lamp here: this answer is not about one", or `None`
@@ -221,6 +235,7 @@ pub fn apply_event(chat: &mut Chat, current_scene_id: u64, path: &Path, event: &
             scene_layout,
             grounding,
             unseen,
+            unconstrained,
         } => {
             let mut complete = true;
             if let Some(i) = entry_of(chat, *request_id)
@@ -235,6 +250,7 @@ pub fn apply_event(chat: &mut Chat, current_scene_id: u64, path: &Path, event: &
                     scene_layout: scene_layout.clone(),
                     grounding: grounding.clone(),
                     unseen: unseen.clone(),
+                    unconstrained: unconstrained.clone(),
                 });
                 for id in objects {
                     if !entry.objects.contains(id) {
@@ -364,6 +380,9 @@ pub fn chat_ui(ui: &mut egui::Ui, bridge: &mut ModelBridge, chat: &mut Chat, pat
                     }
                     if let Some(line) = unseen_line(a.role, &a.unseen) {
                         ui.colored_label(egui::Color32::from_rgb(255, 190, 80), line);
+                    }
+                    if let Some(line) = unconstrained_line(a.unconstrained.as_deref()) {
+                        ui.small(line);
                     }
                 }
                 if let Some(e) = &entry.error {

@@ -388,6 +388,7 @@ fn worker_events_update_the_chat_and_highlights() {
                 probability: 0.97,
             }],
             unseen: Vec::new(),
+            unconstrained: None,
         };
         apply_event(
             &mut chat,
@@ -438,6 +439,15 @@ fn worker_events_update_the_chat_and_highlights() {
             Some("the annotation has no lamp here: this answer is not about one")
         );
         assert_eq!(super::chat::unseen_line(Role::Student, &[]), None);
+        // A yes/no answer held to yes or no says what free decoding said.
+        assert_eq!(
+            super::chat::unconstrained_line(Some("1.5 m")).as_deref(),
+            Some(
+                "free decoding said \"1.5 m\"; a yes/no question takes the decoder's choice \
+                 between yes and no"
+            )
+        );
+        assert_eq!(super::chat::unconstrained_line(None), None);
         assert_eq!(super::chat::object_label("chair", 12), "chair #12");
         assert_eq!(
             super::chat::object_label("chair", crate::data::UNMATCHED_ID_BASE + 3),
@@ -708,6 +718,7 @@ fn diagnostics_compare_answers_export_disagreements_and_place_attention() {
         scene_layout: Vec::new(),
         grounding: Vec::new(),
         unseen: Vec::new(),
+        unconstrained: None,
     };
     let entry = |q: &str, s: &str, t: &str| ChatEntry {
         request_id: 1,
@@ -1048,6 +1059,7 @@ fn worker_messages_reach_chat_predictions_and_training_plugins() {
             objects: vec![2],
             grounding: Vec::new(),
             unseen: vec!["lamp".into()],
+            unconstrained: Some("1.5 m".into()),
         },
     );
     send(
@@ -1068,6 +1080,7 @@ fn worker_messages_reach_chat_predictions_and_training_plugins() {
     let answer = &chat.history[&std::path::PathBuf::new()][0].answers[0];
     assert_eq!(answer.text, "no");
     assert_eq!(answer.unseen, vec!["lamp".to_string()]);
+    assert_eq!(answer.unconstrained.as_deref(), Some("1.5 m"));
     assert_eq!(chat.highlighted, vec![2]);
     let training = app.world().resource::<TrainingState>();
     assert!(training.running);

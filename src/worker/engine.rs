@@ -284,6 +284,7 @@ impl Engine {
             objects,
             grounding,
             unseen,
+            unconstrained: a.unconstrained.clone(),
         })
     }
 
