@@ -44,7 +44,7 @@ struct AskJson {
     device: &'static str,
     /// Object names in the question the model has no object of here.
     unseen: Vec<&'static str>,
-    /// What free decoding said when a yes/no question's answer was held to yes or no.
+    /// What free decoding said when it was not of the kind the question asks for.
     #[serde(skip_serializing_if = "Option::is_none")]
     unconstrained: Option<String>,
 }
@@ -87,8 +87,7 @@ pub fn run(args: &AskArgs) -> anyhow::Result<()> {
         }
         if let Some(free) = &out.unconstrained {
             eprintln!(
-                "note: free decoding said {free:?}; a yes/no question takes the model's choice \
-                 between yes and no"
+                "note: free decoding said {free:?}, not the kind of answer the question asks for"
             );
         }
         eprintln!(

@@ -188,6 +188,22 @@ impl Decoder {
     }
 }
 
+/// The most likely id of `logits` [V] outside `banned` and its probability under the full
+/// softmax; `None` when every id is banned or a logit is not finite.
+pub fn greedy_except(logits: &[f32], banned: &[u32]) -> Option<(u32, f32)> {
+    if logits.iter().any(|l| !l.is_finite()) {
+        return None;
+    }
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let total: f32 = logits.iter().map(|l| (l - max).exp()).sum();
+    let (id, l) = logits
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !banned.contains(&(*i as u32)))
+        .max_by(|a, b| a.1.total_cmp(b.1))?;
+    Some((id as u32, (l - max).exp() / total))
+}
+
 /// Index of the largest logit in the last position of `logits` [1, T, V], and its probability.
 pub fn greedy(logits: &Tensor) -> Result<(u32, f32)> {
     let (_, t, _) = logits.dims3()?;

@@ -17,7 +17,7 @@ pub mod vlm;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::questions::form::expects_yes_no;
+use crate::questions::form::{AnswerForm, answer_form};
 
 pub use checkpoint::{LoadedModel, load_model, save_model};
 pub use config::ModelConfig;
@@ -65,10 +65,12 @@ impl LoadedModel {
     }
 
     /// Answers a question about an encoded scene (greedy, KV cache); with `want_attention` the
-    /// Hidden CoT attention maps come back too. A question whose form asks for yes or no
-    /// (`questions::form::expects_yes_no`) is answered "yes" or "no": when free decoding says
-    /// anything else, the answer is the decoder's choice between the two (`p_yes`) and
-    /// [`Answer::unconstrained`] keeps what it said.
+    /// Hidden CoT attention maps come back too. The answer takes the kind the question's form
+    /// asks for (`questions::form::answer_form`): a polar question is answered "yes" or "no"
+    /// (when free decoding says anything else, the decoder's choice between the two, `p_yes`);
+    /// an open question is not answered yes, no or nothing (when free decoding does, the
+    /// decoder's greedy answer whose first token is none of those). [`Answer::unconstrained`]
+    /// keeps what free decoding said when it was overruled.
     pub fn answer(
         &self,
         scene: &SceneTokens,
@@ -78,17 +80,16 @@ impl LoadedModel {
         let start = Instant::now();
         let ids = self.tokenizer.encode(question)?;
         let t = &self.tokenizer;
-        let g = self
-            .model
-            .generate(scene, &ids, (t.bos, t.ans, t.eos), want_attention)?;
+        let special = (t.bos, t.ans, t.eos);
+        let mut g = self.model.generate(scene, &ids, special, want_attention)?;
         let free = self.tokenizer.decode(&g.ids)?.trim().to_string();
         let yes_no = self.yes_no_ids()?;
         let p_yes = yes_no.map(|(y, n)| yes_probability(&g.first_logits, y, n));
-        // A polar question is answered yes or no: the decoder's choice between the two when
-        // free decoding said something else.
+        let form = answer_form(question);
         let (text, token_ids, token_probs, unconstrained) = match (yes_no, p_yes) {
+            // A polar question: the decoder's choice between yes and no.
             (Some((y, n)), Some(p))
-                if free != "yes" && free != "no" && expects_yes_no(question) =>
+                if form == AnswerForm::YesNo && free != "yes" && free != "no" =>
             {
                 let (word, id, prob) = if p >= 0.5 {
                     ("yes", y, p)
@@ -96,6 +97,22 @@ impl LoadedModel {
                     ("no", n, 1.0 - p)
                 };
                 (word.to_string(), vec![id], vec![prob], Some(free))
+            }
+            // An open question answered yes, no or nothing: its best answer that starts
+            // otherwise.
+            (Some((y, n)), _)
+                if form == AnswerForm::Open
+                    && g.ids.first().is_none_or(|first| *first == y || *first == n) =>
+            {
+                g = self.model.generate_with(
+                    scene,
+                    &ids,
+                    special,
+                    want_attention,
+                    &[y, n, t.eos],
+                )?;
+                let text = self.tokenizer.decode(&g.ids)?.trim().to_string();
+                (text, g.ids, g.probs, Some(free))
             }
             _ => (free, g.ids, g.probs, None),
         };

@@ -638,17 +638,47 @@ fn a_polar_question_is_answered_yes_or_no_by_the_decoders_choice() {
                 None => assert!(a.token_ids.first() == Some(&y) || a.token_ids.first() == Some(&n)),
             }
         }
-        // Not polar: free decoding, whatever it says.
+        // Open: never yes, no or nothing; when free decoding said one of those it is kept.
+        for q in [
+            "how many lamps are there?",
+            "Which object is closest to the bed?",
+        ] {
+            let a = model.answer(&scene, q, false).unwrap();
+            let first = *a
+                .token_ids
+                .first()
+                .expect("an open question gets an answer");
+            assert!(first != y && first != n, "{q}: {}", a.text);
+            assert_eq!(a.text, model.tokenizer.decode(&a.token_ids).unwrap().trim());
+            if let Some(free) = &a.unconstrained {
+                assert!(free.is_empty() || free.starts_with("yes") || free.starts_with("no"));
+            }
+        }
+        // A form that does not say: free decoding, whatever it says.
         let a = model
-            .answer(&scene, "how many lamps are there?", false)
+            .answer(&scene, "the lamp is near the bed?", false)
             .unwrap();
         assert!(a.unconstrained.is_none());
-        assert_eq!(a.text, model.tokenizer.decode(&a.token_ids).unwrap().trim());
     }
     assert!(
         constrained > 0,
         "an untrained decoder said yes or no every time"
     );
+}
+
+/// The first answer token of an open question: the most likely outside the banned ones, with
+/// its probability under the full distribution.
+#[test]
+fn greedy_except_skips_the_banned_ids() {
+    use crate::model::decoder::greedy_except;
+    let logits = [0.0f32, 3.0, 1.0];
+    let total: f32 = logits.iter().map(|l| l.exp()).sum();
+    let (id, p) = greedy_except(&logits, &[1]).unwrap();
+    assert_eq!(id, 2);
+    assert!((p - 1f32.exp() / total).abs() < 1e-6);
+    assert_eq!(greedy_except(&logits, &[]).unwrap().0, 1);
+    assert!(greedy_except(&logits, &[0, 1, 2]).is_none());
+    assert!(greedy_except(&[0.0, f32::NAN], &[]).is_none());
 }
 
 #[test]

@@ -9,7 +9,7 @@ use glam::{Mat4, Vec3};
 
 use super::config::ModelConfig;
 use super::config::{ObjectSource, SceneInput};
-use super::decoder::{Decoder, KvCache, greedy};
+use super::decoder::{Decoder, KvCache, greedy, greedy_except};
 use super::encoder::{Encoder, EncoderOutput};
 use super::heads::{DepthHead, DepthOutput, DetectionHead, DetectionOutput};
 use super::nn::Mlp;
@@ -233,9 +233,11 @@ pub struct Answer {
     /// logits alone; one forward pass, no generation); `None` when the tokenizer has no
     /// distinct first tokens for them.
     pub p_yes: Option<f32>,
-    /// What free (greedy) decoding said, when the question's form asks for yes or no
-    /// (`questions::form::expects_yes_no`) and it said something else: the answer is then the
-    /// decoder's own choice between yes and no (`p_yes`). `None` when free decoding answered.
+    /// What free (greedy) decoding said when it was not of the kind the question's form asks
+    /// for (`questions::form::answer_form`): something other than yes or no to a polar
+    /// question (the answer is then the decoder's choice between the two, `p_yes`), or yes, no
+    /// or nothing to an open one (the answer is then its best that starts otherwise). `None`
+    /// when free decoding answered.
     pub unconstrained: Option<String>,
     /// Time `answer` took, milliseconds.
     pub latency_ms: f64,
@@ -962,6 +964,19 @@ impl SpatialVlm {
         special: (u32, u32, u32),
         want_attention: bool,
     ) -> Result<Generated> {
+        self.generate_with(scene, question_ids, special, want_attention, &[])
+    }
+
+    /// [`Self::generate`] with the first answer token chosen greedily among all tokens but
+    /// `banned_first` (its probability still under the full distribution); the rest greedy.
+    pub fn generate_with(
+        &self,
+        scene: &SceneTokens,
+        question_ids: &[u32],
+        special: (u32, u32, u32),
+        want_attention: bool,
+        banned_first: &[u32],
+    ) -> Result<Generated> {
         let (bos, ans, eos) = special;
         let (prompt, layout) = self.prompt(&scene.embeds, question_ids, bos, ans)?;
         let mut cache = KvCache::default();
@@ -998,8 +1013,12 @@ impl SpatialVlm {
         let t = logits.dim(1)?;
         let first_logits = logits.get(0)?.get(t - 1)?.to_vec1::<f32>()?;
         let (mut ids, mut probs) = (Vec::new(), Vec::new());
-        for _ in 0..self.cfg.decoder.max_answer_tokens {
-            let (id, p) = greedy(&logits)?;
+        for step in 0..self.cfg.decoder.max_answer_tokens {
+            let (id, p) = match step {
+                0 if !banned_first.is_empty() => greedy_except(&first_logits, banned_first)
+                    .map_or_else(|| greedy(&logits), Ok)?,
+                _ => greedy(&logits)?,
+            };
             if id == eos {
                 break;
             }

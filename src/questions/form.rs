@@ -2,9 +2,13 @@
 //! from the templates: a polar question (subject-auxiliary inversion: "Is the cup on the
 //! table?", "Would you say …?", "Does …?") is answered yes or no, unless it offers a choice
 //! ("Is the pillow above or below the picture?") or embeds a wh-question ("Can you tell me where
-//! the lamp is?"). The app answers such questions with the decoder's choice between yes and no
-//! (`model::LoadedModel::answer`); a decoder that has not met a wording may otherwise answer
-//! "1.5 m" to "Would you say the painting is a short distance from the cabinet?".
+//! the lamp is?"). An open question has a wh-word, offers a choice, or opens with an imperative
+//! ("Describe where the lamp is."); anything else ("The cup is on the table?") is left to the
+//! model. The app answers a polar question with the decoder's choice between yes and no, and an
+//! open one with its best answer that is neither yes, no nor empty (`model::LoadedModel::answer`):
+//! a decoder that has not met a wording may otherwise answer "1.5 m" to "Would you say the
+//! painting is a short distance from the cabinet?" and "no" to "Which object lies at the
+//! greatest distance from the cupboard?".
 
 /// Auxiliaries and copulas that open a polar question.
 const AUXILIARIES: [&str; 21] = [
@@ -17,24 +21,55 @@ const WH_WORDS: [&str; 9] = [
     "where", "what", "which", "who", "whom", "whose", "when", "why", "how",
 ];
 
-/// Whether `question` asks for yes or no ([module docs](self)): its first word is an auxiliary,
-/// and it offers no choice ("or") and embeds no wh-word.
-pub fn expects_yes_no(question: &str) -> bool {
+/// Imperatives that open a request for an open answer.
+const IMPERATIVES: [&str; 16] = [
+    "describe", "explain", "tell", "name", "list", "give", "say", "count", "find", "locate",
+    "estimate", "measure", "identify", "point", "show", "compare",
+];
+
+/// Contracted auxiliaries that open a polar question.
+const CONTRACTED: [&str; 7] = [
+    "aren't", "wasn't", "weren't", "don't", "doesn't", "didn't", "can't",
+];
+
+/// What kind of answer a question's form asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerForm {
+    /// Yes or no: a polar question.
+    YesNo,
+    /// Anything but yes or no: a wh-question, a choice, or an imperative.
+    Open,
+    /// The form does not say (a declarative question, an empty one).
+    Unknown,
+}
+
+/// The answer form of `question` ([module docs](self)).
+pub fn answer_form(question: &str) -> AnswerForm {
     let words: Vec<String> = question
         .split(|c: char| !(c.is_alphanumeric() || c == '\''))
         .filter(|w| !w.is_empty())
         .map(str::to_lowercase)
         .collect();
-    let Some(first) = words.first() else {
-        return false;
+    let Some(first) = words.first().map(String::as_str) else {
+        return AnswerForm::Unknown;
     };
-    let contracted = [
-        "aren't", "wasn't", "weren't", "don't", "doesn't", "didn't", "can't",
-    ];
-    (AUXILIARIES.contains(&first.as_str()) || contracted.contains(&first.as_str()))
-        && !words
-            .iter()
-            .any(|w| w == "or" || WH_WORDS.contains(&w.as_str()))
+    let inverted = AUXILIARIES.contains(&first) || CONTRACTED.contains(&first);
+    let open = words
+        .iter()
+        .any(|w| w == "or" || WH_WORDS.contains(&w.as_str()));
+    if inverted && !open {
+        AnswerForm::YesNo
+    } else if open || IMPERATIVES.contains(&first) {
+        AnswerForm::Open
+    } else {
+        AnswerForm::Unknown
+    }
+}
+
+/// Whether `question` asks for yes or no ([module docs](self)): its first word is an auxiliary,
+/// and it offers no choice ("or") and embeds no wh-word.
+pub fn expects_yes_no(question: &str) -> bool {
+    answer_form(question) == AnswerForm::YesNo
 }
 
 #[cfg(test)]
@@ -69,6 +104,32 @@ mod tests {
             "Island kitchens are big?",
         ] {
             assert!(!expects_yes_no(q), "{q}");
+        }
+        for (q, form) in [
+            (
+                "Is the pillow above or below the picture?",
+                AnswerForm::Open,
+            ),
+            ("Can you tell me where the lamp is?", AnswerForm::Open),
+            (
+                "Which object lies at the greatest distance from the cupboard?",
+                AnswerForm::Open,
+            ),
+            (
+                "Roughly how much space separates the desk from the window?",
+                AnswerForm::Open,
+            ),
+            (
+                "Explain the position of the wastebasket in the room.",
+                AnswerForm::Open,
+            ),
+            ("Describe where the lamp is.", AnswerForm::Open),
+            ("Is the cup on the table?", AnswerForm::YesNo),
+            ("The cup is on the table?", AnswerForm::Unknown),
+            ("Island kitchens are big?", AnswerForm::Unknown),
+            ("", AnswerForm::Unknown),
+        ] {
+            assert_eq!(answer_form(q), form, "{q}");
         }
     }
 }

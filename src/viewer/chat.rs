@@ -40,19 +40,16 @@ pub struct ChatAnswer {
     pub grounding: Vec<GroundedObject>,
     /// Object names in the question it has no object of (see [`unseen_line`]).
     pub unseen: Vec<String>,
-    /// What free decoding said before a yes/no question's answer was held to yes or no (see
+    /// What free decoding said when it was not of the kind the question asks for (see
     /// [`unconstrained_line`]).
     pub unconstrained: Option<String>,
 }
 
-/// "free decoding said "1.5 m"; a yes/no question takes the decoder's choice between yes
-/// and no", or `None` when free decoding answered.
+/// "free decoding said "1.5 m", not the kind of answer the question asks for", or `None` when
+/// free decoding answered.
 pub fn unconstrained_line(unconstrained: Option<&str>) -> Option<String> {
     unconstrained.map(|free| {
-        format!(
-            "free decoding said \"{free}\"; a yes/no question takes the decoder's choice \
-             between yes and no"
-        )
+        format!("free decoding said \"{free}\", not the kind of answer the question asks for")
     })
 }
 

@@ -439,13 +439,10 @@ fn worker_events_update_the_chat_and_highlights() {
             Some("the annotation has no lamp here: this answer is not about one")
         );
         assert_eq!(super::chat::unseen_line(Role::Student, &[]), None);
-        // A yes/no answer held to yes or no says what free decoding said.
+        // An answer held to the asked kind says what free decoding said.
         assert_eq!(
             super::chat::unconstrained_line(Some("1.5 m")).as_deref(),
-            Some(
-                "free decoding said \"1.5 m\"; a yes/no question takes the decoder's choice \
-                 between yes and no"
-            )
+            Some("free decoding said \"1.5 m\", not the kind of answer the question asks for")
         );
         assert_eq!(super::chat::unconstrained_line(None), None);
         assert_eq!(super::chat::object_label("chair", 12), "chair #12");

@@ -149,8 +149,8 @@ pub enum Event {
         /// Object names in the question of which the model has no object token here (it
         /// found, or was given, none of that category): its answer cannot be about one.
         unseen: Vec<String>,
-        /// What free decoding said when the question asks for yes or no and it said
-        /// something else (`text` is then the decoder's choice between yes and no).
+        /// What free decoding said when it was not of the kind the question's form asks for
+        /// (`model::Answer::unconstrained`).
         unconstrained: Option<String>,
     },
     /// Depth and boxes predicted by a model.
