@@ -110,15 +110,15 @@ const MIN_TEACHER_CONTACT_N: usize = 8;
 /// The shipped student on rooms from a seed the training data never used, under the grounded
 /// protocol (only objects the views show, answers balanced within every wording group, yes/no by
 /// the first-position decision, a blind baseline). It is the object student with the semantic
-/// pixel branch after 3,000 steps of stage 1, its decoder trained with a quarter of its questions
-/// over the annotated objects (docs/RESULTS.md, twelfth session: proximity 76.9% on 100 test
-/// rooms, 77.1% on 120 rooms of seed 7, blind ~50%; on these 10 rooms 78.2% vs 42.7%, n 110).
-/// The floors sit under those measurements with a margin: it answers from the scene, well above
-/// its blind baseline.
+/// pixel branch after 4,000 steps of stage 1, its decoder trained with a quarter of its questions
+/// over the annotated objects (docs/RESULTS.md, thirteenth session: proximity 78.8% on 100 test
+/// rooms, 78.5% on 120 rooms of seed 7, blind ~50%; on these 20 rooms 74.5% vs 45.0%, n 278; on
+/// 40 rooms of this seed 76.5% where the student before it had 71.0%). The floors sit under
+/// those measurements with a margin: it answers from the scene, well above its blind baseline.
 #[test]
 fn shipped_student_on_unseen_rooms_under_the_grounded_protocol() {
     let dir = tempfile::tempdir().unwrap();
-    let ds = unseen_rooms(dir.path(), 10);
+    let ds = unseen_rooms(dir.path(), 20);
     let student = load_model(&default_model_dir("student"), &candle_core::Device::Cpu).unwrap();
     let options = EvalOptions {
         blind: true,
@@ -128,12 +128,13 @@ fn shipped_student_on_unseen_rooms_under_the_grounded_protocol() {
     let report = evaluate(&student, &ds, &Split::ALL, &options, None).unwrap();
     let prox = &report.categories["proximity"];
     eprintln!(
-        "student on 10 unseen rooms: proximity {:.3} n {} (blind {:.3}), answers of the asked \
-         kind {:.3}, depth AbsRel {:.3}",
+        "student on 20 unseen rooms: proximity {:.3} n {} (blind {:.3}), answers of the asked \
+         kind {:.3} (free decoding {:.3}), depth AbsRel {:.3}",
         prox.accuracy,
         prox.n,
         report.blind["proximity"].accuracy,
         report.answer_kind_ok,
+        report.answer_kind_ok_free,
         report.depth.abs_rel
     );
     assert!(prox.n >= 30, "{} proximity questions", prox.n);
@@ -141,20 +142,24 @@ fn shipped_student_on_unseen_rooms_under_the_grounded_protocol() {
     // Balanced: chance is one half, and the interval is reported around the accuracy.
     assert!((prox.chance - 0.5).abs() < 0.05, "chance {}", prox.chance);
     assert!(prox.ci95[0] <= prox.accuracy && prox.accuracy <= prox.ci95[1]);
-    // It answers from the scene (measured 78.2% against 42.7% blind on these rooms).
+    // It answers from the scene (measured 74.5% against 45.0% blind on these rooms).
     assert!(prox.accuracy >= 0.72, "proximity {}", prox.accuracy);
     assert!(
-        prox.accuracy - report.blind["proximity"].accuracy >= 0.20,
+        prox.accuracy - report.blind["proximity"].accuracy >= 0.25,
         "proximity {} vs blind {}",
         prox.accuracy,
         report.blind["proximity"].accuracy
     );
-    // Answers of the asked kind (measured 98.4% on these rooms).
+    // Answers of the asked kind (measured 98.8% on these rooms); every yes/no question is
+    // answered yes or no, whatever free decoding said.
     assert!(
         report.answer_kind_ok >= MIN_ANSWER_KIND,
         "{}",
         report.answer_kind_ok
     );
+    for category in ["proximity", "contact"] {
+        assert_eq!(report.answer_kind[category].share, 1.0, "{category}");
+    }
     // Per category, the kinds add up to the total.
     let (ok, n) = report.answer_kind.values().fold((0.0, 0), |(ok, n), s| {
         (ok + s.share as f64 * s.n as f64, n + s.n)
@@ -165,9 +170,9 @@ fn shipped_student_on_unseen_rooms_under_the_grounded_protocol() {
         "{ok} / {n} vs {}",
         report.answer_kind_ok
     );
-    // Depth is metric and roughly right (measured AbsRel 0.187 on these rooms).
+    // Depth is metric and roughly right (measured AbsRel 0.186 on these rooms).
     assert!(
-        report.depth.abs_rel < 0.23,
+        report.depth.abs_rel < 0.21,
         "AbsRel {}",
         report.depth.abs_rel
     );
@@ -176,4 +181,4 @@ fn shipped_student_on_unseen_rooms_under_the_grounded_protocol() {
 
 /// What the shipped student keeps: the share of answers of the kind the question asks for
 /// (measured value in docs/RESULTS.md; this is a floor under it).
-const MIN_ANSWER_KIND: f32 = 0.95;
+const MIN_ANSWER_KIND: f32 = 0.97;
