@@ -500,9 +500,14 @@ fn train_perception(o: &PerceptionOptions) -> anyhow::Result<()> {
 
 /// A share in 0..=1 (`--scan-like`, `--object-colours`).
 fn voxel_m(s: &str) -> Result<f32, String> {
+    let range = spatia::model::config::GROUP_VOXEL_RANGE_M;
     match s.parse::<f32>() {
-        Ok(v) if (0.02..=1.0).contains(&v) => Ok(v),
-        Ok(v) => Err(format!("{v} m is not a voxel edge between 0.02 and 1 m")),
+        Ok(v) if range.contains(&v) => Ok(v),
+        Ok(v) => Err(format!(
+            "{v} m is not a voxel edge between {} and {} m",
+            range.start(),
+            range.end()
+        )),
         Err(e) => Err(format!("{s:?} is not a number: {e}")),
     }
 }

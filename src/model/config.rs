@@ -139,6 +139,9 @@ pub struct ModelConfig {
     pub object_group_voxel_m: f32,
 }
 
+/// The grouping voxel edges a model may have, metres (`object_group_voxel_m`).
+pub const GROUP_VOXEL_RANGE_M: std::ops::RangeInclusive<f32> = 0.02..=1.0;
+
 fn default_group_voxel_m() -> f32 {
     crate::data::GROUP_VOXEL_M
 }
@@ -424,12 +427,12 @@ impl ModelConfig {
                 return Err(format!("{name} is {value}; it must be {lo}..={hi}"));
             }
         }
-        if !(self.object_group_voxel_m.is_finite()
-            && (0.02..=1.0).contains(&self.object_group_voxel_m))
-        {
+        if !GROUP_VOXEL_RANGE_M.contains(&self.object_group_voxel_m) {
             return Err(format!(
-                "object_group_voxel_m is {}; it must be in [0.02, 1] metres",
-                self.object_group_voxel_m
+                "object_group_voxel_m is {}; it must be in [{}, {}] metres",
+                self.object_group_voxel_m,
+                GROUP_VOXEL_RANGE_M.start(),
+                GROUP_VOXEL_RANGE_M.end()
             ));
         }
         if !(e.mlp_ratio.is_finite() && e.mlp_ratio > 0.0 && e.mlp_ratio <= 16.0) {

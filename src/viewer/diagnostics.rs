@@ -410,7 +410,8 @@ fn latents_to_objects_ui(ui: &mut egui::Ui, s: &ChatAnswer, rows: &[Vec<f32>], w
     ui.small(format!("most attended: {}", named.join(", ")));
 }
 
-/// Draws where the latents look, in the scene (spheres sized by weight).
+/// Draws where the latents look, in the scene: spheres of 4 to 24 cm radius by weight, large
+/// enough to see in a whole room.
 pub fn draw_attention(
     mut gizmos: Gizmos,
     chat: Res<Chat>,
@@ -439,7 +440,7 @@ pub fn draw_attention(
     };
     let wmax = weights.iter().copied().fold(1e-9f32, f32::max);
     for (p, w) in attention_points(views, &s.scene_layout, &weights) {
-        let r = 0.02 + 0.12 * (w / wmax);
+        let r = 0.04 + 0.2 * (w / wmax);
         gizmos.sphere(Isometry3d::from_translation(p), r, ATTENTION_COLOR);
     }
 }

@@ -631,7 +631,7 @@ pub fn training_ui(ui: &mut egui::Ui, t: &mut TrainingState, bridge: &mut ModelB
                     t.decoder_student,
                     egui::DragValue::new(&mut t.group_voxel_m)
                         .speed(0.01)
-                        .range(0.02..=1.0),
+                        .range(crate::model::config::GROUP_VOXEL_RANGE_M),
                 )
                 .on_hover_text(
                     "edge of the voxels the student's pixels are grouped into objects in: \
