@@ -263,7 +263,8 @@ fn answer_kind_ok(category: QuestionCategory, answer: &str, reference: &str) -> 
         }
         QuestionCategory::Distance => parse_number(&a).is_some() && a.contains('m'),
         QuestionCategory::Description => a.split_whitespace().count() >= 3,
-        _ => parse_number(&a).is_none() && !a.is_empty(),
+        // A name or a direction: not a number, not yes or no, not nothing.
+        _ => parse_number(&a).is_none() && !a.is_empty() && a != "yes" && a != "no",
     }
 }
 
@@ -811,5 +812,7 @@ mod tests {
         assert!(answer_kind_ok(C::Proximity, "no", "yes"));
         assert!(!answer_kind_ok(C::Proximity, "yesyes", "yes"));
         assert!(answer_kind_ok(C::Closest, "sofa", "table"));
+        assert!(!answer_kind_ok(C::Closest, "no", "table"));
+        assert!(!answer_kind_ok(C::Size, "yes", "bed"));
     }
 }
