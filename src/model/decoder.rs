@@ -188,9 +188,10 @@ impl Decoder {
     }
 }
 
-/// The most likely id of `logits` [V] outside `banned` and its probability under the full
-/// softmax; `None` when every id is banned or a logit is not finite.
-pub fn greedy_except(logits: &[f32], banned: &[u32]) -> Option<(u32, f32)> {
+/// The most likely id of `logits` [V] among those `allowed` flags (an id past the flags' end is
+/// not allowed) and its probability under the full softmax; `None` when no id is allowed or a
+/// logit is not finite.
+pub fn greedy_allowed(logits: &[f32], allowed: &[bool]) -> Option<(u32, f32)> {
     if logits.iter().any(|l| !l.is_finite()) {
         return None;
     }
@@ -199,7 +200,7 @@ pub fn greedy_except(logits: &[f32], banned: &[u32]) -> Option<(u32, f32)> {
     let (id, l) = logits
         .iter()
         .enumerate()
-        .filter(|(i, _)| !banned.contains(&(*i as u32)))
+        .filter(|(i, _)| allowed.get(*i).copied().unwrap_or(false))
         .max_by(|a, b| a.1.total_cmp(b.1))?;
     Some((id as u32, (l - max).exp() / total))
 }

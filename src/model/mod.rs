@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod checkpoint;
 pub mod config;
+pub mod constrain;
 pub mod decoder;
 pub mod device;
 pub mod encoder;
@@ -17,7 +18,7 @@ pub mod vlm;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::questions::form::{AnswerForm, answer_form};
+use crate::questions::form::{AnswerForm, answer_form, fits};
 
 pub use checkpoint::{LoadedModel, load_model, save_model};
 pub use config::ModelConfig;
@@ -68,8 +69,9 @@ impl LoadedModel {
     /// Hidden CoT attention maps come back too. The answer takes the kind the question's form
     /// asks for (`questions::form::answer_form`): a polar question is answered "yes" or "no"
     /// (when free decoding says anything else, the decoder's choice between the two, `p_yes`);
-    /// an open question is not answered yes, no or nothing (when free decoding does, the
-    /// decoder's greedy answer whose first token is none of those). [`Answer::unconstrained`]
+    /// a count, a length, a name, a place or another open answer that free decoding did not
+    /// give in that form (`questions::form::fits`) is decoded again held to the form
+    /// ([`constrain`]: the decoder's most likely answer of that form). [`Answer::unconstrained`]
     /// keeps what free decoding said when it was overruled.
     pub fn answer(
         &self,
@@ -80,17 +82,17 @@ impl LoadedModel {
         let start = Instant::now();
         let ids = self.tokenizer.encode(question)?;
         let t = &self.tokenizer;
-        let special = (t.bos, t.ans, t.eos);
-        let mut g = self.model.generate(scene, &ids, special, want_attention)?;
+        let prompt = self
+            .model
+            .prefill(scene, &ids, (t.bos, t.ans), want_attention)?;
+        let mut g = self.model.continue_answer(prompt.clone(), t.eos, None)?;
         let free = self.tokenizer.decode(&g.ids)?.trim().to_string();
         let yes_no = self.yes_no_ids()?;
         let p_yes = yes_no.map(|(y, n)| yes_probability(&g.first_logits, y, n));
         let form = answer_form(question);
         let (text, token_ids, token_probs, unconstrained) = match (yes_no, p_yes) {
             // A polar question: the decoder's choice between yes and no.
-            (Some((y, n)), Some(p))
-                if form == AnswerForm::YesNo && free != "yes" && free != "no" =>
-            {
+            (Some((y, n)), Some(p)) if form == AnswerForm::YesNo && !fits(form, &free) => {
                 let (word, id, prob) = if p >= 0.5 {
                     ("yes", y, p)
                 } else {
@@ -98,19 +100,13 @@ impl LoadedModel {
                 };
                 (word.to_string(), vec![id], vec![prob], Some(free))
             }
-            // An open question answered yes, no or nothing: its best answer that starts
-            // otherwise.
-            (Some((y, n)), _)
-                if form == AnswerForm::Open
-                    && g.ids.first().is_none_or(|first| *first == y || *first == n) =>
-            {
-                g = self.model.generate_with(
-                    scene,
-                    &ids,
-                    special,
-                    want_attention,
-                    &[y, n, t.eos],
-                )?;
+            // Any other form that free decoding missed: its best answer of that form.
+            _ if form != AnswerForm::YesNo && !fits(form, &free) => {
+                let classes = constrain::TokenClasses::of(&self.tokenizer)?;
+                // The prompt's KV cache is read once and decoded from twice.
+                g = self
+                    .model
+                    .continue_answer(prompt, t.eos, Some((form, &classes)))?;
                 let text = self.tokenizer.decode(&g.ids)?.trim().to_string();
                 (text, g.ids, g.probs, Some(free))
             }

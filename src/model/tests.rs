@@ -603,8 +603,9 @@ fn tokenizer_trains_and_round_trips() {
 }
 
 /// A polar question is answered yes or no, the decoder's own choice between the two: an
-/// untrained model's free decoding says anything, and that is kept beside the answer. Other
-/// questions keep what free decoding says.
+/// untrained model's free decoding says anything, and that is kept beside the answer. Every
+/// other form gets an answer of that form; a form that does not say keeps what free decoding
+/// says.
 #[test]
 fn a_polar_question_is_answered_yes_or_no_by_the_decoders_choice() {
     let tk = SpatiaTokenizer::train(corpus().into_iter(), 200).unwrap();
@@ -615,8 +616,9 @@ fn a_polar_question_is_answered_yes_or_no_by_the_decoders_choice() {
         model: m,
         tokenizer: tk,
     };
+    use crate::questions::form::{answer_form, fits};
     let (y, n) = model.yes_no_ids().unwrap().unwrap();
-    let mut constrained = 0;
+    let (mut constrained, mut reformed) = (0, 0);
     for seed in 0..6 {
         let scene = model.encode(&views(16, 2, seed)).unwrap();
         for q in [
@@ -638,20 +640,26 @@ fn a_polar_question_is_answered_yes_or_no_by_the_decoders_choice() {
                 None => assert!(a.token_ids.first() == Some(&y) || a.token_ids.first() == Some(&n)),
             }
         }
-        // Open: never yes, no or nothing; when free decoding said one of those it is kept.
+        // Every other form: an answer of that form; when free decoding gave none, it is kept.
         for q in [
             "how many lamps are there?",
             "Which object is closest to the bed?",
+            "How far is the lamp from the bed?",
+            "Where is the lamp?",
         ] {
             let a = model.answer(&scene, q, false).unwrap();
-            let first = *a
-                .token_ids
-                .first()
-                .expect("an open question gets an answer");
-            assert!(first != y && first != n, "{q}: {}", a.text);
+            let form = answer_form(q);
+            assert!(
+                fits(form, &a.text),
+                "{q}: {:?} ({form:?}) {:?}",
+                a.text,
+                a.token_ids
+            );
             assert_eq!(a.text, model.tokenizer.decode(&a.token_ids).unwrap().trim());
+            assert_eq!(a.token_ids.len(), a.token_probs.len());
             if let Some(free) = &a.unconstrained {
-                assert!(free.is_empty() || free.starts_with("yes") || free.starts_with("no"));
+                reformed += 1;
+                assert!(!fits(form, free), "{q}: {free:?} was of the form");
             }
         }
         // A form that does not say: free decoding, whatever it says.
@@ -664,21 +672,26 @@ fn a_polar_question_is_answered_yes_or_no_by_the_decoders_choice() {
         constrained > 0,
         "an untrained decoder said yes or no every time"
     );
+    assert!(
+        reformed > 0,
+        "an untrained decoder answered in form every time"
+    );
 }
 
-/// The first answer token of an open question: the most likely outside the banned ones, with
-/// its probability under the full distribution.
+/// A token held to a form: the most likely of the allowed ones, with its probability under the
+/// full distribution.
 #[test]
-fn greedy_except_skips_the_banned_ids() {
-    use crate::model::decoder::greedy_except;
+fn greedy_allowed_takes_the_best_allowed_id() {
+    use crate::model::decoder::greedy_allowed;
     let logits = [0.0f32, 3.0, 1.0];
     let total: f32 = logits.iter().map(|l| l.exp()).sum();
-    let (id, p) = greedy_except(&logits, &[1]).unwrap();
+    let (id, p) = greedy_allowed(&logits, &[true, false, true]).unwrap();
     assert_eq!(id, 2);
     assert!((p - 1f32.exp() / total).abs() < 1e-6);
-    assert_eq!(greedy_except(&logits, &[]).unwrap().0, 1);
-    assert!(greedy_except(&logits, &[0, 1, 2]).is_none());
-    assert!(greedy_except(&[0.0, f32::NAN], &[]).is_none());
+    assert_eq!(greedy_allowed(&logits, &[true; 3]).unwrap().0, 1);
+    assert!(greedy_allowed(&logits, &[false; 3]).is_none());
+    assert_eq!(greedy_allowed(&logits, &[true]).unwrap().0, 0);
+    assert!(greedy_allowed(&[0.0, f32::NAN], &[true, true]).is_none());
 }
 
 #[test]

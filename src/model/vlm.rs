@@ -9,7 +9,8 @@ use glam::{Mat4, Vec3};
 
 use super::config::ModelConfig;
 use super::config::{ObjectSource, SceneInput};
-use super::decoder::{Decoder, KvCache, greedy, greedy_except};
+use super::constrain::TokenClasses;
+use super::decoder::{Decoder, KvCache, greedy, greedy_allowed};
 use super::encoder::{Encoder, EncoderOutput};
 use super::heads::{DepthHead, DepthOutput, DetectionHead, DetectionOutput};
 use super::nn::Mlp;
@@ -21,6 +22,7 @@ use crate::data::{
     Grouping, ObjectToken, ObjectViews, PredictedViews, match_to_annotated, object_tokens,
     predicted_object_tokens,
 };
+use crate::questions::form::AnswerForm;
 
 /// Views of one scene as plain data (what `data::SceneShard` holds): S views of H = W = `size`.
 #[derive(Debug, Clone, PartialEq)]
@@ -196,6 +198,20 @@ pub struct Generated {
     pub grounding: Vec<Grounding>,
 }
 
+/// A prompt read into the decoder's KV cache ([`SpatialVlm::prefill`]): the cache, the logits of
+/// its last position [1, T, V] (and as a vector [V]), the latents' attention maps when asked for,
+/// and the object slots' grounding.
+#[derive(Debug, Clone)]
+pub struct Prefilled {
+    cache: KvCache,
+    logits: Tensor,
+    first_logits: Vec<f32>,
+    maps: Option<AttentionMaps>,
+    grounding: Vec<Grounding>,
+    latent_start: usize,
+    latents: usize,
+}
+
 /// Where one Hidden CoT object slot points: the object token it gives the most weight, as the
 /// scene object's id, and that weight (the softmax of the slot's pointer scores).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -235,9 +251,11 @@ pub struct Answer {
     pub p_yes: Option<f32>,
     /// What free (greedy) decoding said when it was not of the kind the question's form asks
     /// for (`questions::form::answer_form`): something other than yes or no to a polar
-    /// question (the answer is then the decoder's choice between the two, `p_yes`), or yes, no
-    /// or nothing to an open one (the answer is then its best that starts otherwise). `None`
-    /// when free decoding answered.
+    /// question (the answer is then the decoder's choice between the two, `p_yes`), or an
+    /// answer not of the form an open question asks for: not a number to "how many", not a
+    /// length to "how far", a number or yes to "which", a bare word to "where" (the answer is
+    /// then the decoder's best of that form, `model::constrain`). `None` when free decoding
+    /// answered.
     pub unconstrained: Option<String>,
     /// Time `answer` took, milliseconds.
     pub latency_ms: f64,
@@ -964,20 +982,38 @@ impl SpatialVlm {
         special: (u32, u32, u32),
         want_attention: bool,
     ) -> Result<Generated> {
-        self.generate_with(scene, question_ids, special, want_attention, &[])
+        self.generate_with(scene, question_ids, special, want_attention, None)
     }
 
-    /// [`Self::generate`] with the first answer token chosen greedily among all tokens but
-    /// `banned_first` (its probability still under the full distribution); the rest greedy.
+    /// [`Self::generate`] held to an answer form: with `form`, each answer token is the most
+    /// likely among those the form allows after the ones before
+    /// ([`TokenClasses::allowed_next`]; its probability still under the full distribution),
+    /// falling back to the most likely of all where the form allows none.
     pub fn generate_with(
         &self,
         scene: &SceneTokens,
         question_ids: &[u32],
         special: (u32, u32, u32),
         want_attention: bool,
-        banned_first: &[u32],
+        form: Option<(AnswerForm, &TokenClasses)>,
     ) -> Result<Generated> {
         let (bos, ans, eos) = special;
+        let prompt = self.prefill(scene, question_ids, (bos, ans), want_attention)?;
+        self.continue_answer(prompt, eos, form)
+    }
+
+    /// Reads the prompt (scene, question, latents, `<ans>`) once into a KV cache: what
+    /// [`Self::continue_answer`] decodes from, as often as wanted (it is cheap to clone: the
+    /// cached tensors are shared). With `want_attention`, records the latents' attention to the
+    /// scene.
+    pub fn prefill(
+        &self,
+        scene: &SceneTokens,
+        question_ids: &[u32],
+        special: (u32, u32),
+        want_attention: bool,
+    ) -> Result<Prefilled> {
+        let (bos, ans) = special;
         let (prompt, layout) = self.prompt(&scene.embeds, question_ids, bos, ans)?;
         let mut cache = KvCache::default();
         let geometry = self.scene_geometry(scene)?;
@@ -993,7 +1029,7 @@ impl SpatialVlm {
             Some(scores) => grounding_of(scores, &scene.objects)?,
             None => Vec::new(),
         };
-        let (mut logits, attn) = (self.decoder.lm_logits(&pass.hidden)?, pass.attention);
+        let (logits, attn) = (self.decoder.lm_logits(&pass.hidden)?, pass.attention);
         let mut maps = want_attention.then(AttentionMaps::default);
         let lat = layout.latent_start();
         if let Some(m) = maps.as_mut()
@@ -1012,12 +1048,51 @@ impl SpatialVlm {
         // [1, T, V]: the last position predicts the first answer token.
         let t = logits.dim(1)?;
         let first_logits = logits.get(0)?.get(t - 1)?.to_vec1::<f32>()?;
+        Ok(Prefilled {
+            cache,
+            logits,
+            first_logits,
+            maps,
+            grounding,
+            latent_start: lat,
+            latents: layout.latents,
+        })
+    }
+
+    /// Decodes an answer after a [`Self::prefill`]ed prompt greedily, stopping at `eos` or after
+    /// `max_answer_tokens`; with `form`, held to it (see [`Self::generate_with`]).
+    pub fn continue_answer(
+        &self,
+        prompt: Prefilled,
+        eos: u32,
+        form: Option<(AnswerForm, &TokenClasses)>,
+    ) -> Result<Generated> {
+        let Prefilled {
+            mut cache,
+            mut logits,
+            first_logits,
+            mut maps,
+            grounding,
+            latent_start: lat,
+            latents,
+        } = prompt;
+        let want_attention = maps.is_some();
         let (mut ids, mut probs) = (Vec::new(), Vec::new());
         for step in 0..self.cfg.decoder.max_answer_tokens {
-            let (id, p) = match step {
-                0 if !banned_first.is_empty() => greedy_except(&first_logits, banned_first)
-                    .map_or_else(|| greedy(&logits), Ok)?,
-                _ => greedy(&logits)?,
+            let (id, p) = match form {
+                Some((form, classes)) => {
+                    let room = self.cfg.decoder.max_answer_tokens - step;
+                    let allowed = classes.allowed_next(form, &ids, room);
+                    let row = match step {
+                        0 => first_logits.clone(),
+                        _ => {
+                            let t = logits.dim(1)?;
+                            logits.get(0)?.get(t - 1)?.to_vec1::<f32>()?
+                        }
+                    };
+                    greedy_allowed(&row, &allowed).map_or_else(|| greedy(&logits), Ok)?
+                }
+                None => greedy(&logits)?,
             };
             if id == eos {
                 break;
@@ -1032,14 +1107,14 @@ impl SpatialVlm {
                 .forward(&x, Some(&mut cache), None, want_attention)?;
             logits = l;
             if let Some(m) = maps.as_mut()
-                && layout.latents > 0
+                && latents > 0
             {
                 for (li, a) in attn.iter().enumerate() {
                     // [1, H, 1, Tk]: this answer token's attention to the latents.
                     let row = a
                         .get(0)?
                         .squeeze(1)?
-                        .narrow(1, lat, layout.latents)?
+                        .narrow(1, lat, latents)?
                         .to_vec2::<f32>()?;
                     for (h, r) in row.into_iter().enumerate() {
                         m.answer_to_latent[li][h].push(r);

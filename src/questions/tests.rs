@@ -166,6 +166,30 @@ fn generated_answers_agree_with_the_relation_engine() {
     }
 }
 
+/// The reference answer of every generated question, held-out wordings too, is of the form its
+/// question's grammar asks for (`form::answer_form`): the form the app holds the model to is
+/// the form of the answers it was trained on.
+#[test]
+fn generated_answers_fit_their_questions_form() {
+    use crate::questions::form::{answer_form, fits};
+    let mut n = 0;
+    for index in 0..5 {
+        let scene = generated(index);
+        let sp = SpatialScene::new(&scene);
+        for q in generate(&sp, &GenerateOptions::default()) {
+            let form = answer_form(&q.question);
+            assert!(
+                fits(form, &q.answer),
+                "{form:?}: {} -> {}",
+                q.question,
+                q.answer
+            );
+            n += 1;
+        }
+    }
+    assert!(n > 300, "{n} questions");
+}
+
 #[test]
 fn yes_no_answers_are_balanced_per_scene() {
     let mut total_yes = 0;
