@@ -982,24 +982,9 @@ impl SpatialVlm {
         special: (u32, u32, u32),
         want_attention: bool,
     ) -> Result<Generated> {
-        self.generate_with(scene, question_ids, special, want_attention, None)
-    }
-
-    /// [`Self::generate`] held to an answer form: with `form`, each answer token is the most
-    /// likely among those the form allows after the ones before
-    /// ([`TokenClasses::allowed_next`]; its probability still under the full distribution),
-    /// falling back to the most likely of all where the form allows none.
-    pub fn generate_with(
-        &self,
-        scene: &SceneTokens,
-        question_ids: &[u32],
-        special: (u32, u32, u32),
-        want_attention: bool,
-        form: Option<(AnswerForm, &TokenClasses)>,
-    ) -> Result<Generated> {
         let (bos, ans, eos) = special;
         let prompt = self.prefill(scene, question_ids, (bos, ans), want_attention)?;
-        self.continue_answer(prompt, eos, form)
+        self.continue_answer(prompt, eos, None)
     }
 
     /// Reads the prompt (scene, question, latents, `<ans>`) once into a KV cache: what
@@ -1060,7 +1045,10 @@ impl SpatialVlm {
     }
 
     /// Decodes an answer after a [`Self::prefill`]ed prompt greedily, stopping at `eos` or after
-    /// `max_answer_tokens`; with `form`, held to it (see [`Self::generate_with`]).
+    /// `max_answer_tokens`. With `form`, held to it: each answer token is the most likely among
+    /// those the form allows after the ones before ([`TokenClasses::allowed_next`]; its
+    /// probability still under the full distribution), falling back to the most likely of all
+    /// where the form allows none.
     pub fn continue_answer(
         &self,
         prompt: Prefilled,
