@@ -212,6 +212,12 @@ pub struct Prefilled {
     latents: usize,
 }
 
+/// The logits [V] of the last position of `logits` [1, T, V].
+fn last_position(logits: &Tensor) -> Result<Vec<f32>> {
+    let t = logits.dim(1)?;
+    logits.get(0)?.get(t - 1)?.to_vec1::<f32>()
+}
+
 /// Where one Hidden CoT object slot points: the object token it gives the most weight, as the
 /// scene object's id, and that weight (the softmax of the slot's pointer scores).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -1031,8 +1037,7 @@ impl SpatialVlm {
             }
         }
         // [1, T, V]: the last position predicts the first answer token.
-        let t = logits.dim(1)?;
-        let first_logits = logits.get(0)?.get(t - 1)?.to_vec1::<f32>()?;
+        let first_logits = last_position(&logits)?;
         Ok(Prefilled {
             cache,
             logits,
@@ -1071,14 +1076,8 @@ impl SpatialVlm {
                 Some((form, classes)) => {
                     let room = self.cfg.decoder.max_answer_tokens - step;
                     let allowed = classes.allowed_next(form, &ids, room);
-                    let row = match step {
-                        0 => first_logits.clone(),
-                        _ => {
-                            let t = logits.dim(1)?;
-                            logits.get(0)?.get(t - 1)?.to_vec1::<f32>()?
-                        }
-                    };
-                    greedy_allowed(&row, &allowed).map_or_else(|| greedy(&logits), Ok)?
+                    greedy_allowed(&last_position(&logits)?, &allowed)
+                        .map_or_else(|| greedy(&logits), Ok)?
                 }
                 None => greedy(&logits)?,
             };
