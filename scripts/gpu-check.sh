@@ -8,11 +8,8 @@
 #!   scripts/gpu-check.sh [BINARY] [OUT_DIR]     (defaults: dist/spatia-cuda, gpu-check; a
 #!                                                 BINARY ending in .xz is unpacked first)
 #!
-#! Build the binary here with:
-#!   . scripts/cuda-env.sh
-#!   cargo build --release --no-default-features --features cuda --target-dir target/cuda
-#!   mkdir -p dist && strip -o dist/spatia-cuda target/cuda/release/spatia
-#!   xz -9 -k dist/spatia-cuda     # the copy to the GPU machine: repository + binary < 64 MiB
+#! Build the binary here with `scripts/build-cuda.sh`: dist/spatia-cuda, stripped, and
+#! dist/spatia-cuda.xz, the copy to the GPU machine (repository + binary < 64 MiB).
 #! Environment: GPU_CHECK_STEPS (distillation steps, 200), GPU_CHECK_CPU_LIMIT_S (wall limit of
 #! each CPU figure, 120: the CPU's steps per second come from the steps it finished).
 set -uo pipefail

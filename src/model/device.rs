@@ -56,8 +56,63 @@ fn auto_device() -> Device {
 
 #[cfg(feature = "cuda")]
 fn cuda_device() -> Result<Device, ModelError> {
-    Device::new_cuda(0)
-        .map_err(|e| ModelError::Invalid(format!("no CUDA device ({})", driver_reason(&e))))
+    // The build of scripts/build-cuda.sh opens CUDA's libraries when a GPU is first asked for,
+    // and cudarc panics when one is missing: that is the reason, not a crash.
+    match catch_quietly(|| Device::new_cuda(0)) {
+        Ok(Ok(device)) => Ok(device),
+        Ok(Err(e)) => Err(ModelError::Invalid(format!(
+            "no CUDA device ({})",
+            driver_reason(&e)
+        ))),
+        Err(message) => Err(ModelError::Invalid(format!(
+            "no CUDA device ({})",
+            missing_library(&message)
+        ))),
+    }
+}
+
+/// Runs `f`, turning a panic into its message without printing it (the panic hook is swapped
+/// for the call; one caller at a time).
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+fn catch_quietly<T>(f: impl FnOnce() -> T + std::panic::UnwindSafe) -> Result<T, String> {
+    static HOOK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = HOOK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(f);
+    std::panic::set_hook(previous);
+    result.map_err(|payload| {
+        payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "panicked".to_string())
+    })
+}
+
+/// The library named in cudarc's "Unable to dynamically load the \"cublas\" shared library"
+/// panic, as `CUDA library cublas not found`; else the message's first line.
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+fn missing_library(message: &str) -> String {
+    const LEAD: &str = "dynamically load the \"";
+    if let Some(at) = message.find(LEAD) {
+        let name: String = message[at + LEAD.len()..]
+            .chars()
+            .take_while(|c| *c != '"')
+            .collect();
+        let name = if name == "cuda" {
+            "cuda (the NVIDIA driver)"
+        } else {
+            name.as_str()
+        };
+        return format!("CUDA library {name} not found");
+    }
+    message
+        .lines()
+        .next()
+        .unwrap_or("unknown error")
+        .trim()
+        .to_string()
 }
 
 /// The driver's error code (`CUDA_ERROR_NO_DEVICE`, …) out of candle's error, which may carry a
@@ -134,6 +189,31 @@ mod tests {
         } else {
             assert!(err.contains("built without the `cuda` feature"), "{err}");
         }
+    }
+
+    /// A missing CUDA library (cudarc's panic in the lazily-loading build) becomes one line
+    /// naming it, and nothing is printed by the panic hook.
+    #[test]
+    fn a_missing_library_panic_becomes_its_name() {
+        let caught = catch_quietly(|| -> u32 {
+            panic!(
+                "Unable to dynamically load the \"cublas\" shared library - searched for \
+                 library names: [\"libcublas.so\"]. Ensure that `LD_LIBRARY_PATH` has the \
+                 correct path"
+            )
+        });
+        let message = caught.unwrap_err();
+        assert_eq!(missing_library(&message), "CUDA library cublas not found");
+        let driver = "Unable to dynamically load the \"cuda\" shared library - searched";
+        assert_eq!(
+            missing_library(driver),
+            "CUDA library cuda (the NVIDIA driver) not found"
+        );
+        assert_eq!(missing_library("first line\nsecond"), "first line");
+        assert_eq!(catch_quietly(|| 7), Ok(7));
+        // The hook is the one before: a later panic still reports normally (nothing to assert
+        // on stderr here; the call above returned, so the swap was undone without deadlock).
+        assert_eq!(catch_quietly(|| 8), Ok(8));
     }
 
     #[test]
