@@ -20,41 +20,17 @@ steps="${GPU_CHECK_STEPS:-200}"
 cpu_limit_s="${GPU_CHECK_CPU_LIMIT_S:-120}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-# A binary compressed for the copy (`xz -9 dist/spatia-cuda`: 62 MB -> about 10 MB) is unpacked.
-if [[ "$bin" == *.xz ]]; then
-    xz -dc "$bin" >"$work/spatia" 2>/dev/null ||
-        python3 -c 'import lzma,sys; sys.stdout.buffer.write(lzma.open(sys.argv[1]).read())' "$bin" >"$work/spatia"
-    chmod +x "$work/spatia"
-    bin="$work/spatia"
-fi
-[ -x "$bin" ] || { echo "gpu-check: no executable at $bin" >&2; exit 2; }
+# shellcheck source=scripts/gpu-common.sh
+. "$(dirname "$0")/gpu-common.sh"
+bin="$(gpu_binary "$bin" "$work")" || exit 2
 start_s=$(date +%s)
 
-# The CUDA libraries the binary links: the driver's libcuda and CUDA 13's runtime libraries
-# (not a toolkit's forward-compatibility libcuda, which the installed driver may refuse:
-# CUDA_ERROR_SYSTEM_DRIVER_MISMATCH; the driver's folder first).
-libdirs=$(find /usr/local/nvidia /usr/local/cuda* /usr/lib/x86_64-linux-gnu /opt /usr/local/lib \
-    \( -name 'libcuda.so.1' -o -name 'libcublas.so.13' -o -name 'libcublasLt.so.13' \
-    -o -name 'libcurand.so.10' -o -name 'libnvrtc.so.13' -o -name 'libcudart.so.13' \) \
-    -printf '%h\n' 2>/dev/null | grep -v '/compat' | sort -u |
-    awk '/nvidia\/lib/ {print; next} {rest = rest $0 "\n"} END {printf "%s", rest}' | paste -sd:)
-export LD_LIBRARY_PATH="${libdirs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-echo "gpu-check: library folders $libdirs"
+gpu_library_path
+echo "gpu-check: library folders $gpu_libdirs"
 ldd "$bin" | grep -E 'not found' && echo "gpu-check: some libraries were not found (above)"
 
 # step NAME LIMIT_S COMMAND...: runs it, keeping its output, exit status and wall time.
-step() {
-    local name="$1" limit="$2"
-    shift 2
-    local t0 t1
-    t0=$(date +%s.%N)
-    timeout "$limit" "$@" >"$work/$name.out" 2>"$work/$name.err"
-    echo $? >"$work/$name.rc"
-    t1=$(date +%s.%N)
-    awk "BEGIN { print $t1 - $t0 }" >"$work/$name.wall"
-    printf 'gpu-check: %-22s rc=%s %6.1f s\n' "$name" "$(cat "$work/$name.rc")" "$(cat "$work/$name.wall")"
-    tail -n 3 "$work/$name.err" | sed 's/^/    /'
-}
+step() { timed_step gpu-check "$work" "$@"; }
 
 nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv,noheader \
     >"$work/gpu.txt" 2>&1 || true

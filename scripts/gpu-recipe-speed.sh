@@ -17,33 +17,13 @@ limit_s="${RECIPE_LIMIT_S:-90}"
 devices="${RECIPE_DEVICES:-cuda cpu}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-if [[ "$bin" == *.xz ]]; then
-    xz -dc "$bin" >"$work/spatia" 2>/dev/null ||
-        python3 -c 'import lzma,sys; sys.stdout.buffer.write(lzma.open(sys.argv[1]).read())' "$bin" >"$work/spatia"
-    chmod +x "$work/spatia"
-    bin="$work/spatia"
-fi
-[ -x "$bin" ] || { echo "recipe-speed: no executable at $bin" >&2; exit 2; }
-libdirs=$(find /usr/local/nvidia /usr/local/cuda* /usr/lib/x86_64-linux-gnu /opt /usr/local/lib \
-    \( -name 'libcuda.so.1' -o -name 'libcublas.so.13' -o -name 'libcublasLt.so.13' \
-    -o -name 'libcurand.so.10' -o -name 'libnvrtc.so.13' -o -name 'libcudart.so.13' \) \
-    -printf '%h\n' 2>/dev/null | grep -v '/compat' | sort -u |
-    awk '/nvidia\/lib/ {print; next} {rest = rest $0 "\n"} END {printf "%s", rest}' | paste -sd:)
-export LD_LIBRARY_PATH="${libdirs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# shellcheck source=scripts/gpu-common.sh
+. "$(dirname "$0")/gpu-common.sh"
+bin="$(gpu_binary "$bin" "$work")" || exit 2
+gpu_library_path
 
 # timed NAME LIMIT COMMAND...: output, exit status (124 = stopped at the limit) and wall time.
-timed() {
-    local name="$1" limit="$2" t0 t1
-    shift 2
-    t0=$(date +%s.%N)
-    echo "$t0" >"$work/$name.t0"
-    timeout "$limit" "$@" >"$work/$name.out" 2>"$work/$name.err"
-    echo $? >"$work/$name.rc"
-    t1=$(date +%s.%N)
-    awk "BEGIN { print $t1 - $t0 }" >"$work/$name.wall"
-    printf 'recipe-speed: %-18s rc=%s %6.1f s\n' "$name" "$(cat "$work/$name.rc")" "$(cat "$work/$name.wall")"
-    tail -n 2 "$work/$name.err" | sed 's/^/    /'
-}
+timed() { timed_step recipe-speed "$work" "$@"; }
 
 timed gen-scenes 300 "$bin" gen-scenes --out "$work/scenes" --count "$rooms" --seed 11
 timed gen-data 300 "$bin" gen-data --scenes "$work/scenes" --out "$work/data" --per-category 24
