@@ -3,7 +3,7 @@
 #! CUDA 13's libraries it runs the models there; without them it runs on the CPU and says so in
 #! one line (issue #17).
 #!
-#!   scripts/build-cuda.sh [viewer]     (CLI only by default; `viewer` builds the app too)
+#!   scripts/build-cuda.sh [viewer]     (the CLI by default; `viewer`: the app, --features viewer,cuda)
 #!
 #! candle 0.11 turns on cudarc's `dynamic-linking` (the binary then needs libcuda, cuBLAS, cuRAND
 #! and NVRTC to *start*) and candle-kernels links cudart dynamically. This script builds against
@@ -16,7 +16,7 @@
 #! The patch reaches cargo through `--config` (a `[patch.crates-io]` table), so the CPU build and
 #! CI use the crates as published; Cargo.lock is put back as it was after the build.
 #! Output: target/cuda/release/spatia, and dist/spatia-cuda (stripped) + dist/spatia-cuda.xz
-#! (for copying to a GPU machine, scripts/gpu-check.sh).
+#! (for copying to a GPU machine, scripts/gpu-check.sh); with `viewer`, dist/spatia-cuda-viewer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
@@ -66,19 +66,21 @@ trap 'cp "$patch_dir/Cargo.lock.orig" "$root/Cargo.lock"' EXIT
 
 features=cuda
 default=--no-default-features
+name=spatia-cuda
 if [ "${1:-}" = viewer ]; then
     features=viewer,cuda
     default=
+    name=spatia-cuda-viewer
 fi
 # shellcheck disable=SC2086
 cargo build --release $default --features "$features" --target-dir target/cuda \
     --config "$patch_dir/config.toml" --bin spatia
 
 mkdir -p dist
-strip -o dist/spatia-cuda target/cuda/release/spatia
-xz -9 -T0 -kf dist/spatia-cuda
-if ldd dist/spatia-cuda | grep -E 'libcuda|libcublas|libcurand|libnvrtc|libcudart'; then
+strip -o "dist/$name" target/cuda/release/spatia
+xz -9 -T0 -kf "dist/$name"
+if ldd "dist/$name" | grep -E 'libcuda|libcublas|libcurand|libnvrtc|libcudart'; then
     echo "build-cuda: the binary still links a CUDA library (above)" >&2
     exit 1
 fi
-echo "build-cuda: dist/spatia-cuda ($(du -h dist/spatia-cuda | cut -f1), xz $(du -h dist/spatia-cuda.xz | cut -f1)); links no CUDA library"
+echo "build-cuda: dist/$name ($(du -h "dist/$name" | cut -f1), xz $(du -h "dist/$name.xz" | cut -f1)); links no CUDA library"
