@@ -80,12 +80,21 @@ pub fn object_label(name: &str, id: u32) -> String {
     }
 }
 
-/// "read from: chair #12 (97%), bed #3 (88%)", or `None` without grounding.
+/// "read from: chair #12 (97%), bed #3 (88%)", or `None` without grounding. An object two slots
+/// pointed at is said once, at its first place, with the higher probability.
 pub fn grounding_line(grounding: &[GroundedObject]) -> Option<String> {
     if grounding.is_empty() {
         return None;
     }
-    let parts: Vec<String> = grounding
+    let mut once: Vec<&GroundedObject> = Vec::with_capacity(grounding.len());
+    for g in grounding {
+        match once.iter_mut().find(|o| o.object_id == g.object_id) {
+            Some(seen) if g.probability > seen.probability => *seen = g,
+            Some(_) => {}
+            None => once.push(g),
+        }
+    }
+    let parts: Vec<String> = once
         .iter()
         .map(|g| {
             format!(

@@ -428,6 +428,22 @@ fn worker_events_update_the_chat_and_highlights() {
             Some("read from: chair #3 (97%)")
         );
         assert_eq!(super::chat::grounding_line(&[]), None);
+        // Two slots on one object (the third slot of a two-object question): said once, at its
+        // first place, with the higher probability.
+        let slot = |object_id: u32, name: &str, probability: f32| crate::worker::GroundedObject {
+            object_id,
+            name: name.to_string(),
+            probability,
+        };
+        assert_eq!(
+            super::chat::grounding_line(&[
+                slot(8, "sofa", 0.99),
+                slot(10, "table", 0.98),
+                slot(10, "table", 0.994),
+            ])
+            .as_deref(),
+            Some("read from: sofa #8 (99%), table #10 (99%)")
+        );
         // A named object the model has none of is said, by who lacks it.
         let unseen = vec!["lamp".to_string(), "vase".to_string()];
         assert_eq!(
