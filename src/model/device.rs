@@ -72,7 +72,8 @@ fn cuda_device() -> Result<Device, ModelError> {
 }
 
 /// Runs `f`, turning a panic into its message without printing it (the panic hook is swapped
-/// for the call; one caller at a time).
+/// for the call, one caller at a time; a panic on another thread meanwhile is not printed
+/// either, so this is for the device choice at start-up, not for hot paths).
 #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
 fn catch_quietly<T>(f: impl FnOnce() -> T + std::panic::UnwindSafe) -> Result<T, String> {
     static HOOK: std::sync::Mutex<()> = std::sync::Mutex::new(());
