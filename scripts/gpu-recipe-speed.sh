@@ -3,7 +3,7 @@
 #! same machine (issue #14's "recipe <= 4 h", issue #17): stage 1 (`train perception`) and stage 2
 #! (`train decoder --student`, finding objects first) with `--device cuda` and `--device cpu`,
 #! each for at most LIMIT_S seconds of wall time, on ROOMS generated rooms. Same machine
-#! requirements as scripts/gpu-check.sh (run that first: this script reuses its library search).
+#! requirements as scripts/gpu-check.sh (both find CUDA's libraries with gpu-common.sh).
 #!
 #!   scripts/gpu-recipe-speed.sh [BINARY[.xz]] [OUT_DIR]
 #! Environment: RECIPE_ROOMS (generated rooms, 200), RECIPE_LIMIT_S (per stage and device, 90),
