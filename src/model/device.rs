@@ -108,8 +108,14 @@ fn missing_library(message: &str) -> String {
         };
         return format!("CUDA library {name} not found");
     }
-    message
-        .lines()
+    first_line(message)
+}
+
+/// The first line of an error's text (candle's and cudarc's may carry a backtrace or advice
+/// over many lines), trimmed.
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+fn first_line(text: &str) -> String {
+    text.lines()
         .next()
         .unwrap_or("unknown error")
         .trim()
@@ -128,11 +134,7 @@ fn driver_reason(e: &candle_core::Error) -> String {
             .collect();
         return code;
     }
-    text.lines()
-        .next()
-        .unwrap_or("unknown error")
-        .trim()
-        .to_string()
+    first_line(&text)
 }
 
 #[cfg(not(feature = "cuda"))]
