@@ -169,6 +169,10 @@ pub struct DecoderOptions {
     /// answer; 0 keeps the questions as written.
     #[arg(long, default_value_t = 0.0)]
     word_noise: f32,
+    /// Paraphrase rewording: each training question is asked, with this probability, in
+    /// another training wording of its kind (e.g. 0.75); 0 keeps the data set's wording.
+    #[arg(long, default_value_t = 0.0)]
+    reword: f32,
     /// Evaluate on the validation split every N steps (0: never).
     #[arg(long, default_value_t = 0)]
     eval_every: usize,
@@ -455,6 +459,7 @@ fn train_decoder(o: &DecoderOptions) -> anyhow::Result<()> {
             categories: o.categories.clone(),
             direct_first_steps: o.direct_first,
             word_noise: o.word_noise,
+            reword: o.reword,
             eval_every: o.eval_every,
             checkpoint_every: o.checkpoint_every,
             seed: o.seed,

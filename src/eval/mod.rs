@@ -138,6 +138,10 @@ pub struct EvalReport {
     /// (every object named by its class alone) and `"<category>, by relation"` ("the chair
     /// closest to the bed", "the cup on the table").
     pub by_reference: BTreeMap<String, CategoryScore>,
+    /// Per template id (`near.1`, `near.h1`, …), seen and held-out wordings: which wordings a
+    /// model answers and which it does not (questions without a template are left out).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_template: BTreeMap<String, CategoryScore>,
     /// Models with object slots, seen wordings, keyed as `by_reference`: the share of questions
     /// whose slots pointed at exactly the objects the question names, in order (counting
     /// questions, which name a class, are left out).
@@ -435,6 +439,7 @@ fn evaluate_scenes(
     let mut held: BTreeMap<QuestionCategory, Acc> = BTreeMap::new();
     let mut blind: BTreeMap<QuestionCategory, Acc> = BTreeMap::new();
     let mut by_reference: BTreeMap<String, Acc> = BTreeMap::new();
+    let mut by_template: BTreeMap<String, Acc> = BTreeMap::new();
     let mut grounding: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let mut kinds: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let (mut abs_rel, mut delta1, mut pixels, mut views_n) = (0f64, 0f64, 0usize, 0usize);
@@ -474,6 +479,9 @@ fn evaluate_scenes(
             k.1 += 1;
             let target = if q.held_out { &mut held } else { &mut cats };
             target.entry(q.category).or_default().add(o, &q.answer);
+            if let Some(t) = &q.template {
+                by_template.entry(t.clone()).or_default().add(o, &q.answer);
+            }
             if !q.held_out {
                 let key = reference_key(q);
                 if let Some(g) = o.grounded {
@@ -548,6 +556,10 @@ fn evaluate_scenes(
         categories: finish_all(&cats),
         held_out: finish_all(&held),
         by_reference: by_reference
+            .iter()
+            .map(|(k, v)| (k.clone(), v.finish()))
+            .collect(),
+        by_template: by_template
             .iter()
             .map(|(k, v)| (k.clone(), v.finish()))
             .collect(),

@@ -13,6 +13,7 @@ mod generate;
 pub mod import;
 pub mod jsonl;
 pub mod names;
+pub mod reword;
 pub mod score;
 pub mod templates;
 pub mod text_only;

@@ -310,6 +310,19 @@ fn training_lowers_the_loss_and_resume_equals_an_uninterrupted_run() {
         .map(|k| ds.load(crate::data::Split::Val, k).unwrap().1.len())
         .sum::<usize>();
     assert_eq!(n, val_questions);
+    // Per wording: every generated question has its template, so the per-template counts add
+    // up to the same total, and each template's correct answers to its category's.
+    assert_eq!(full.by_template.values().map(|c| c.n).sum::<usize>(), n);
+    let correct = |c: &crate::eval::CategoryScore| (c.accuracy * c.n as f32).round() as usize;
+    assert_eq!(
+        full.by_template.values().map(correct).sum::<usize>(),
+        full.categories
+            .values()
+            .chain(full.held_out.values())
+            .map(correct)
+            .sum::<usize>()
+    );
+    assert!(full.by_template.keys().any(|t| t.contains(".h")));
     assert_eq!(
         full.depth.views,
         2 * ds.scenes(crate::data::Split::Val).len()

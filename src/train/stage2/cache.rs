@@ -9,6 +9,8 @@ use rand_chacha::ChaCha8Rng;
 use crate::data::{Dataset, ObjectToken, ObjectViews, Split, object_tokens};
 use crate::model::objects::MAX_OBJECT_SLOTS;
 use crate::model::{ModelError, SpatiaTokenizer};
+use crate::questions::reword::{Slots, parse_slots, training_template};
+use crate::questions::templates::Kind;
 use crate::questions::{Question, QuestionCategory, min_visible_px};
 
 /// One scene's object tokens.
@@ -42,6 +44,29 @@ pub struct CachedQuestion {
     pub distance_m: Option<f32>,
     /// Worded negatively ("far apart", "a gap between"): yes means the relation does not hold.
     pub negated: bool,
+    /// What rewording it needs (`--reword`): its kind and object phrases, when the template
+    /// that worded it is a training one and the text reads one way by it.
+    pub rewordable: Option<Rewordable>,
+}
+
+/// A question's kind and object phrases, from which any training wording of its kind is made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rewordable {
+    /// Its template's kind.
+    pub kind: Kind,
+    /// The phrases it fills the template with.
+    pub slots: Slots,
+}
+
+impl Rewordable {
+    /// What `q` needs to be reworded; `None` for a question that cannot be.
+    pub fn of(q: &Question) -> Option<Rewordable> {
+        let template = training_template(q.template.as_deref()?)?;
+        Some(Rewordable {
+            kind: template.kind,
+            slots: parse_slots(template, &q.question)?,
+        })
+    }
 }
 
 /// The objects a question's slots point at, at most [`MAX_OBJECT_SLOTS`], and each one's anchor:
@@ -146,6 +171,7 @@ impl TokenCache {
                     anchored,
                     distance_m,
                     negated: is_negated_template(q.template.as_deref()),
+                    rewordable: Rewordable::of(q),
                 });
             }
             cache.scenes.push(CachedScene {

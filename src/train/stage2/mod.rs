@@ -64,6 +64,11 @@ pub struct DecoderTrainConfig {
     /// the answer; 0 leaves the questions as written.
     #[serde(default)]
     pub word_noise: f32,
+    /// Paraphrase rewording: the probability that a training question is asked, this step, in
+    /// another training wording of its kind drawn uniformly (`questions::reword`), so every
+    /// paraphrase meets every scene; 0 leaves the questions as the data set worded them.
+    #[serde(default)]
+    pub reword: f32,
     /// Evaluate on the validation split every this many steps (0: never).
     pub eval_every: usize,
     /// Validation scenes per evaluation.
@@ -126,6 +131,7 @@ impl Default for DecoderTrainConfig {
             categories: Vec::new(),
             direct_first_steps: 0,
             word_noise: 0.0,
+            reword: 0.0,
             eval_every: 0,
             eval_scenes: 40,
             checkpoint_every: 100,
@@ -221,6 +227,12 @@ impl DecoderTrainer {
                  the annotated objects already"
                     .into(),
             ));
+        }
+        if !(0.0..=1.0).contains(&config.reword) {
+            return Err(ModelError::Invalid(format!(
+                "--reword {}: a probability must lie in 0..1",
+                config.reword
+            )));
         }
         if !(0.0..1.0).contains(&config.word_noise) {
             return Err(ModelError::Invalid(format!(
@@ -425,15 +437,25 @@ impl DecoderTrainer {
             });
         }
         self.step = state.step;
-        // The step count given now replaces the saved one, and so does a word noise given now
-        // (fine-tuning a finished run with it); without one, the saved noise stays.
-        let (steps, noise) = (self.config.steps, self.config.word_noise);
+        // The step count given now replaces the saved one, and so do a word noise and a
+        // rewording given now (fine-tuning a finished run with them); without, the saved ones
+        // stay.
+        let (steps, noise, reword) = (
+            self.config.steps,
+            self.config.word_noise,
+            self.config.reword,
+        );
         self.config = DecoderTrainConfig {
             steps,
             word_noise: if noise > 0.0 {
                 noise
             } else {
                 state.config.word_noise
+            },
+            reword: if reword > 0.0 {
+                reword
+            } else {
+                state.config.reword
             },
             ..state.config
         };
@@ -464,6 +486,25 @@ impl DecoderTrainer {
         Some(TokenCache::gather(&[&self.cache, annotated], &picks))
     }
 
+    /// Rewords step `step`'s own cache `step_cache` (`config.reword`): each rewordable question,
+    /// with that probability, gets a training wording of its kind drawn uniformly, the same for
+    /// the same seed, step and position (so a resumed run continues exactly).
+    pub fn reword_step(&self, step_cache: &mut TokenCache, step: usize) -> Result<(), ModelError> {
+        let key = noise::mix(self.config.seed ^ noise::mix(0x5E3D ^ step as u64));
+        for (pos, q) in step_cache.questions.iter_mut().enumerate() {
+            let Some(r) = &q.rewordable else { continue };
+            let h = noise::mix(key ^ pos as u64);
+            let u = (h >> 11) as f64 / (1u64 << 53) as f64;
+            let choices = crate::questions::reword::rewordings_of(r.kind);
+            if u >= f64::from(self.config.reword) || choices.is_empty() {
+                continue;
+            }
+            let pick = (noise::mix(h) % choices.len() as u64) as usize;
+            q.question = self.tokenizer.encode(&r.slots.fill(choices[pick]))?;
+        }
+        Ok(())
+    }
+
     /// The named loss terms of step `step`'s batch (no update).
     pub fn losses_at(
         &self,
@@ -484,9 +525,18 @@ impl DecoderTrainer {
             Some(teacher) => Some(teacher.targets(&batch)?),
             None => None,
         };
-        // A share of the questions over the annotated objects: the step's own cache, whose
-        // questions 0..n are the batch's in order (the teacher's targets follow them).
-        let gathered = self.annotated_view(step, &batch);
+        // A share of the questions over the annotated objects, or reworded questions: the
+        // step's own cache, whose questions 0..n are the batch's in order (the teacher's targets
+        // follow them; the teacher reads the questions as the data set worded them).
+        let mut gathered = self.annotated_view(step, &batch);
+        if self.config.reword > 0.0 {
+            let mut own = gathered.take().unwrap_or_else(|| {
+                let picks: Vec<(usize, usize)> = batch.iter().map(|&i| (0, i)).collect();
+                TokenCache::gather(&[&self.cache], &picks)
+            });
+            self.reword_step(&mut own, step)?;
+            gathered = Some(own);
+        }
         if let (Some(t), Some(_)) = (&mut targets, &gathered) {
             *t = batch
                 .iter()

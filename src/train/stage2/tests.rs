@@ -524,6 +524,7 @@ fn object_tokens_answer_what_the_wording_alone_cannot() {
             anchored: vec![None, None],
             distance_m: Some(*gap),
             negated: false,
+            rewordable: None,
         });
     }
     cache.by_category = vec![(QuestionCategory::Proximity, (0..gaps.len()).collect())];
@@ -634,6 +635,7 @@ fn anchor_pointers_find_the_chair_closest_to_the_bed() {
                 anchored: vec![Some(bed), None],
                 distance_m: Some(gap),
                 negated: false,
+                rewordable: None,
             });
         }
         cache.by_category = vec![(QuestionCategory::Proximity, (0..n).collect())];
@@ -891,6 +893,7 @@ fn a_third_slot_answers_left_or_right_of_an_observer() {
                 anchored: vec![None, None, None],
                 distance_m: None,
                 negated: false,
+                rewordable: None,
             });
         }
         cache.by_category = vec![(QuestionCategory::Direction, (0..n).collect())];
@@ -1229,6 +1232,117 @@ fn word_noise_changes_a_steps_questions_reproducibly_and_is_refused_out_of_range
     }
 }
 
+#[test]
+fn rewording_asks_a_steps_questions_in_other_training_wordings_reproducibly() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = tiny_dataset(dir.path());
+    let tk = tokenizer(&ds);
+    let cfg = tiny_object_cfg(tk.vocab_size());
+    let open = |p: f32, out: &str, resume: bool| {
+        new_trainer(
+            cfg.clone(),
+            DecoderTrainConfig {
+                reword: p,
+                ..tiny_config(4)
+            },
+            &ds,
+            &tk,
+            &dir.path().join(out),
+            resume,
+        )
+    };
+    let t = open(1.0, "all", false).unwrap();
+    // The generated questions read back by their templates: most can be reworded.
+    let n = t.cache.questions.len();
+    let rewordable = t
+        .cache
+        .questions
+        .iter()
+        .filter(|q| q.rewordable.is_some())
+        .count();
+    assert!(rewordable * 10 >= n * 9, "{rewordable} of {n} rewordable");
+    let batch = t.step_batch(2);
+    let picks: Vec<(usize, usize)> = batch.iter().map(|&i| (0, i)).collect();
+    let reworded = |t: &DecoderTrainer, step| {
+        let mut c = TokenCache::gather(&[&t.cache], &picks);
+        t.reword_step(&mut c, step).unwrap();
+        c
+    };
+    let (a, b) = (reworded(&t, 2), reworded(&t, 2));
+    // Every rewordable question draws a wording uniformly from its kind's (one to sixteen), so
+    // over several steps most differ from the data set's.
+    let changed: usize = (2..12)
+        .map(|step| {
+            reworded(&t, step)
+                .questions
+                .iter()
+                .zip(&batch)
+                .filter(|(q, i)| q.question != t.cache.questions[**i].question)
+                .count()
+        })
+        .sum();
+    assert!(
+        changed * 2 > 10 * batch.len(),
+        "{changed} of {} reworded",
+        10 * batch.len()
+    );
+    // The same step words them the same way (a resumed run continues exactly); another does not.
+    let words = |c: &TokenCache| {
+        c.questions
+            .iter()
+            .map(|q| q.question.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(words(&a), words(&b));
+    assert_ne!(words(&a), words(&reworded(&t, 3)));
+    for (q, &i) in a.questions.iter().zip(&batch) {
+        let before = &t.cache.questions[i];
+        // Only the wording changes: the answer, the objects pointed at and the polarity stay.
+        assert_eq!(
+            (&q.answer, &q.named, &q.anchored, q.negated),
+            (
+                &before.answer,
+                &before.named,
+                &before.anchored,
+                before.negated
+            )
+        );
+        // The new wording names the same object phrases.
+        if let Some(r) = &before.rewordable {
+            let text = tk.decode(&q.question).unwrap();
+            assert!(text.contains(&r.slots.a), "{text:?} lost {:?}", r.slots.a);
+        }
+    }
+    // No rewording: the step's questions stay as worded.
+    let none = open(0.0, "none", false).unwrap();
+    let c = reworded(&none, 2);
+    assert!(
+        c.questions
+            .iter()
+            .zip(&batch)
+            .all(|(q, &i)| q.question == none.cache.questions[i].question)
+    );
+    // Training reads the reworded questions: same weights and draws, another answer loss.
+    let answer = |t: &DecoderTrainer| {
+        t.losses_at(2).unwrap().1["answer"]
+            .to_scalar::<f32>()
+            .unwrap()
+    };
+    assert_ne!(answer(&t), answer(&none));
+    // A rewording given when resuming replaces the saved one; none given keeps it.
+    let (tx, _rx) = crossbeam_channel::bounded(1024);
+    let cancel = Arc::new(AtomicBool::new(false));
+    let mut first = open(0.5, "resumed", false).unwrap();
+    first.run_until(3, &tx, &cancel).unwrap();
+    drop(first);
+    assert_eq!(open(0.8, "resumed", true).unwrap().config.reword, 0.8);
+    assert_eq!(open(0.0, "resumed", true).unwrap().config.reword, 0.5);
+    for bad in [1.5, -0.1, f32::NAN] {
+        let e = open(bad, "bad", false).err().expect("refused").to_string();
+        assert!(e.contains("--reword"), "{e}");
+    }
+}
+
 /// A stage-2 trainer distilled from the model folder `teacher` with these weights.
 fn distilled_trainer(
     ds: &Dataset,
@@ -1422,6 +1536,7 @@ fn bare_question(scene: usize, words: &[u32]) -> CachedQuestion {
         anchored: Vec::new(),
         distance_m: None,
         negated: false,
+        rewordable: None,
     }
 }
 
