@@ -110,12 +110,15 @@ const MIN_TEACHER_CONTACT_N: usize = 8;
 /// The shipped student on rooms from a seed the training data never used, under the grounded
 /// protocol (only objects the views show, answers balanced within every wording group, yes/no by
 /// the first-position decision, a blind baseline). It is the object student with the semantic
-/// pixel branch after 5,450 steps of stage 1 on the CPU and 1,000 on a GPU, its decoder trained
-/// with a quarter of its questions over the annotated objects (docs/RESULTS.md, fifteenth
-/// session: proximity 82.0% on 100 test rooms, 83.2% on 120 rooms of seed 7, blind ~50%; on
-/// these 20 rooms 87.4% vs 51.1%, n 278, where the student before it had 84.2%; on 40 rooms of
-/// this seed 80.7%). The floors sit under those measurements with a margin: it answers from the
-/// scene, well above its blind baseline.
+/// pixel branch after 6,450 steps of stage 1 on the CPU and 1,000 on a GPU, its decoder trained
+/// with a quarter of its questions over the annotated objects and, since the sixteenth session,
+/// every training paraphrase of a relation (`--reword`; docs/RESULTS.md "Paraphrases":
+/// proximity 85.3% on 100 test rooms, 79.1% on rooms of seed 7 asked mostly in the new
+/// paraphrases, blind ~50%). Since the paraphrases were added, three quarters of the proximity
+/// questions generated here use them: on these 20 rooms it answers 81.3% against 47.1% blind,
+/// n 278, where the student before it answers 65.5% (87.4% on the questions of before). The
+/// floors sit under those measurements with a margin: it answers from the scene, well above its
+/// blind baseline.
 #[test]
 fn shipped_student_on_unseen_rooms_under_the_grounded_protocol() {
     let dir = tempfile::tempdir().unwrap();
@@ -143,10 +146,10 @@ fn shipped_student_on_unseen_rooms_under_the_grounded_protocol() {
     // Balanced: chance is one half, and the interval is reported around the accuracy.
     assert!((prox.chance - 0.5).abs() < 0.05, "chance {}", prox.chance);
     assert!(prox.ci95[0] <= prox.accuracy && prox.accuracy <= prox.ci95[1]);
-    // It answers from the scene (measured 87.4% against 51.1% blind on these rooms).
-    assert!(prox.accuracy >= 0.83, "proximity {}", prox.accuracy);
+    // It answers from the scene (measured 81.3% against 47.1% blind on these rooms).
+    assert!(prox.accuracy >= 0.78, "proximity {}", prox.accuracy);
     assert!(
-        prox.accuracy - report.blind["proximity"].accuracy >= 0.32,
+        prox.accuracy - report.blind["proximity"].accuracy >= 0.30,
         "proximity {} vs blind {}",
         prox.accuracy,
         report.blind["proximity"].accuracy
