@@ -1413,7 +1413,7 @@ fn latent_matching_learns_the_teachers_latents_and_resumes_exactly() {
     let (tx, _rx) = crossbeam_channel::bounded(4096);
     let cancel = Arc::new(AtomicBool::new(false));
     let mut whole =
-        distilled_trainer(&ds, &tk, &dir.path().join("whole"), &teacher, 12, false).unwrap();
+        distilled_trainer(&ds, &tk, &dir.path().join("whole"), &teacher, 20, false).unwrap();
     let before = whole.losses_at(0).unwrap().1["latent_match"]
         .to_scalar::<f32>()
         .unwrap();
@@ -1430,13 +1430,13 @@ fn latent_matching_learns_the_teachers_latents_and_resumes_exactly() {
         assert!(last["losses"][term].as_f64().unwrap().is_finite(), "{term}");
         assert_eq!(last["weights"][term].as_f64().unwrap(), 1.0, "{term}");
     }
-    // Stopped at step 6 and resumed: the same weights and projection as the uninterrupted run.
+    // Stopped at step 9 and resumed: the same weights and projection as the uninterrupted run.
     let part_dir = dir.path().join("part");
-    let mut part = distilled_trainer(&ds, &tk, &part_dir, &teacher, 12, false).unwrap();
-    part.run_until(6, &tx, &cancel).unwrap();
+    let mut part = distilled_trainer(&ds, &tk, &part_dir, &teacher, 20, false).unwrap();
+    part.run_until(9, &tx, &cancel).unwrap();
     drop(part);
-    let mut resumed = distilled_trainer(&ds, &tk, &part_dir, &teacher, 12, true).unwrap();
-    assert_eq!(resumed.step, 6);
+    let mut resumed = distilled_trainer(&ds, &tk, &part_dir, &teacher, 20, true).unwrap();
+    assert_eq!(resumed.step, 9);
     resumed.run(&tx, &cancel).unwrap();
     for file in ["model.safetensors", teacher::PROJECTION_FILE] {
         let load = |run: &str| {
