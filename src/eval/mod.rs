@@ -254,6 +254,11 @@ fn finish_all(m: &BTreeMap<QuestionCategory, Acc>) -> BTreeMap<String, CategoryS
         .collect()
 }
 
+/// [`finish_all`] for accumulators already keyed by name.
+fn finish_named(m: &BTreeMap<String, Acc>) -> BTreeMap<String, CategoryScore> {
+    m.iter().map(|(k, v)| (k.clone(), v.finish())).collect()
+}
+
 /// Whether `answer` is of the kind `category` with reference `reference` asks for.
 fn answer_kind_ok(category: QuestionCategory, answer: &str, reference: &str) -> bool {
     use crate::questions::score::parse_number;
@@ -555,14 +560,8 @@ fn evaluate_scenes(
         encode_ms: (encode / n.max(1) as f64) as f32,
         categories: finish_all(&cats),
         held_out: finish_all(&held),
-        by_reference: by_reference
-            .iter()
-            .map(|(k, v)| (k.clone(), v.finish()))
-            .collect(),
-        by_template: by_template
-            .iter()
-            .map(|(k, v)| (k.clone(), v.finish()))
-            .collect(),
+        by_reference: finish_named(&by_reference),
+        by_template: finish_named(&by_template),
         grounding: shares(&grounding),
         blind: finish_all(&blind),
         blind_method: options.blind.then(|| BLIND_METHOD.to_string()),

@@ -495,8 +495,11 @@ impl DecoderTrainer {
             let Some(r) = &q.rewordable else { continue };
             let h = noise::mix(key ^ pos as u64);
             let u = (h >> 11) as f64 / (1u64 << 53) as f64;
+            if u >= f64::from(self.config.reword) {
+                continue;
+            }
             let choices = crate::questions::reword::rewordings_of(r.kind);
-            if u >= f64::from(self.config.reword) || choices.is_empty() {
+            if choices.is_empty() {
                 continue;
             }
             let pick = (noise::mix(h) % choices.len() as u64) as usize;
