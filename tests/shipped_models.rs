@@ -74,6 +74,7 @@ fn shipped_teacher_answers_proximity_and_contact_from_the_scene() {
         blind: true,
         max_scenes: None,
         categories: vec![QuestionCategory::Proximity, QuestionCategory::Contact],
+        ..Default::default()
     };
     let report = evaluate(&teacher, &ds, &Split::ALL, &options, None).unwrap();
     let (prox, contact) = (
@@ -130,6 +131,7 @@ fn shipped_student_on_unseen_rooms_under_the_grounded_protocol() {
         blind: true,
         max_scenes: None,
         categories: Vec::new(),
+        ..Default::default()
     };
     let report = evaluate(&student, &ds, &Split::ALL, &options, None).unwrap();
     let prox = &report.categories["proximity"];
@@ -179,6 +181,34 @@ fn shipped_student_on_unseen_rooms_under_the_grounded_protocol() {
         (ok / n as f64 - report.answer_kind_ok as f64).abs() < 1e-3,
         "{ok} / {n} vs {}",
         report.answer_kind_ok
+    );
+    // Where its errors come from (docs/RESULTS.md "Where the student's errors come from"):
+    // every proximity question its slots were scored on falls in exactly one of three cases,
+    // and it answers best where the slots pointed at the objects the question names.
+    let case = |g: &str| {
+        report
+            .by_grounding
+            .get(&format!("proximity, {g}"))
+            .map_or((0, 0.0), |s| (s.n, s.accuracy))
+    };
+    let (right, wrong, missing) = (
+        case("pointed right"),
+        case("pointed wrong"),
+        case("named object not found"),
+    );
+    let scored: Vec<_> = ["by name", "by relation"]
+        .iter()
+        .filter_map(|k| report.grounding.get(&format!("proximity, {k}")))
+        .collect();
+    assert_eq!(
+        right.0 + wrong.0 + missing.0,
+        scored.iter().map(|s| s.n).sum::<usize>()
+    );
+    let pointed: f32 = scored.iter().map(|s| s.share * s.n as f32).sum();
+    assert_eq!(right.0, pointed.round() as usize);
+    assert!(
+        right.1 >= prox.accuracy && right.1 > missing.1,
+        "pointed right {right:?}, wrong {wrong:?}, not found {missing:?}"
     );
     // Depth is metric and roughly right (measured AbsRel 0.175 on these rooms).
     assert!(

@@ -62,6 +62,11 @@ pub struct EvalArgs {
     /// its own. A model that grounds its answers is far above its blind score.
     #[arg(long)]
     blind: bool,
+    /// A student with a camera head groups the objects it finds through the cameras it
+    /// predicts (the first view's camera and its poses of the others relative to it) instead
+    /// of the views' own.
+    #[arg(long)]
+    predicted_cameras: bool,
     /// At most this many scenes.
     #[arg(long)]
     max_scenes: Option<usize>,
@@ -87,6 +92,11 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         max_scenes: args.max_scenes,
         blind: args.blind,
         categories: args.categories.clone(),
+        cameras: if args.predicted_cameras {
+            spatia::model::Cameras::Predicted
+        } else {
+            spatia::model::Cameras::Given
+        },
     };
     let run = |dir: &PathBuf| -> anyhow::Result<EvalReport> {
         let model = load_model(dir, &device)?;
@@ -249,4 +259,20 @@ fn print_report(report: &EvalReport) {
         "detection: mAP@0.25 {:.3} over {} classes (objects the views show)",
         report.detection.map25, report.detection.classes
     );
+    if let Some(c) = &report.camera {
+        let with = match c.answered_with {
+            spatia::model::Cameras::Given => "the views' own cameras",
+            spatia::model::Cameras::Predicted => "the predicted cameras",
+        };
+        println!(
+            "cameras: median error {:.1}° rotation, {:.3} m translation ({} views after each \
+             scene's first; {:.1}° and {:.3} m taking every view at the first's pose); answers \
+             grouped objects through {with}",
+            c.rotation_median_deg,
+            c.translation_median_m,
+            c.views,
+            c.identity_rotation_median_deg,
+            c.identity_translation_median_m
+        );
+    }
 }

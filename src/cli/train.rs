@@ -81,6 +81,14 @@ pub struct PerceptionOptions {
     /// Tokenizer vocabulary size (when one is trained).
     #[arg(long, default_value_t = 600)]
     vocab: usize,
+    /// A new model gets a camera head (each view's pose relative to the first), trained with
+    /// the rest on a `camera` loss term.
+    #[arg(long)]
+    camera_head: bool,
+    /// Train only a camera head added to the `--init` model (every other tensor copied and
+    /// left as it is; the encoder runs frozen): the output is that model with a camera head.
+    #[arg(long, requires = "init", conflicts_with = "camera_head")]
+    camera_only: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -496,6 +504,8 @@ fn train_perception(o: &PerceptionOptions) -> anyhow::Result<()> {
             init: o.init.clone(),
             scan_like: o.scan_like,
             object_colours: o.object_colours,
+            camera_head: o.camera_head,
+            camera_only: o.camera_only,
             ..Default::default()
         },
         resume: r.resume(),

@@ -20,7 +20,10 @@ use serde::Serialize;
 use crate::data::Split;
 use crate::data::build::{BuildOptions, render_shard, shard_visibility};
 use crate::data::{Dataset, SceneShard};
-use crate::model::{LoadedModel, ModelError, SceneTokens, ViewBatch};
+use crate::model::camera_head::{
+    IDENTITY_POSE, POSE_DIM, relative_pose_targets, rotation_error_deg, translation_error_m,
+};
+use crate::model::{Cameras, LoadedModel, ModelError, SceneTokens, ViewBatch};
 use crate::questions::score::{normalize_answer, score};
 use crate::questions::{Question, QuestionCategory};
 use crate::scene::{LoadOptions, SceneError, load_scene};
@@ -101,6 +104,25 @@ pub struct DepthScore {
     pub input: bool,
 }
 
+/// The camera head's errors over the evaluated views after each scene's first (models with a
+/// camera head): each view's predicted pose relative to the first against the true one.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CameraScore {
+    /// Median angle between predicted and true relative rotations, degrees.
+    pub rotation_median_deg: f32,
+    /// Median distance between predicted and true relative translations, metres.
+    pub translation_median_m: f32,
+    /// The same medians for "every view at the first view's pose" (the head's starting
+    /// point): what the predictions are worth beside knowing nothing.
+    pub identity_rotation_median_deg: f32,
+    /// See `identity_rotation_median_deg`, metres.
+    pub identity_translation_median_m: f32,
+    /// Views measured.
+    pub views: usize,
+    /// The cameras the objects were grouped through for the answers of this report.
+    pub answered_with: Cameras,
+}
+
 /// Detection metrics.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct DetectionScore {
@@ -147,6 +169,11 @@ pub struct EvalReport {
     /// questions, which name a class, are left out).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub grounding: BTreeMap<String, Share>,
+    /// Models with object slots, seen wordings: accuracy per category split by how the slots
+    /// met the named objects (`proximity, pointed right`, `… pointed wrong`, `… named object not
+    /// found`), so that an error is put down to the perception or to the decoder.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_grounding: BTreeMap<String, CategoryScore>,
     /// Per category, seen wordings answered blind (see `blind_method`); empty unless asked for.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub blind: BTreeMap<String, CategoryScore>,
@@ -167,6 +194,9 @@ pub struct EvalReport {
     pub depth: DepthScore,
     /// Detection.
     pub detection: DetectionScore,
+    /// The camera head's errors (models with one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub camera: Option<CameraScore>,
     /// Scenes evaluated.
     pub scenes: usize,
 }
@@ -195,6 +225,9 @@ pub struct EvalOptions {
     pub blind: bool,
     /// Only questions of these categories (all when empty).
     pub categories: Vec<QuestionCategory>,
+    /// The cameras a student groups the objects it finds through (`--predicted-cameras`: its
+    /// camera head's; by default the views' own).
+    pub cameras: Cameras,
 }
 
 /// One answered question.
@@ -209,6 +242,31 @@ struct Outcome {
     within_25: Option<f32>,
     /// The slots pointed at the named objects (models with object slots).
     grounded: Option<bool>,
+    /// Why, for questions with object slots: see [`Grounding`].
+    grounding: Option<Grounding>,
+}
+
+/// How a question's slots met the objects it names (models with object slots; counting
+/// questions, which name a class, have none): what splits a model's errors between its
+/// perception (an object it did not find) and its decoder (pointing or reasoning).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Grounding {
+    /// Every slot pointed at the object the question names.
+    PointedRight,
+    /// Every named object has a token, but a slot pointed elsewhere.
+    PointedWrong,
+    /// A named object has no token (the student did not find it).
+    NotFound,
+}
+
+impl Grounding {
+    fn name(self) -> &'static str {
+        match self {
+            Grounding::PointedRight => "pointed right",
+            Grounding::PointedWrong => "pointed wrong",
+            Grounding::NotFound => "named object not found",
+        }
+    }
 }
 
 #[derive(Default)]
@@ -304,6 +362,16 @@ fn answer_one(
             .zip(&q.objects)
             .all(|(g, id)| g.object_id == *id)
     });
+    let grounding = grounded.map(|right| {
+        let found = |id: &u32| tokens.objects.iter().any(|o| o.id == *id);
+        if right {
+            Grounding::PointedRight
+        } else if q.objects[..named].iter().all(found) {
+            Grounding::PointedWrong
+        } else {
+            Grounding::NotFound
+        }
+    });
     let decided = match (q.is_yes_no(), a.p_yes) {
         (true, Some(p)) => (p >= 0.5) == (q.answer == "yes"),
         _ => s.correct,
@@ -320,6 +388,7 @@ fn answer_one(
         mra: s.mra,
         within_25: s.within_25.map(|w| f32::from(u8::from(w))),
         grounded,
+        grounding,
     })
 }
 
@@ -446,9 +515,12 @@ fn evaluate_scenes(
     let mut by_reference: BTreeMap<String, Acc> = BTreeMap::new();
     let mut by_template: BTreeMap<String, Acc> = BTreeMap::new();
     let mut grounding: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    let mut by_grounding: BTreeMap<String, Acc> = BTreeMap::new();
     let mut kinds: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let (mut abs_rel, mut delta1, mut pixels, mut views_n) = (0f64, 0f64, 0usize, 0usize);
     let mut point_errors_m: Vec<f32> = Vec::new();
+    let (mut rotation_errors_deg, mut translation_errors_m) = (Vec::new(), Vec::new());
+    let mut identity_errors: (Vec<f32>, Vec<f32>) = (Vec::new(), Vec::new());
     let mut map = MapAccumulator::default();
     let (mut latency, mut timed, mut encode) = (0f64, 0usize, 0f64);
     let (mut kind_ok, mut free_kind_ok, mut answered) = (0usize, 0usize, 0usize);
@@ -472,8 +544,23 @@ fn evaluate_scenes(
         }
         let views = ViewBatch::from_shard(&shard);
         let start = Instant::now();
-        let tokens = model.encode(&views)?;
+        let tokens = model.encode_as(&views, options.cameras)?;
         encode += start.elapsed().as_secs_f64() * 1000.0;
+        if let Some(poses) = model.model.camera_poses(&tokens.encoder)? {
+            let truth = relative_pose_targets(&shard.extrinsics, views.views);
+            for (v, pose) in poses.iter().enumerate().skip(1) {
+                if let Some(t) = truth.get(v * POSE_DIM..(v + 1) * POSE_DIM) {
+                    rotation_errors_deg.push(rotation_error_deg(pose, t));
+                    translation_errors_m.push(translation_error_m(pose, t));
+                    identity_errors
+                        .0
+                        .push(rotation_error_deg(&IDENTITY_POSE, t));
+                    identity_errors
+                        .1
+                        .push(translation_error_m(&IDENTITY_POSE, t));
+                }
+            }
+        }
         for (qi, q) in qs.iter().enumerate() {
             let o = answer_one(model, &tokens, q)?;
             answered += 1;
@@ -493,6 +580,10 @@ fn evaluate_scenes(
                     let e = grounding.entry(key.clone()).or_default();
                     e.0 += usize::from(g);
                     e.1 += 1;
+                }
+                if let Some(g) = o.grounding {
+                    let key = format!("{}, {}", q.category.name(), g.name());
+                    by_grounding.entry(key).or_default().add(o, &q.answer);
                 }
                 by_reference.entry(key).or_default().add(o, &q.answer);
             }
@@ -563,6 +654,7 @@ fn evaluate_scenes(
         by_reference: finish_named(&by_reference),
         by_template: finish_named(&by_template),
         grounding: shares(&grounding),
+        by_grounding: finish_named(&by_grounding),
         blind: finish_all(&blind),
         blind_method: options.blind.then(|| BLIND_METHOD.to_string()),
         answer_kind_ok: kind_ok as f32 / answered.max(1) as f32,
@@ -576,6 +668,14 @@ fn evaluate_scenes(
             input: model.model.cfg.encoder.position_3d,
         },
         detection: DetectionScore { map25, classes },
+        camera: (!rotation_errors_deg.is_empty()).then(|| CameraScore {
+            rotation_median_deg: median(&mut rotation_errors_deg),
+            translation_median_m: median(&mut translation_errors_m),
+            identity_rotation_median_deg: median(&mut identity_errors.0),
+            identity_translation_median_m: median(&mut identity_errors.1),
+            views: rotation_errors_deg.len(),
+            answered_with: options.cameras,
+        }),
         scenes: n,
     })
 }

@@ -137,7 +137,19 @@ pub struct ModelConfig {
     /// touching voxels are one object. Checkpoints without the field group at 0.1 m.
     #[serde(default = "default_group_voxel_m")]
     pub object_group_voxel_m: f32,
+    /// `object_source: predicted` only: pixels a predicted group must cover in some view to be
+    /// an object (`data::Grouping::min_px`); `None`, the default: the least a question's object
+    /// shows (`questions::min_visible_px`, 40 at 112²).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_min_px: Option<u32>,
+    /// A camera head (`model::camera_head`): each view's pose relative to the first from its
+    /// camera token. Off in checkpoints from before the field.
+    #[serde(default)]
+    pub camera_head: bool,
 }
+
+/// The most pixels `object_min_px` may ask of an object (a 512² view's quarter).
+pub const MAX_OBJECT_MIN_PX: u32 = 65_536;
 
 /// The grouping voxel edges a model may have, metres (`object_group_voxel_m`).
 pub const GROUP_VOXEL_RANGE_M: std::ops::RangeInclusive<f32> = 0.02..=1.0;
@@ -237,6 +249,8 @@ impl ModelConfig {
             semantic_skip: 0,
             object_source: ObjectSource::Annotated,
             object_group_voxel_m: default_group_voxel_m(),
+            object_min_px: None,
+            camera_head: false,
         }
     }
 
@@ -433,6 +447,13 @@ impl ModelConfig {
                 self.object_group_voxel_m,
                 GROUP_VOXEL_RANGE_M.start(),
                 GROUP_VOXEL_RANGE_M.end()
+            ));
+        }
+        if let Some(px) = self.object_min_px
+            && !(1..=MAX_OBJECT_MIN_PX).contains(&px)
+        {
+            return Err(format!(
+                "object_min_px is {px}; it must be 1..={MAX_OBJECT_MIN_PX}"
             ));
         }
         if !(e.mlp_ratio.is_finite() && e.mlp_ratio > 0.0 && e.mlp_ratio <= 16.0) {

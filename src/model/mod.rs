@@ -3,6 +3,7 @@
 //! tokens; the student and teacher presets; checkpoints; the tokenizer; the inference API.
 
 pub mod bench;
+pub mod camera_head;
 pub mod checkpoint;
 pub mod config;
 pub mod constrain;
@@ -25,8 +26,8 @@ pub use config::ModelConfig;
 pub use device::{DeviceChoice, device_name, select_device};
 pub use tokenizer::SpatiaTokenizer;
 pub use vlm::{
-    Answer, AttentionMaps, Detection, Grounding, PredictedMaps, SceneTokens, SpatialVlm, ViewBatch,
-    ViewDepth,
+    Answer, AttentionMaps, Cameras, Detection, Grounding, PredictedMaps, SceneTokens, SpatialVlm,
+    ViewBatch, ViewDepth,
 };
 
 /// What can go wrong with a model.
@@ -63,6 +64,15 @@ impl LoadedModel {
     /// Encodes a scene's views.
     pub fn encode(&self, views: &ViewBatch) -> Result<SceneTokens, ModelError> {
         Ok(self.model.encode(views)?)
+    }
+
+    /// Encodes a scene's views, a student's objects grouped through `cameras`.
+    pub fn encode_as(
+        &self,
+        views: &ViewBatch,
+        cameras: Cameras,
+    ) -> Result<SceneTokens, ModelError> {
+        Ok(self.model.encode_as(views, cameras)?)
     }
 
     /// Answers a question about an encoded scene (greedy, KV cache); with `want_attention` the

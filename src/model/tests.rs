@@ -53,6 +53,8 @@ fn tiny(vocab: usize, k: usize, teacher: bool) -> ModelConfig {
         semantic_skip: 0,
         object_source: config::ObjectSource::Annotated,
         object_group_voxel_m: crate::data::GROUP_VOXEL_M,
+        object_min_px: None,
+        camera_head: false,
     }
 }
 
@@ -1069,6 +1071,17 @@ fn an_object_student_finds_objects_with_its_own_depth_and_categories() {
             "{voxel_m}"
         );
     }
+    // The least pixels of an object: 1..=MAX_OBJECT_MIN_PX when given.
+    for px in [0, crate::model::config::MAX_OBJECT_MIN_PX + 1] {
+        let bad = ModelConfig {
+            object_min_px: Some(px),
+            ..base.clone()
+        };
+        assert!(
+            bad.validate().unwrap_err().contains("object_min_px"),
+            "{px}"
+        );
+    }
     let mut json = serde_json::to_value(&base).unwrap();
     json.as_object_mut().unwrap().remove("object_group_voxel_m");
     let old: ModelConfig = serde_json::from_value(json).unwrap();
@@ -1077,6 +1090,12 @@ fn an_object_student_finds_objects_with_its_own_depth_and_categories() {
         semantic_classes: semantic_classes(),
         object_source: ObjectSource::Predicted,
         ..base
+    };
+    let of_category = |name: &str| {
+        crate::scene::Category::ALL
+            .iter()
+            .position(|c| c.name() == name)
+            .unwrap()
     };
     let (_map, m) = build(&cfg);
     let views = ViewBatch {
@@ -1114,6 +1133,42 @@ fn an_object_student_finds_objects_with_its_own_depth_and_categories() {
     // The maps group at the model's voxel edge.
     assert_eq!(maps.group_voxel_m, cfg.object_group_voxel_m);
     assert_eq!(cfg.object_group_voxel_m, crate::data::GROUP_VOXEL_M);
+    // A group is an object when some view shows at least `object_min_px` of its pixels (by
+    // default the least a question's object shows: 1 pixel at 16²). Hand-made maps of one view
+    // at 1 m: a chair of 3 pixels and another of 9, half a metre apart.
+    let chair = 1 + of_category("chair") as u8;
+    let mut class = vec![0u8; 16 * 16];
+    class[..3].fill(chair);
+    for y in 8..11 {
+        for x in 10..13 {
+            class[y * 16 + x] = chair;
+        }
+    }
+    let one_view = ViewBatch {
+        views: 1,
+        images: vec![128; 16 * 16 * 3],
+        intrinsics: views.intrinsics[..9].to_vec(),
+        extrinsics: views.extrinsics[..12].to_vec(),
+        ..views.clone()
+    };
+    let hand = |min_px| crate::model::PredictedMaps {
+        depth_m: vec![1.0; 16 * 16],
+        class: class.clone(),
+        confidence: Vec::new(),
+        class_size: 16,
+        group_voxel_m: 0.1,
+        min_px,
+    };
+    let pixels = |min_px| {
+        hand(min_px)
+            .objects(&one_view)
+            .iter()
+            .map(|o| o.pixels)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(pixels(None), vec![9, 3]);
+    assert_eq!(pixels(Some(5)), vec![9]);
+    assert_eq!(pixels(Some(10)), Vec::<u32>::new());
     // Whatever it finds, each object is one class with a finite box, at most 64, ids by size.
     let found = maps.objects(&views);
     assert!(found.len() <= 64);
@@ -1172,4 +1227,105 @@ fn an_object_student_finds_objects_with_its_own_depth_and_categories() {
     let (_map, p) = build(&ModelConfig::tiny(40, 16, 8));
     let enc = p.encode_tensors(&images, None).unwrap();
     assert!(p.predicted_maps(&enc).is_err());
+}
+
+/// The camera head's targets, errors and pose round trip on hand-made cameras; a fresh head
+/// puts every view at the first view's pose; the loss of a known rotation.
+#[test]
+fn camera_poses_relative_to_the_first_view() {
+    use crate::model::camera_head::*;
+    use glam::{Mat4, Quat, Vec3};
+    // camera-from-world as row-major [R | t] of a 4x4.
+    let rows = |m: Mat4| -> Vec<f32> {
+        let c = m.to_cols_array_2d();
+        (0..3).flat_map(|r| (0..4).map(move |k| c[k][r])).collect()
+    };
+    let camera0_from_world =
+        Mat4::from_rotation_translation(Quat::from_rotation_z(0.3), Vec3::new(0.5, -1.0, 2.0));
+    // View 1: 90° about the camera's y axis and 1 m along its x, relative to view 0.
+    let camera1_from_camera0 = Mat4::from_rotation_translation(
+        Quat::from_rotation_y(std::f32::consts::FRAC_PI_2),
+        Vec3::X,
+    );
+    let camera1_from_world = camera1_from_camera0 * camera0_from_world;
+    let extrinsics: Vec<f32> = [rows(camera0_from_world), rows(camera1_from_world)].concat();
+    let t = relative_pose_targets(&extrinsics, 2);
+    assert_eq!(t.len(), 14);
+    let identity = [0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0];
+    for (a, b) in t[..7].iter().zip(identity) {
+        assert!((a - b).abs() < 1e-5, "{:?}", &t[..7]);
+    }
+    let half = std::f32::consts::FRAC_1_SQRT_2;
+    for (a, b) in t[7..].iter().zip([1.0, 0.0, 0.0, half, 0.0, half, 0.0]) {
+        assert!((a - b).abs() < 1e-4, "{:?}", &t[7..]);
+    }
+    assert!((rotation_error_deg(&t[..7], &t[7..]) - 90.0).abs() < 1e-2);
+    assert!((translation_error_m(&t[..7], &t[7..]) - 1.0).abs() < 1e-5);
+    // The pose gives back view 1's camera from view 0's.
+    let back = pose_matrix(&t[7..]) * camera0_from_world;
+    for (a, b) in rows(back).iter().zip(&extrinsics[12..]) {
+        assert!((a - b).abs() < 1e-4);
+    }
+    // q and −q are one rotation: targets keep w ≥ 0.
+    let q = canonical_quat(glam::Mat3::from_quat(-Quat::from_rotation_x(0.4)));
+    assert!(q[0] > 0.0);
+    // Short or non-finite cameras give no target.
+    assert!(relative_pose_targets(&extrinsics[..20], 2).is_empty());
+    let mut bad = extrinsics.clone();
+    bad[13] = f32::NAN;
+    assert!(relative_pose_targets(&bad, 2).is_empty());
+    // The loss: a fresh head's identity against view 1's pose is the mean translation error
+    // (1/3 m) plus the mean quaternion error ((1 − 1/√2) + 1/√2) / 4.
+    let dev = Device::Cpu;
+    let pred = Tensor::new(&[[identity, identity]], &dev).unwrap();
+    let target = Tensor::from_vec(t.clone(), (1, 2, 7), &dev).unwrap();
+    let loss = crate::train::losses::camera_loss(&pred, &target)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    let expected = (1.0 / 3.0) / 2.0 + 0.25 / 2.0;
+    assert!((loss - expected).abs() < 1e-5, "{loss} vs {expected}");
+    let zero = crate::train::losses::camera_loss(&target, &target)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert_eq!(zero, 0.0);
+    // A fresh head: every view at the first's pose, [B, S, 7].
+    let cfg = ModelConfig {
+        camera_head: true,
+        ..tiny(40, 3, false)
+    };
+    let (_map, m) = build(&cfg);
+    let images = Tensor::rand(0f32, 1.0, (1, 2, 3, 16, 16), &dev).unwrap();
+    let enc = m.encode_tensors(&images, None).unwrap();
+    let poses = m.camera_poses(&enc).unwrap().unwrap();
+    assert_eq!(poses.len(), 2);
+    for p in &poses {
+        for (a, b) in p.iter().zip(identity) {
+            assert!((a - b).abs() < 1e-6, "{p:?}");
+        }
+    }
+    // Predicted cameras: view 1 takes view 0's camera composed with the head's pose of it —
+    // with a fresh head, view 0's camera itself; view 0 keeps its own.
+    let views = ViewBatch {
+        size: 16,
+        views: 2,
+        images: vec![128; 2 * 16 * 16 * 3],
+        depth: None,
+        intrinsics: [16.0, 0.0, 8.0, 0.0, 16.0, 8.0, 0.0, 0.0, 1.0].repeat(2),
+        extrinsics: extrinsics.clone(),
+        instance: None,
+        object_id: vec![],
+        object_category: vec![],
+    };
+    let moved = m.with_predicted_cameras(&enc, &views).unwrap();
+    assert_eq!(moved.extrinsics[..12], extrinsics[..12]);
+    for (a, b) in moved.extrinsics[12..].iter().zip(&extrinsics[..12]) {
+        assert!((a - b).abs() < 1e-5, "{:?}", &moved.extrinsics[12..]);
+    }
+    // Without a head there are no poses, and no predicted cameras.
+    let (_map, plain) = build(&tiny(40, 3, false));
+    let enc = plain.encode_tensors(&images, None).unwrap();
+    assert!(plain.camera_poses(&enc).unwrap().is_none());
+    assert!(plain.with_predicted_cameras(&enc, &views).is_err());
 }

@@ -7,6 +7,7 @@ use candle_core::{D, Device, Result, Tensor};
 use candle_nn::{Init, Module, VarBuilder};
 use glam::{Mat4, Vec3};
 
+use super::camera_head::CameraHead;
 use super::config::ModelConfig;
 use super::config::{ObjectSource, SceneInput};
 use super::constrain::TokenClasses;
@@ -320,15 +321,19 @@ pub struct PredictedMaps {
     /// Edge of the voxels [`Self::objects`] groups in, metres (the model's
     /// `object_group_voxel_m`).
     pub group_voxel_m: f32,
+    /// Pixels a group must cover in some view (the model's `object_min_px`; `None`: the
+    /// default of the image size).
+    pub min_px: Option<u32>,
 }
 
 impl PredictedMaps {
     /// The objects these maps show, grouped in 3D through the cameras of `views`
     /// (`data::predicted_object_tokens`; ids 0.. by size, not matched to annotations).
     pub fn objects(&self, views: &ViewBatch) -> Vec<ObjectToken> {
+        let default = Grouping::for_size(views.size);
         let grouping = Grouping {
             voxel_m: self.group_voxel_m,
-            ..Grouping::for_size(views.size)
+            min_px: self.min_px.unwrap_or(default.min_px),
         };
         self.objects_with(views, &grouping)
     }
@@ -351,6 +356,27 @@ impl PredictedMaps {
     }
 }
 
+/// Gives found objects the ids of the annotated objects of `views` they match, when the views
+/// carry annotations (`data::match_to_annotated`).
+fn label_by_annotations(found: &mut [ObjectToken], views: &ViewBatch) {
+    let annotated = views.object_tokens();
+    if !annotated.is_empty() {
+        match_to_annotated(found, &annotated);
+    }
+}
+
+/// Which cameras a student groups the objects it finds through ([`SpatialVlm::encode_as`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cameras {
+    /// The views' own cameras (what the app knows of every view it renders; ScanNet frames
+    /// carry theirs).
+    #[default]
+    Given,
+    /// The first view's camera and the camera head's poses of the others relative to it.
+    Predicted,
+}
+
 /// The model.
 #[derive(Debug, Clone)]
 pub struct SpatialVlm {
@@ -365,6 +391,7 @@ pub struct SpatialVlm {
     objects: Option<ObjectEmbedder>,
     probes: Option<LatentProbes>,
     pointers: Option<ObjectPointers>,
+    camera_head: Option<CameraHead>,
     device: Device,
 }
 
@@ -494,6 +521,10 @@ impl SpatialVlm {
                     )
                 })
                 .transpose()?,
+            camera_head: cfg
+                .camera_head
+                .then(|| CameraHead::new(token_dim, vb.pp("camera_head")))
+                .transpose()?,
             device: vb.device().clone(),
             cfg: cfg.clone(),
         })
@@ -614,9 +645,24 @@ impl SpatialVlm {
     /// object-input model needs depth, instance masks and object categories with the views and
     /// refuses a scene without annotated objects (a bare PLY) rather than answer blind.
     pub fn encode(&self, views: &ViewBatch) -> Result<SceneTokens> {
+        self.encode_as(views, Cameras::Given)
+    }
+
+    /// [`Self::encode`], grouping a student's objects through the `cameras` asked for: the
+    /// views' own, or the first view's and the camera head's poses of the others relative to it
+    /// (`Cameras::Predicted`; a model without a camera head refuses it).
+    pub fn encode_as(&self, views: &ViewBatch, cameras: Cameras) -> Result<SceneTokens> {
         let start = Instant::now();
         let (images, points) = self.view_tensors(views)?;
         let encoder = self.encode_tensors(&images, points.as_ref())?;
+        let predicted;
+        let grouped = match cameras {
+            Cameras::Given => views,
+            Cameras::Predicted => {
+                predicted = self.with_predicted_cameras(&encoder, views)?;
+                &predicted
+            }
+        };
         let (embeds, layout, objects) = match &self.objects {
             None => (
                 self.scene_embeds(&encoder)?,
@@ -626,7 +672,12 @@ impl SpatialVlm {
             Some(_) => {
                 let objects = match self.cfg.object_source {
                     ObjectSource::Annotated => views.object_tokens(),
-                    ObjectSource::Predicted => self.predicted_objects(&encoder, views)?,
+                    ObjectSource::Predicted => {
+                        // Matched to the annotations through the views' true cameras.
+                        let mut found = self.predicted_maps(&encoder)?.objects(grouped);
+                        label_by_annotations(&mut found, views);
+                        found
+                    }
                 };
                 if objects.is_empty() {
                     match self.cfg.object_source {
@@ -641,7 +692,7 @@ impl SpatialVlm {
                     }
                 }
                 let features = if self.cfg.object_features {
-                    Some(self.pooled_object_features(&encoder, views, &objects)?)
+                    Some(self.pooled_object_features(&encoder, grouped, &objects)?)
                 } else {
                     None
                 };
@@ -674,6 +725,53 @@ impl SpatialVlm {
         })
     }
 
+    /// The camera head's poses of the views of `enc` (first scene of the batch) relative to
+    /// the first, each `[tx, ty, tz, w, x, y, z]` (`model::camera_head`); `None` without a head.
+    pub fn camera_poses(&self, enc: &EncoderOutput) -> Result<Option<Vec<[f32; 7]>>> {
+        let Some(poses) = self.camera_tensors(enc)? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            poses
+                .get(0)?
+                .to_vec2::<f32>()?
+                .into_iter()
+                .map(|p| {
+                    let mut a = [0f32; 7];
+                    for (d, v) in a.iter_mut().zip(p) {
+                        *d = v;
+                    }
+                    a
+                })
+                .collect(),
+        ))
+    }
+
+    /// `views` with the camera of every view after the first replaced by the camera head's:
+    /// `camera_from_world = camera_from_camera0 (predicted) · camera0_from_world (given)`.
+    pub fn with_predicted_cameras(
+        &self,
+        enc: &EncoderOutput,
+        views: &ViewBatch,
+    ) -> Result<ViewBatch> {
+        let Some(poses) = self.camera_poses(enc)? else {
+            candle_core::bail!("this model has no camera head to predict cameras with");
+        };
+        let camera0_from_world = views.camera_from_world(0);
+        let mut out = views.clone();
+        for (v, pose) in poses.iter().enumerate().skip(1).take(views.views - 1) {
+            let m = super::camera_head::pose_matrix(pose) * camera0_from_world;
+            let c = m.to_cols_array_2d();
+            let e = &mut out.extrinsics[v * 12..v * 12 + 12];
+            for row in 0..3 {
+                for col in 0..4 {
+                    e[row * 4 + col] = c[col][row];
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The depth head's maps of the views of `enc` (first scene of the batch): depth and each
     /// semantic cell's most likely class.
     pub fn predicted_maps(&self, enc: &EncoderOutput) -> Result<PredictedMaps> {
@@ -704,6 +802,7 @@ impl SpatialVlm {
             confidence,
             class_size: h,
             group_voxel_m: self.cfg.object_group_voxel_m,
+            min_px: self.cfg.object_min_px,
         })
     }
 
@@ -717,12 +816,8 @@ impl SpatialVlm {
         enc: &EncoderOutput,
         views: &ViewBatch,
     ) -> Result<Vec<ObjectToken>> {
-        let maps = self.predicted_maps(enc)?;
-        let mut found = maps.objects(views);
-        let annotated = views.object_tokens();
-        if !annotated.is_empty() {
-            match_to_annotated(&mut found, &annotated);
-        }
+        let mut found = self.predicted_maps(enc)?.objects(views);
+        label_by_annotations(&mut found, views);
         Ok(found)
     }
 
@@ -1286,6 +1381,15 @@ impl SpatialVlm {
     /// Depth and confidence from an encoder output.
     pub fn depth_tensors(&self, enc: &EncoderOutput) -> Result<DepthOutput> {
         self.depth_head.forward(enc)
+    }
+
+    /// Each view's pose relative to the first, [B, S, 7] (translation in metres, then a unit
+    /// quaternion w-first: `model::camera_head`); `None` without a camera head.
+    pub fn camera_tensors(&self, enc: &EncoderOutput) -> Result<Option<Tensor>> {
+        self.camera_head
+            .as_ref()
+            .map(|h| h.forward(enc))
+            .transpose()
     }
 
     /// Detections from an encoder output.

@@ -145,15 +145,41 @@ pub fn rewordings_of(kind: Kind) -> Vec<&'static Template> {
     templates_of(kind, Some(false))
 }
 
+/// A question's kind and object phrases, read back out of its text by the training template
+/// that worded it: any training wording of its kind can be made from them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rewordable {
+    /// Its template's kind.
+    pub kind: Kind,
+    /// The phrases it fills the template with.
+    pub slots: Slots,
+}
+
+impl Rewordable {
+    /// `question` as worded by the training template `template_id`; `None` when the template is
+    /// not a training one or the question does not read one way by it.
+    pub fn read(template_id: &str, question: &str) -> Option<Rewordable> {
+        let template = training_template(template_id)?;
+        Some(Rewordable {
+            kind: template.kind,
+            slots: parse_slots(template, question)?,
+        })
+    }
+
+    /// The question worded with its kind's training template number `pick` (modulo their
+    /// count); `None` when the kind has no training template.
+    pub fn wording(&self, pick: usize) -> Option<String> {
+        let choices = rewordings_of(self.kind);
+        let other = choices.get(pick % choices.len().max(1))?;
+        Some(self.slots.fill(other))
+    }
+}
+
 /// `question`, worded by the training template `template_id`, reworded with its kind's
 /// training template number `pick` (modulo their count); `None` when the template is not a
 /// training one or the question does not read one way by it.
 pub fn reword(template_id: &str, question: &str, pick: usize) -> Option<String> {
-    let template = training_template(template_id)?;
-    let slots = parse_slots(template, question)?;
-    let choices = rewordings_of(template.kind);
-    let other = choices.get(pick % choices.len().max(1))?;
-    Some(slots.fill(other))
+    Rewordable::read(template_id, question)?.wording(pick)
 }
 
 #[cfg(test)]

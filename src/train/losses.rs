@@ -23,6 +23,20 @@ pub fn distill_kl(student: &Tensor, teacher: &Tensor, temperature: f64) -> Resul
     kl * (temperature * temperature)
 }
 
+/// Camera pose loss (VGGT's camera term, kept simple): the mean absolute error of the
+/// translations (metres) plus that of the unit quaternions, between predicted poses `pred` and
+/// targets `target`, both [B, S, 7] (`model::camera_head`; targets with `w ≥ 0`).
+pub fn camera_loss(pred: &Tensor, target: &Tensor) -> Result<Tensor> {
+    let last = pred.rank().saturating_sub(1);
+    let t = (pred.narrow(last, 0, 3)? - target.narrow(last, 0, 3)?)?
+        .abs()?
+        .mean_all()?;
+    let q = (pred.narrow(last, 3, 4)? - target.narrow(last, 3, 4)?)?
+        .abs()?
+        .mean_all()?;
+    t + q
+}
+
 /// Depth loss over pixels with ground truth (> 0): mean of c · |log d̂ − log d| − α · log c,
 /// c the predicted confidence (≥ 1). `pred`, `conf`, `gt` share a shape.
 pub fn depth_loss(pred: &Tensor, conf: &Tensor, gt: &Tensor, alpha: f64) -> Result<Tensor> {

@@ -158,11 +158,17 @@ pub fn perception_trainer(
         plan.vocab,
         plan.resume,
     )?;
-    let cfg = match resumed {
-        Some(cfg) => cfg,
-        None => {
+    let cfg = match (resumed, &plan.train.init) {
+        (Some(cfg), _) => cfg,
+        // The camera head alone: the model is the one it starts from, with a head added.
+        (None, Some(init)) if plan.train.camera_only => ModelConfig {
+            camera_head: true,
+            ..crate::model::checkpoint::read_config(init)?
+        },
+        (None, _) => {
             let mut c = ModelConfig::student_objects(plan.vocab.max(tokenizer.vocab_size()));
             fit_to_dataset(&mut c, &dataset);
+            c.camera_head = plan.train.camera_head;
             c
         }
     };
@@ -208,6 +214,10 @@ pub fn decoder_trainer(
             c.object_slots = plan.slots;
             if let Some(v) = plan.group_voxel_m {
                 c.object_group_voxel_m = v;
+            }
+            // A perception with a camera head keeps it (`copy_perception` copies it).
+            if let Some(init) = &plan.train.init {
+                c.camera_head = crate::model::checkpoint::read_config(init)?.camera_head;
             }
             c
         }

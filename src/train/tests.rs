@@ -339,6 +339,7 @@ fn training_lowers_the_loss_and_resume_equals_an_uninterrupted_run() {
             blind: true,
             max_scenes: None,
             categories: Vec::new(),
+            ..Default::default()
         },
         None,
     )

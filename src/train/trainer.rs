@@ -502,6 +502,7 @@ impl Trainer {
                 max_scenes: Some(self.config.eval_scenes),
                 blind: false,
                 categories: Vec::new(),
+                ..Default::default()
             },
             None,
         )?;

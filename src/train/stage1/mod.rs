@@ -15,7 +15,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::losses::depth_loss;
+use super::losses::{camera_loss, depth_loss};
 use super::optim::{AdamW, learning_rate};
 use super::run_loop::{
     Schedule, StageState, StepReport, TrainStage, apply_update, restore_stage,
@@ -26,6 +26,7 @@ use crate::data::{
     Dataset, ObjectViews, SceneShard, Split, match_to_annotated, object_tokens,
     predicted_objects::semantic_targets,
 };
+use crate::model::camera_head::{POSE_DIM, relative_pose_targets};
 use crate::model::{ModelConfig, ModelError, SpatiaTokenizer, SpatialVlm, ViewBatch};
 use crate::questions::min_visible_px;
 
@@ -72,6 +73,15 @@ pub struct PerceptionTrainConfig {
     /// `SceneShard::recolour_objects`), drawn afresh for every step; 0: none.
     #[serde(default)]
     pub object_colours: f64,
+    /// Train the camera head alone (`--camera-only`): the model is `init`'s, every tensor of it
+    /// copied, with a camera head added; only the head's variables change, on the `camera` loss
+    /// over the frozen encoder's camera tokens (its perception and decoder stay bit for bit).
+    #[serde(default)]
+    pub camera_only: bool,
+    /// A new model (not resumed, not `camera_only`) gets a camera head, trained with the rest
+    /// on the `camera` term (`--camera-head`).
+    #[serde(default)]
+    pub camera_head: bool,
 }
 
 impl Default for PerceptionTrainConfig {
@@ -94,6 +104,8 @@ impl Default for PerceptionTrainConfig {
             init: None,
             scan_like: 0.0,
             object_colours: 0.0,
+            camera_only: false,
+            camera_head: false,
         }
     }
 }
@@ -123,16 +135,21 @@ fn io_err(path: &Path, e: impl std::fmt::Display) -> ModelError {
     }
 }
 
-/// Whether stage 1 trains the variable `name`: the encoder and the depth head.
+/// Whether stage 1 trains the variable `name`: the encoder, the depth head and the camera head.
 pub fn is_stage1_var(name: &str) -> bool {
-    ["aggregator.", "depth_head."]
+    ["aggregator.", "depth_head.", "camera_head."]
         .iter()
         .any(|p| name.starts_with(p))
 }
 
-/// Copies into `varmap`'s stage-1 variables every tensor of the model folder `dir` with the
-/// same name and shape; returns how many.
-pub fn copy_matching(varmap: &VarMap, dir: &Path, device: &Device) -> Result<usize, ModelError> {
+/// Copies into `varmap`'s variables that `keep` accepts every tensor of the model folder `dir`
+/// with the same name and shape; returns how many.
+pub fn copy_matching(
+    varmap: &VarMap,
+    dir: &Path,
+    keep: impl Fn(&str) -> bool,
+    device: &Device,
+) -> Result<usize, ModelError> {
     let cfg = crate::model::checkpoint::read_config(dir)?;
     let weights =
         crate::model::checkpoint::load_weights(&dir.join("model.safetensors"), &cfg, device)?;
@@ -141,7 +158,7 @@ pub fn copy_matching(varmap: &VarMap, dir: &Path, device: &Device) -> Result<usi
         .lock()
         .map_err(|_| ModelError::Invalid("variable map poisoned".into()))?;
     let mut copied = 0;
-    for (name, var) in data.iter().filter(|(k, _)| is_stage1_var(k)) {
+    for (name, var) in data.iter().filter(|(k, _)| keep(k)) {
         if let Some(t) = weights.get(name)
             && t.dims() == var.dims()
         {
@@ -181,6 +198,12 @@ impl PerceptionTrainer {
                 dataset.root.display()
             )));
         }
+        if config.camera_only && !(model_cfg.camera_head && config.init.is_some()) {
+            return Err(ModelError::Invalid(
+                "--camera-only trains the camera head of an --init model (the model then has one)"
+                    .into(),
+            ));
+        }
         std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;
         let ckpt = checkpoint_dir(out);
         if resume && ckpt.is_none() {
@@ -194,7 +217,15 @@ impl PerceptionTrainer {
         let varmap = VarMap::new();
         let vb = crate::model::nn::seeded_var_builder(&varmap, config.seed, device);
         let model = SpatialVlm::new(&model_cfg, vb)?;
-        let named = super::optim::named_vars(&varmap, is_stage1_var)?;
+        let camera_only = config.camera_only;
+        let trained = move |name: &str| {
+            if camera_only {
+                name.starts_with("camera_head.")
+            } else {
+                is_stage1_var(name)
+            }
+        };
+        let named = super::optim::named_vars(&varmap, trained)?;
         let opt = AdamW::new(named, config.weight_decay)?;
         let class_weight = dataset_class_weights(
             &dataset,
@@ -217,7 +248,9 @@ impl PerceptionTrainer {
             (true, Some(dir)) => t.restore(&dir, device)?,
             _ => {
                 if let Some(init) = t.config.init.clone() {
-                    let copied = copy_matching(&t.varmap, &init, device)?;
+                    // A camera-only run keeps the whole model; otherwise the perception.
+                    let keep = |name: &str| camera_only || is_stage1_var(name);
+                    let copied = copy_matching(&t.varmap, &init, keep, device)?;
                     if copied == 0 {
                         return Err(ModelError::Checkpoint {
                             path: init.join("model.safetensors"),
@@ -242,6 +275,21 @@ impl PerceptionTrainer {
             ..state.config
         };
         Ok(())
+    }
+
+    /// The weight of each loss term this run logs.
+    pub fn loss_weights(&self) -> BTreeMap<String, f32> {
+        if self.config.camera_only {
+            return BTreeMap::from([("camera".to_string(), 1.0)]);
+        }
+        let mut w = BTreeMap::from([
+            ("depth".to_string(), 1.0f32),
+            ("semantic".to_string(), self.config.semantic_weight as f32),
+        ]);
+        if self.model_cfg.camera_head {
+            w.insert("camera".to_string(), CAMERA_WEIGHT as f32);
+        }
+        w
     }
 
     /// The model being trained.
@@ -283,6 +331,9 @@ impl PerceptionTrainer {
             shard.recolour_objects(seed ^ 0x5EED_C010, self.config.object_colours);
             shard.make_scan_like(seed, self.config.scan_like);
             shards.push(shard);
+        }
+        if self.config.camera_only {
+            return camera_only_losses(&self.model, &shards);
         }
         perception_losses(
             &self.model,
@@ -425,12 +476,72 @@ pub fn perception_losses(
         .gather(&targets, 1)?
         .squeeze(1)?;
     let semantic = ((log_p * weights)?.sum_all()? * (-1.0 / weight_sum))?;
-    let total = (&depth + (&semantic * semantic_weight)?)?;
-    let terms = BTreeMap::from([
+    let mut total = (&depth + (&semantic * semantic_weight)?)?;
+    let mut terms = BTreeMap::from([
         ("depth".to_string(), depth),
         ("semantic".to_string(), semantic),
     ]);
+    if let Some(camera) = camera_term(model, &enc, shards)? {
+        total = (total + (&camera * CAMERA_WEIGHT)?)?;
+        terms.insert("camera".to_string(), camera);
+    }
     Ok((total, terms))
+}
+
+/// Weight of the `camera` term against depth in a joint stage-1 run.
+pub const CAMERA_WEIGHT: f64 = 1.0;
+
+/// The camera head's loss over `shards` (one batch, encoded as `enc`): `None` for a model
+/// without one. Targets are each view's pose relative to the first from the shards' cameras.
+fn camera_term(
+    model: &SpatialVlm,
+    enc: &crate::model::encoder::EncoderOutput,
+    shards: &[SceneShard],
+) -> Result<Option<Tensor>, ModelError> {
+    let Some(pred) = model.camera_tensors(enc)? else {
+        return Ok(None);
+    };
+    let (b, views, _) = pred.dims3()?;
+    let mut targets = Vec::with_capacity(b * views * POSE_DIM);
+    for shard in shards {
+        let t = relative_pose_targets(&shard.extrinsics, views);
+        if t.is_empty() {
+            return Err(ModelError::Invalid(format!(
+                "scene {}: cameras missing or not finite",
+                shard.scene
+            )));
+        }
+        targets.extend(t);
+    }
+    let target = Tensor::from_vec(targets, (b, views, POSE_DIM), model.device())?;
+    Ok(Some(camera_loss(&pred, &target)?))
+}
+
+/// A camera-only step's loss (`camera_only`): the encoder runs without gradient, the camera
+/// head learns from its camera tokens.
+pub fn camera_only_losses(
+    model: &SpatialVlm,
+    shards: &[SceneShard],
+) -> Result<(Tensor, BTreeMap<String, Tensor>), ModelError> {
+    let mut images = Vec::new();
+    for shard in shards {
+        images.push(model.view_tensors(&ViewBatch::from_shard(shard))?.0);
+    }
+    let enc = model.encode_tensors(&Tensor::cat(&images, 0)?, None)?;
+    let frozen = crate::model::encoder::EncoderOutput {
+        layers: enc.layers.iter().map(Tensor::detach).collect(),
+        images: enc.images.detach(),
+        ..enc
+    };
+    let Some(camera) = camera_term(model, &frozen, shards)? else {
+        return Err(ModelError::Invalid(
+            "--camera-only: the model has no camera head".into(),
+        ));
+    };
+    Ok((
+        camera.clone(),
+        BTreeMap::from([("camera".to_string(), camera)]),
+    ))
 }
 
 /// What stage 1's evaluation measures over some scenes (sums; [`PerceptionReport::metrics`]
@@ -595,10 +706,7 @@ impl TrainStage for PerceptionTrainer {
         self.step += 1;
         Ok(StepReport {
             losses,
-            weights: BTreeMap::from([
-                ("depth".to_string(), 1.0f32),
-                ("semantic".to_string(), self.config.semantic_weight as f32),
-            ]),
+            weights: self.loss_weights(),
             lr,
             questions: self.config.scenes_per_step,
         })

@@ -280,3 +280,123 @@ fn scan_like_views_are_drawn_per_step_and_resume_exactly() {
     // Resume with both randomisations on.
     assert_resume_is_exact(&ds, &tk, with(1.0, 1.0), with(0.0, 0.0), dir.path());
 }
+
+/// `--camera-only`: the `--init` model is copied whole and gains a camera head; only the head
+/// changes, and its `camera` loss on the same scenes falls. Without `--init` it is refused.
+#[test]
+fn a_camera_only_run_trains_the_camera_head_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let ds = tiny_dataset(dir.path());
+    let tk = tokenizer(&ds);
+    let (tx, _rx) = crossbeam_channel::bounded(4096);
+    let cancel = Arc::new(AtomicBool::new(false));
+    let mut base = trainer(&ds, &tk, config(1), &dir.path().join("base"), false);
+    base.run(&tx, &cancel).unwrap();
+    let init = checkpoint_dir(&dir.path().join("base")).unwrap();
+    let cfg = ModelConfig {
+        camera_head: true,
+        ..crate::model::checkpoint::read_config(&init).unwrap()
+    };
+    let train = PerceptionTrainConfig {
+        camera_only: true,
+        init: Some(init.clone()),
+        ..config(12)
+    };
+    let refused = PerceptionTrainer::new(
+        cfg.clone(),
+        tk.clone(),
+        PerceptionTrainConfig {
+            init: None,
+            ..train.clone()
+        },
+        ds.clone(),
+        &dir.path().join("refused"),
+        false,
+        &Device::Cpu,
+    );
+    assert!(refused.is_err_and(|e| e.to_string().contains("--camera-only")));
+    let mut t = PerceptionTrainer::new(
+        cfg,
+        tk,
+        train,
+        ds,
+        &dir.path().join("camera"),
+        false,
+        &Device::Cpu,
+    )
+    .unwrap();
+    let camera = |t: &PerceptionTrainer| {
+        let (total, terms) = t.losses_at(0).unwrap();
+        assert_eq!(terms.keys().collect::<Vec<_>>(), ["camera"]);
+        total.to_scalar::<f32>().unwrap()
+    };
+    let before = camera(&t);
+    // A fresh head puts every view at the first view's pose: a positive loss.
+    assert!(before > 0.0, "{before}");
+    t.run(&tx, &cancel).unwrap();
+    let after = camera(&t);
+    assert!(after < 0.8 * before, "camera loss {before} -> {after}");
+    // Every tensor but the head's is the init model's, bit for bit (decoder included).
+    let init_cfg = crate::model::checkpoint::read_config(&init).unwrap();
+    let init_weights = crate::model::checkpoint::load_weights(
+        &init.join("model.safetensors"),
+        &init_cfg,
+        &Device::Cpu,
+    )
+    .unwrap();
+    let data = t.varmap.data().lock().unwrap();
+    let mut head = 0;
+    for (name, var) in data.iter() {
+        let now = var
+            .as_tensor()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        if name.starts_with("camera_head.") {
+            head += 1;
+            continue;
+        }
+        let was = init_weights[name]
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert_eq!(now, was, "{name}");
+    }
+    assert_eq!(head, 4, "norm and output weights and biases");
+    assert!(data.keys().any(|k| k.starts_with("decoder.")));
+    drop(data);
+    // The evaluation reports the head's errors beside taking every view at the first's pose,
+    // over every view after each scene's first, and answers through either cameras.
+    let ckpt = t.checkpoint().unwrap();
+    let loaded = crate::model::load_model(&ckpt, &Device::Cpu).unwrap();
+    let eval = |cameras| {
+        crate::eval::evaluate(
+            &loaded,
+            &t.dataset,
+            &[crate::data::Split::Val],
+            &crate::eval::EvalOptions {
+                cameras,
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap()
+    };
+    let given = eval(crate::model::Cameras::Given);
+    let c = given.camera.as_ref().unwrap();
+    let views = given.depth.views;
+    let scenes = t.dataset.scenes(crate::data::Split::Val).len();
+    assert_eq!(c.views, views - scenes);
+    assert!(c.identity_rotation_median_deg > 1.0 && c.identity_translation_median_m > 0.05);
+    assert!(c.rotation_median_deg.is_finite() && c.translation_median_m.is_finite());
+    assert_ne!(c.rotation_median_deg, c.identity_rotation_median_deg);
+    assert_eq!(c.answered_with, crate::model::Cameras::Given);
+    let predicted = eval(crate::model::Cameras::Predicted);
+    assert_eq!(
+        predicted.camera.as_ref().unwrap().answered_with,
+        crate::model::Cameras::Predicted
+    );
+    assert_eq!(predicted.camera.as_ref().unwrap().views, c.views);
+}

@@ -9,8 +9,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::data::{Dataset, ObjectToken, ObjectViews, Split, object_tokens};
 use crate::model::objects::MAX_OBJECT_SLOTS;
 use crate::model::{ModelError, SpatiaTokenizer};
-use crate::questions::reword::{Slots, parse_slots, training_template};
-use crate::questions::templates::Kind;
+use crate::questions::reword::Rewordable;
 use crate::questions::{Question, QuestionCategory, min_visible_px};
 
 /// One scene's object tokens.
@@ -47,26 +46,6 @@ pub struct CachedQuestion {
     /// What rewording it needs (`--reword`): its kind and object phrases, when the template
     /// that worded it is a training one and the text reads one way by it.
     pub rewordable: Option<Rewordable>,
-}
-
-/// A question's kind and object phrases, from which any training wording of its kind is made.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rewordable {
-    /// Its template's kind.
-    pub kind: Kind,
-    /// The phrases it fills the template with.
-    pub slots: Slots,
-}
-
-impl Rewordable {
-    /// What `q` needs to be reworded; `None` for a question that cannot be.
-    pub fn of(q: &Question) -> Option<Rewordable> {
-        let template = training_template(q.template.as_deref()?)?;
-        Some(Rewordable {
-            kind: template.kind,
-            slots: parse_slots(template, &q.question)?,
-        })
-    }
 }
 
 /// The objects a question's slots point at, at most [`MAX_OBJECT_SLOTS`], and each one's anchor:
@@ -171,7 +150,10 @@ impl TokenCache {
                     anchored,
                     distance_m,
                     negated: is_negated_template(q.template.as_deref()),
-                    rewordable: Rewordable::of(q),
+                    rewordable: q
+                        .template
+                        .as_deref()
+                        .and_then(|id| Rewordable::read(id, &q.question)),
                 });
             }
             cache.scenes.push(CachedScene {

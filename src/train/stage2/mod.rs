@@ -498,12 +498,13 @@ impl DecoderTrainer {
             if u >= f64::from(self.config.reword) {
                 continue;
             }
-            let choices = crate::questions::reword::rewordings_of(r.kind);
-            if choices.is_empty() {
+            let count = crate::questions::reword::rewordings_of(r.kind).len();
+            if count == 0 {
                 continue;
             }
-            let pick = (noise::mix(h) % choices.len() as u64) as usize;
-            q.question = self.tokenizer.encode(&r.slots.fill(choices[pick]))?;
+            if let Some(text) = r.wording((noise::mix(h) % count as u64) as usize) {
+                q.question = self.tokenizer.encode(&text)?;
+            }
         }
         Ok(())
     }
@@ -613,9 +614,6 @@ fn read_found_objects(path: &Path) -> BTreeMap<String, Vec<crate::data::ObjectTo
         .unwrap_or_default()
 }
 
-/// Variables stage 2 takes from `--init`: the encoder and the depth and detection heads.
-const PERCEPTION: [&str; 3] = ["aggregator.", "depth_head.", "detection_head."];
-
 /// Variables stage 2 trains (and `--init-decoder` takes).
 const STAGE2: [&str; 3] = ["decoder.", "hidden_cot.", "objects."];
 
@@ -624,6 +622,15 @@ const STAGE2: [&str; 3] = ["decoder.", "hidden_cot.", "objects."];
 pub fn copy_perception(varmap: &VarMap, dir: &Path, device: &Device) -> Result<(), ModelError> {
     copy_vars(varmap, dir, &PERCEPTION, "perception", device)
 }
+
+/// Variables stage 2 takes from `--init`: the encoder, the depth and detection heads and the
+/// camera head (a model has one when its `--init` does).
+const PERCEPTION: [&str; 4] = [
+    "aggregator.",
+    "depth_head.",
+    "detection_head.",
+    "camera_head.",
+];
 
 /// Copies every variable of `varmap` whose name starts with one of `prefixes` from the model
 /// folder `dir`; refuses a folder where one is missing or has another shape, naming it and
@@ -737,6 +744,7 @@ impl TrainStage for DecoderTrainer {
                 max_scenes: Some(self.config.eval_scenes),
                 blind: self.config.blind,
                 categories: self.config.categories.clone(),
+                ..Default::default()
             },
             None,
         )?;
