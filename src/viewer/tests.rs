@@ -878,7 +878,19 @@ fn training_events_fill_the_curves_and_checkpoints() {
                 Some(std::path::Path::new("models/student"))
             );
             assert!(p.resume);
+            assert!(!p.train.camera_head && !p.train.camera_only);
         }
+        other => panic!("{other:?}"),
+    }
+    // The camera head: trained alone on the init model, or with the rest.
+    t.camera = super::training::CameraTraining::Only;
+    match t.request(false) {
+        TrainPlan::Perception(p) => assert!(p.train.camera_only && !p.train.camera_head),
+        other => panic!("{other:?}"),
+    }
+    t.camera = super::training::CameraTraining::WithTheRest;
+    match t.request(false) {
+        TrainPlan::Perception(p) => assert!(p.train.camera_head && !p.train.camera_only),
         other => panic!("{other:?}"),
     }
     t.stage = TrainingStage::Decoder;

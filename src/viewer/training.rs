@@ -54,6 +54,35 @@ impl TrainingStage {
 /// Curves longer than this are thinned (every other point dropped).
 const MAX_POINTS: usize = 4000;
 
+/// What stage 1 does with a camera head (the training tab's choice).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CameraTraining {
+    /// No camera head.
+    None,
+    /// A new model gets one, trained with the rest (`--camera-head`).
+    WithTheRest,
+    /// Only a head added to the init model (`--camera-only`).
+    Only,
+}
+
+impl CameraTraining {
+    /// Every choice, in the order shown.
+    pub const ALL: [CameraTraining; 3] = [
+        CameraTraining::None,
+        CameraTraining::WithTheRest,
+        CameraTraining::Only,
+    ];
+
+    /// Its label in the tab.
+    pub fn label(self) -> &'static str {
+        match self {
+            CameraTraining::None => "none",
+            CameraTraining::WithTheRest => "train with the rest",
+            CameraTraining::Only => "only the head (on init)",
+        }
+    }
+}
+
 /// The training tab's form and what the run reported.
 #[derive(Resource, Debug, Clone)]
 pub struct TrainingState {
@@ -96,6 +125,8 @@ pub struct TrainingState {
     pub scan_like: f64,
     /// Stage 1: share of training scenes whose objects get random colours.
     pub object_colours: f64,
+    /// Stage 1: what of the camera head to train (`--camera-head`, `--camera-only`).
+    pub camera: CameraTraining,
     /// Temperature of the answer KL.
     pub temperature: f64,
     /// Teacher answers file (JSONL; empty: none).
@@ -162,6 +193,7 @@ impl Default for TrainingState {
             seed: 0,
             scan_like: 0.0,
             object_colours: 0.0,
+            camera: CameraTraining::None,
             temperature: 2.0,
             teacher_answers: String::new(),
             teacher_cache: String::new(),
@@ -289,6 +321,8 @@ impl TrainingState {
                     init: optional(&self.init),
                     scan_like: self.scan_like,
                     object_colours: self.object_colours,
+                    camera_head: self.camera == CameraTraining::WithTheRest,
+                    camera_only: self.camera == CameraTraining::Only,
                     ..Default::default()
                 },
                 resume,
@@ -661,6 +695,21 @@ pub fn training_ui(ui: &mut egui::Ui, t: &mut TrainingState, bridge: &mut ModelB
                     "share of training scenes whose objects get random colours (one per \
                      object in all views), so categories are not learnt from the palette",
                 );
+                ui.end_row();
+                ui.label("camera head");
+                egui::ComboBox::from_id_salt("camera_head")
+                    .selected_text(t.camera.label())
+                    .show_ui(ui, |ui| {
+                        for c in CameraTraining::ALL {
+                            ui.selectable_value(&mut t.camera, c, c.label());
+                        }
+                    })
+                    .response
+                    .on_hover_text(
+                        "each view's pose relative to the first, from its camera token: trained \
+                         with the rest by a new model, or alone on the init model (its other \
+                         tensors copied and kept)",
+                    );
                 ui.end_row();
             }
         }
