@@ -68,6 +68,12 @@ pub fn mat4_from_extrinsics(e: &[f32]) -> glam::Mat4 {
     )
 }
 
+/// A transform's top three rows as row-major [R | t] (the inverse of [`mat4_from_extrinsics`]).
+pub fn extrinsics_from_mat4(m: glam::Mat4) -> [f32; 12] {
+    let c = m.to_cols_array_2d();
+    std::array::from_fn(|i| c[i % 4][i / 4])
+}
+
 impl SceneShard {
     /// With probability `share`, gives every object of the scene one random colour in all its
     /// views (`render::scan_like::recolour_objects`), drawn from `seed`; returns the objects

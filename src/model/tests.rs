@@ -58,6 +58,21 @@ fn tiny(vocab: usize, k: usize, teacher: bool) -> ModelConfig {
     }
 }
 
+/// Two grey 16² views (focal 16 px, centred) with camera-from-world `extrinsics` [2, 3, 4].
+fn grey_views(extrinsics: Vec<f32>) -> ViewBatch {
+    ViewBatch {
+        size: 16,
+        views: 2,
+        images: vec![128; 2 * 16 * 16 * 3],
+        depth: None,
+        intrinsics: [16.0, 0.0, 8.0, 0.0, 16.0, 8.0, 0.0, 0.0, 1.0].repeat(2),
+        extrinsics,
+        instance: None,
+        object_id: vec![],
+        object_category: vec![],
+    }
+}
+
 fn build(cfg: &ModelConfig) -> (VarMap, SpatialVlm) {
     let map = VarMap::new();
     let vb = VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu);
@@ -1091,24 +1106,14 @@ fn an_object_student_finds_objects_with_its_own_depth_and_categories() {
         object_source: ObjectSource::Predicted,
         ..base
     };
-    let of_category = |name: &str| {
+    let of = |name: &str| {
         crate::scene::Category::ALL
             .iter()
             .position(|c| c.name() == name)
             .unwrap()
     };
     let (_map, m) = build(&cfg);
-    let views = ViewBatch {
-        size: 16,
-        views: 2,
-        images: vec![128; 2 * 16 * 16 * 3],
-        depth: None,
-        intrinsics: [16.0, 0.0, 8.0, 0.0, 16.0, 8.0, 0.0, 0.0, 1.0].repeat(2),
-        extrinsics: [1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0].repeat(2),
-        instance: None,
-        object_id: vec![],
-        object_category: vec![],
-    };
+    let views = grey_views([1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0].repeat(2));
     let (images, _) = m.view_tensors(&views).unwrap();
     let enc = m.encode_tensors(&images, None).unwrap();
     let out = m.depth_tensors(&enc).unwrap();
@@ -1136,7 +1141,7 @@ fn an_object_student_finds_objects_with_its_own_depth_and_categories() {
     // A group is an object when some view shows at least `object_min_px` of its pixels (by
     // default the least a question's object shows: 1 pixel at 16²). Hand-made maps of one view
     // at 1 m: a chair of 3 pixels and another of 9, half a metre apart.
-    let chair = 1 + of_category("chair") as u8;
+    let chair = 1 + of("chair") as u8;
     let mut class = vec![0u8; 16 * 16];
     class[..3].fill(chair);
     for y in 8..11 {
@@ -1178,12 +1183,6 @@ fn an_object_student_finds_objects_with_its_own_depth_and_categories() {
     }
     // Its boxes are the objects it finds, in the first camera's frame (walls have no
     // detection class).
-    let of = |name: &str| {
-        crate::scene::Category::ALL
-            .iter()
-            .position(|c| c.name() == name)
-            .unwrap()
-    };
     let object = |category, min_m, max_m, score| crate::data::ObjectToken {
         id: 0,
         category,
@@ -1235,11 +1234,7 @@ fn an_object_student_finds_objects_with_its_own_depth_and_categories() {
 fn camera_poses_relative_to_the_first_view() {
     use crate::model::camera_head::*;
     use glam::{Mat4, Quat, Vec3};
-    // camera-from-world as row-major [R | t] of a 4x4.
-    let rows = |m: Mat4| -> Vec<f32> {
-        let c = m.to_cols_array_2d();
-        (0..3).flat_map(|r| (0..4).map(move |k| c[k][r])).collect()
-    };
+    let rows = |m: Mat4| crate::data::shard::extrinsics_from_mat4(m).to_vec();
     let camera0_from_world =
         Mat4::from_rotation_translation(Quat::from_rotation_z(0.3), Vec3::new(0.5, -1.0, 2.0));
     // View 1: 90° about the camera's y axis and 1 m along its x, relative to view 0.
@@ -1307,17 +1302,7 @@ fn camera_poses_relative_to_the_first_view() {
     }
     // Predicted cameras: view 1 takes view 0's camera composed with the head's pose of it —
     // with a fresh head, view 0's camera itself; view 0 keeps its own.
-    let views = ViewBatch {
-        size: 16,
-        views: 2,
-        images: vec![128; 2 * 16 * 16 * 3],
-        depth: None,
-        intrinsics: [16.0, 0.0, 8.0, 0.0, 16.0, 8.0, 0.0, 0.0, 1.0].repeat(2),
-        extrinsics: extrinsics.clone(),
-        instance: None,
-        object_id: vec![],
-        object_category: vec![],
-    };
+    let views = grey_views(extrinsics.clone());
     let moved = m.with_predicted_cameras(&enc, &views).unwrap();
     assert_eq!(moved.extrinsics[..12], extrinsics[..12]);
     for (a, b) in moved.extrinsics[12..].iter().zip(&extrinsics[..12]) {

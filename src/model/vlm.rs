@@ -761,13 +761,8 @@ impl SpatialVlm {
         let mut out = views.clone();
         for (v, pose) in poses.iter().enumerate().skip(1).take(views.views - 1) {
             let m = super::camera_head::pose_matrix(pose) * camera0_from_world;
-            let c = m.to_cols_array_2d();
-            let e = &mut out.extrinsics[v * 12..v * 12 + 12];
-            for row in 0..3 {
-                for col in 0..4 {
-                    e[row * 4 + col] = c[col][row];
-                }
-            }
+            out.extrinsics[v * 12..v * 12 + 12]
+                .copy_from_slice(&crate::data::shard::extrinsics_from_mat4(m));
         }
         Ok(out)
     }
