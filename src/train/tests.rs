@@ -129,6 +129,29 @@ fn iou_and_detection_loss() {
     assert!(scalar(&cls) > 0.0 && scalar(&cls).is_finite());
 }
 
+/// The camera loss on hand-made poses: zero at the truth; the identity pose against a view
+/// turned 90° about y and moved 1 m along x is the mean translation error plus the mean
+/// quaternion error, averaged over the two views.
+#[test]
+fn camera_loss_of_a_known_rotation() {
+    use crate::model::camera_head::IDENTITY_POSE;
+    let half = std::f32::consts::FRAC_1_SQRT_2;
+    let turned = [1.0, 0.0, 0.0, half, 0.0, half, 0.0];
+    let dev = Device::Cpu;
+    let pred = Tensor::new(&[[IDENTITY_POSE, IDENTITY_POSE]], &dev).unwrap();
+    let target = Tensor::new(&[[IDENTITY_POSE, turned]], &dev).unwrap();
+    let loss = |p: &Tensor, t: &Tensor| {
+        crate::train::losses::camera_loss(p, t)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    };
+    // Translation: (1/3 m) / 2 views; quaternion: ((1 − 1/√2) + 1/√2) / 4 / 2 views.
+    let expected = (1.0 / 3.0) / 2.0 + 0.25 / 2.0;
+    assert!((loss(&pred, &target) - expected).abs() < 1e-5);
+    assert_eq!(loss(&target, &target), 0.0);
+}
+
 #[test]
 fn depth_loss_and_schedule() {
     let gt = Tensor::new(&[[1f32, 2.0, 0.0]], &Device::Cpu).unwrap();
