@@ -139,6 +139,11 @@ pub struct DecoderOptions {
     /// learns its relations on exact boxes (0..1).
     #[arg(long, default_value_t = 0.0, value_parser = share_in_unit, allow_negative_numbers = true)]
     annotated_share: f64,
+    /// The object student only: another run's `found_objects.json` over the same `--init`
+    /// perception, read instead of finding every scene's objects again (~15 min on data3);
+    /// refused when the first scene found again here disagrees with it.
+    #[arg(long, requires = "student")]
+    found_objects: Option<PathBuf>,
     /// Object tokens carry context features (nearest object of each category, what they rest
     /// on), see `object_context` in docs/MODELS.md.
     #[arg(long)]
@@ -477,6 +482,7 @@ fn train_decoder(o: &DecoderOptions) -> anyhow::Result<()> {
             latent_match_weight: o.latent_match,
             answer_kl_weight: o.answer_kl,
             annotated_share: o.annotated_share,
+            found_objects: o.found_objects.clone(),
             ..Default::default()
         },
         resume: r.resume(),

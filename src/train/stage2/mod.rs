@@ -105,6 +105,11 @@ pub struct DecoderTrainConfig {
     /// student finds, so that the decoder also learns its relations on exact boxes; 0: none.
     #[serde(default)]
     pub annotated_share: f64,
+    /// The object student only: another run's `found_objects.json` over the same perception
+    /// (`--found-objects`), read instead of finding the objects again; the first scene is found
+    /// again and must agree, or the run is refused.
+    #[serde(default)]
+    pub found_objects: Option<std::path::PathBuf>,
 }
 
 fn default_latent_match_weight() -> f64 {
@@ -143,6 +148,7 @@ impl Default for DecoderTrainConfig {
             latent_match_weight: default_latent_match_weight(),
             answer_kl_weight: default_answer_kl_weight(),
             annotated_share: 0.0,
+            found_objects: None,
         }
     }
 }
@@ -318,7 +324,13 @@ impl DecoderTrainer {
                 // computed once per run folder and read back on resume.
                 let path = t.out.join(FOUND_OBJECTS_FILE);
                 let mut found = read_found_objects(&path);
-                let before = found.len();
+                let mut before = found.len();
+                if found.is_empty()
+                    && let Some(other) = t.config.found_objects.clone()
+                {
+                    found = borrowed_found_objects(&t.model, &t.dataset, &other)?;
+                    before = 0;
+                }
                 let model = &t.model;
                 let cache = TokenCache::build_with(
                     &t.dataset,
@@ -612,6 +624,52 @@ fn read_found_objects(path: &Path) -> BTreeMap<String, Vec<crate::data::ObjectTo
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .unwrap_or_default()
+}
+
+/// Another run's found objects (`--found-objects FILE`), checked against this perception on the
+/// first training scene the file has: found again here, its objects must be the file's (same
+/// categories, boxes within a millimetre), or the file belongs to another perception.
+fn borrowed_found_objects(
+    model: &SpatialVlm,
+    dataset: &Dataset,
+    path: &Path,
+) -> Result<BTreeMap<String, Vec<crate::data::ObjectToken>>, ModelError> {
+    let bad = |problem: String| ModelError::Checkpoint {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    let found: BTreeMap<String, Vec<crate::data::ObjectToken>> = serde_json::from_slice(&bytes)
+        .map_err(|e| bad(format!("not a found_objects.json: {e}")))?;
+    let keys = dataset.scenes(Split::Train);
+    let Some(key) = keys.iter().find(|k| found.contains_key(k.as_str())) else {
+        return Err(bad("has none of this dataset's training scenes".into()));
+    };
+    let (shard, _) = dataset.load(Split::Train, key)?;
+    let views = crate::model::ViewBatch::from_shard(&shard);
+    let (images, _) = model.view_tensors(&views)?;
+    let here = model.predicted_objects(&model.encode_tensors(&images, None)?, &views)?;
+    let there = &found[key.as_str()];
+    let agree = |a: &crate::data::ObjectToken, b: &crate::data::ObjectToken| {
+        a.id == b.id
+            && a.category == b.category
+            && a.min_m
+                .iter()
+                .chain(&a.max_m)
+                .zip(b.min_m.iter().chain(&b.max_m))
+                .all(|(x, y)| (x - y).abs() <= 1e-3)
+    };
+    let first_difference = (0..here.len().max(there.len()))
+        .find(|&i| !matches!((here.get(i), there.get(i)), (Some(a), Some(b)) if agree(a, b)));
+    if let Some(i) = first_difference {
+        return Err(bad(format!(
+            "found by another perception: in scene {key} object {i} differs ({} objects found \
+             here, {} in the file)",
+            here.len(),
+            there.len()
+        )));
+    }
+    Ok(found)
 }
 
 /// Variables stage 2 trains (and `--init-decoder` takes).

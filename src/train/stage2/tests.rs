@@ -1098,6 +1098,66 @@ fn a_student_trains_its_decoder_on_the_objects_its_stage_one_perception_finds() 
             .any(|s| s.objects.iter().any(|o| o.pixels == 123_456))
     );
     assert_eq!(t.cache.scenes.len(), first.len());
+    // Another run over the same perception borrows the file (`--found-objects`): read, not
+    // found again (the marker is there), and written into its own folder.
+    let borrow = |file: &std::path::Path, name: &str| {
+        new_trainer(
+            cfg.clone(),
+            DecoderTrainConfig {
+                found_objects: Some(file.to_path_buf()),
+                ..config.clone()
+            },
+            &ds,
+            &tk,
+            &dir.path().join(name),
+            false,
+        )
+    };
+    let b = borrow(&file, "borrowed").unwrap();
+    assert!(
+        b.cache
+            .scenes
+            .iter()
+            .any(|s| s.objects.iter().any(|o| o.pixels == 123_456))
+    );
+    assert!(
+        dir.path()
+            .join("borrowed")
+            .join(FOUND_OBJECTS_FILE)
+            .exists()
+    );
+    // A file of another perception (a box moved in the scene it is checked on) is refused,
+    // naming the file; so is a missing one.
+    let key = ds
+        .scenes(Split::Train)
+        .iter()
+        .find(|k| saved.contains_key(k.as_str()))
+        .unwrap();
+    let mut other = saved.clone();
+    if let Some(o) = other.get_mut(key.as_str()).and_then(|v| v.first_mut()) {
+        o.min_m[0] += 0.5;
+    } else {
+        other.get_mut(key.as_str()).unwrap().push(ObjectToken {
+            id: 0,
+            category: 0,
+            min_m: [0.0; 3],
+            max_m: [1.0; 3],
+            pixels: 50,
+            score: 1.0,
+        });
+    }
+    let moved = dir.path().join("other_perception.json");
+    std::fs::write(&moved, serde_json::to_vec(&other).unwrap()).unwrap();
+    let err = borrow(&moved, "refused").err().unwrap().to_string();
+    assert!(
+        err.contains("other_perception.json") && err.contains("another perception"),
+        "{err}"
+    );
+    let err = borrow(&dir.path().join("missing.json"), "missing")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("missing.json"), "{err}");
     // A share of each step's questions over the annotated objects.
     let share = |p: f64, name: &str| {
         new_trainer(
