@@ -737,13 +737,11 @@ impl SpatialVlm {
                 .to_vec2::<f32>()?
                 .into_iter()
                 .map(|p| {
-                    let mut a = [0f32; 7];
-                    for (d, v) in a.iter_mut().zip(p) {
-                        *d = v;
-                    }
-                    a
+                    <[f32; 7]>::try_from(p.as_slice()).map_err(|_| {
+                        candle_core::Error::Msg(format!("a pose of {} numbers", p.len()))
+                    })
                 })
-                .collect(),
+                .collect::<Result<_>>()?,
         ))
     }
 

@@ -121,7 +121,7 @@ pub struct PerceptionTrainer {
     tokenizer: SpatiaTokenizer,
     opt: AdamW,
     dataset: Dataset,
-    /// Weights of the semantic classes (`dataset_class_weights`).
+    /// Weights of the semantic classes (`dataset_class_weights`; empty in a camera-only run).
     pub class_weight: Vec<f32>,
     out: PathBuf,
     /// Steps done.
@@ -227,11 +227,16 @@ impl PerceptionTrainer {
         };
         let named = super::optim::named_vars(&varmap, trained)?;
         let opt = AdamW::new(named, config.weight_decay)?;
-        let class_weight = dataset_class_weights(
-            &dataset,
-            model_cfg.semantic_classes,
-            model_cfg.semantic_side(),
-        )?;
+        // A camera-only run has no semantic term to weigh.
+        let class_weight = if camera_only {
+            Vec::new()
+        } else {
+            dataset_class_weights(
+                &dataset,
+                model_cfg.semantic_classes,
+                model_cfg.semantic_side(),
+            )?
+        };
         let mut t = PerceptionTrainer {
             config,
             model_cfg,

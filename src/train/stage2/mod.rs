@@ -324,12 +324,12 @@ impl DecoderTrainer {
                 // computed once per run folder and read back on resume.
                 let path = t.out.join(FOUND_OBJECTS_FILE);
                 let mut found = read_found_objects(&path);
-                let mut before = found.len();
+                // Counted before borrowing, so that borrowed objects are written here too.
+                let before = found.len();
                 if found.is_empty()
                     && let Some(other) = t.config.found_objects.clone()
                 {
                     found = borrowed_found_objects(&t.model, &t.dataset, &other)?;
-                    before = 0;
                 }
                 let model = &t.model;
                 let cache = TokenCache::build_with(
@@ -342,10 +342,7 @@ impl DecoderTrainer {
                         if let Some(objects) = found.get(&shard.scene) {
                             return Ok(objects.clone());
                         }
-                        let views = crate::model::ViewBatch::from_shard(shard);
-                        let (images, _) = model.view_tensors(&views)?;
-                        let enc = model.encode_tensors(&images, None)?;
-                        let objects = model.predicted_objects(&enc, &views)?;
+                        let objects = find_objects(model, shard)?;
                         found.insert(shard.scene.clone(), objects.clone());
                         Ok(objects)
                     },
@@ -510,11 +507,8 @@ impl DecoderTrainer {
             if u >= f64::from(self.config.reword) {
                 continue;
             }
-            let count = crate::questions::reword::rewordings_of(r.kind).len();
-            if count == 0 {
-                continue;
-            }
-            if let Some(text) = r.wording((noise::mix(h) % count as u64) as usize) {
+            // `wording` takes the pick modulo the kind's training wordings.
+            if let Some(text) = r.wording(noise::mix(h) as usize) {
                 q.question = self.tokenizer.encode(&text)?;
             }
         }
@@ -626,6 +620,17 @@ fn read_found_objects(path: &Path) -> BTreeMap<String, Vec<crate::data::ObjectTo
         .unwrap_or_default()
 }
 
+/// The objects a student's perception finds in a shard's views, labelled with the ids of the
+/// annotated objects they match.
+fn find_objects(
+    model: &SpatialVlm,
+    shard: &crate::data::SceneShard,
+) -> Result<Vec<crate::data::ObjectToken>, ModelError> {
+    let views = crate::model::ViewBatch::from_shard(shard);
+    let (images, _) = model.view_tensors(&views)?;
+    Ok(model.predicted_objects(&model.encode_tensors(&images, None)?, &views)?)
+}
+
 /// Another run's found objects (`--found-objects FILE`), checked against this perception on the
 /// first training scene the file has: found again here, its objects must be the file's (same
 /// categories, boxes within a millimetre), or the file belongs to another perception.
@@ -645,10 +650,7 @@ fn borrowed_found_objects(
     let Some(key) = keys.iter().find(|k| found.contains_key(k.as_str())) else {
         return Err(bad("has none of this dataset's training scenes".into()));
     };
-    let (shard, _) = dataset.load(Split::Train, key)?;
-    let views = crate::model::ViewBatch::from_shard(&shard);
-    let (images, _) = model.view_tensors(&views)?;
-    let here = model.predicted_objects(&model.encode_tensors(&images, None)?, &views)?;
+    let here = find_objects(model, &dataset.load(Split::Train, key)?.0)?;
     let there = &found[key.as_str()];
     let agree = |a: &crate::data::ObjectToken, b: &crate::data::ObjectToken| {
         a.id == b.id
