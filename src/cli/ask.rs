@@ -25,7 +25,7 @@ pub struct AskArgs {
     #[arg(long)]
     model: Option<PathBuf>,
     /// Print JSON: {"answer", "model", "latency_ms", "encode_ms", "device", "unseen"[,
-    /// "unconstrained"]}.
+    /// "looked_again"][, "unconstrained"]}.
     #[arg(long)]
     json: bool,
     /// Seed for the camera placement of the rendered views.
@@ -44,6 +44,10 @@ struct AskJson {
     device: &'static str,
     /// Object names in the question the model has no object of here.
     unseen: Vec<&'static str>,
+    /// Objects the model found only by looking again for what the question names (name and
+    /// pixels).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    looked_again: Vec<String>,
     /// What free decoding said when it was not of the kind the question asks for.
     #[serde(skip_serializing_if = "Option::is_none")]
     unconstrained: Option<String>,
@@ -68,12 +72,13 @@ pub fn run(args: &AskArgs) -> anyhow::Result<()> {
     let tokens = loaded.encode(&views)?;
     let answer = loaded.answer(&tokens, &args.question, false)?;
     let out = AskJson {
+        looked_again: answer.looked_again_names(),
         answer: answer.text,
         model: format!("{} ({})", cfg.name, dir.display()),
         latency_ms: answer.latency_ms,
         encode_ms: tokens.encode_ms,
         device: device_name(&device),
-        unseen: loaded.unseen_names(&tokens, &args.question),
+        unseen: loaded.unseen_names(&tokens, &answer.looked_again, &args.question),
         unconstrained: answer.unconstrained,
     };
     if args.json {
@@ -84,6 +89,9 @@ pub fn run(args: &AskArgs) -> anyhow::Result<()> {
             eprintln!(
                 "note: the model has no {name} among its objects here: the answer is not about one"
             );
+        }
+        for found in &out.looked_again {
+            eprintln!("note: found {found} only by looking again for what the question names");
         }
         if let Some(free) = &out.unconstrained {
             eprintln!(

@@ -67,6 +67,10 @@ pub struct EvalArgs {
     /// of the views' own.
     #[arg(long)]
     predicted_cameras: bool,
+    /// A student whose config looks again for the objects a question names
+    /// (`look_again`) answers from what it found at first only.
+    #[arg(long)]
+    no_look_again: bool,
     /// At most this many scenes.
     #[arg(long)]
     max_scenes: Option<usize>,
@@ -99,7 +103,10 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         },
     };
     let run = |dir: &PathBuf| -> anyhow::Result<EvalReport> {
-        let model = load_model(dir, &device)?;
+        let mut model = load_model(dir, &device)?;
+        if args.no_look_again {
+            model.model.cfg.look_again = None;
+        }
         let report = match (&dataset, &external) {
             (Some(ds), ext) => evaluate(
                 &model,
@@ -225,6 +232,12 @@ fn print_report(report: &EvalReport) {
     }
     if let Some(m) = &report.blind_method {
         println!("blind: {m}");
+    }
+    for (k, c) in &report.looked_again {
+        println!(
+            "  {k}, answered with an object found by looking again: {}",
+            with_interval(c)
+        );
     }
     for (k, c) in &report.by_reference {
         let slots = report.grounding.get(k).map_or(String::new(), |g| {

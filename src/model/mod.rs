@@ -90,6 +90,14 @@ impl LoadedModel {
         want_attention: bool,
     ) -> Result<Answer, ModelError> {
         let start = Instant::now();
+        let looked_again = self.model.look_again(scene, question);
+        let widened;
+        let scene = if looked_again.is_empty() {
+            scene
+        } else {
+            widened = self.model.with_objects(scene, &looked_again)?;
+            &widened
+        };
         let ids = self.tokenizer.encode(question)?;
         let t = &self.tokenizer;
         let prompt = self
@@ -132,6 +140,7 @@ impl LoadedModel {
             latency_ms,
             attention: g.attention,
             grounding: g.grounding,
+            looked_again,
         })
     }
 
@@ -139,13 +148,20 @@ impl LoadedModel {
     /// this encoding has no object token: an object model that found (student) or was given
     /// (teacher) none of that category cannot answer about one, whatever it says. Empty for a
     /// model that reads patches (it has no object list to check).
-    pub fn unseen_names(&self, scene: &SceneTokens, question: &str) -> Vec<&'static str> {
+    /// `also`: objects looked again for ([`Answer::looked_again`]), held as well.
+    pub fn unseen_names(
+        &self,
+        scene: &SceneTokens,
+        also: &[crate::data::ObjectToken],
+        question: &str,
+    ) -> Vec<&'static str> {
         if self.model.cfg.scene_input != config::SceneInput::Objects {
             return Vec::new();
         }
         let held: Vec<&str> = scene
             .objects
             .iter()
+            .chain(also)
             .filter_map(|o| crate::scene::Category::ALL.get(o.category))
             .map(|&c| crate::questions::names::canonical_name(c))
             .collect();

@@ -55,6 +55,7 @@ fn tiny(vocab: usize, k: usize, teacher: bool) -> ModelConfig {
         object_group_voxel_m: crate::data::GROUP_VOXEL_M,
         object_min_px: None,
         camera_head: false,
+        look_again: None,
     }
 }
 
@@ -1160,6 +1161,7 @@ fn an_object_student_finds_objects_with_its_own_depth_and_categories() {
         depth_m: vec![1.0; 16 * 16],
         class: class.clone(),
         confidence: Vec::new(),
+        probability: Vec::new(),
         class_size: 16,
         group_voxel_m: 0.1,
         min_px,
@@ -1202,6 +1204,7 @@ fn an_object_student_finds_objects_with_its_own_depth_and_categories() {
         ],
         camera0_from_world: glam::Mat4::from_translation(glam::Vec3::new(0.0, 0.0, 1.0)),
         encode_ms: 0.0,
+        search: None,
     };
     let dets = m.detect(&scene).unwrap();
     assert_eq!(dets.len(), 2);
@@ -1298,4 +1301,184 @@ fn camera_poses_relative_to_the_first_view() {
     let enc = plain.encode_tensors(&images, None).unwrap();
     assert!(plain.camera_poses(&enc).unwrap().is_none());
     assert!(plain.with_predicted_cameras(&enc, &views).is_err());
+}
+
+/// A student looks again, in its per-class probabilities, for a category the question names
+/// and it found no object of: the cells at least `min_probability` sure of it, grouped as
+/// found objects are; the objects it finds are read after the scene's own.
+#[test]
+fn a_student_looks_again_for_what_the_question_names() {
+    use crate::model::config::{LookAgain, ObjectSource, SceneInput, semantic_classes};
+    use crate::model::vlm::SearchMaps;
+    let of = |name: &str| {
+        crate::scene::Category::ALL
+            .iter()
+            .position(|c| c.name() == name)
+            .unwrap()
+    };
+    let (lamp, chair) = (of("lamp"), of("chair"));
+    let k = semantic_classes();
+    // One 16² view at 1 m (camera at the origin looking along +z): every cell most likely
+    // background; a 4×4 lamp at probability 0.3 (rows 2..6, columns 2..6) and 2 lamp cells
+    // at 0.25 far off (rows 12..13, column 12).
+    let views = ViewBatch {
+        views: 1,
+        images: Vec::new(),
+        intrinsics: vec![16.0, 0.0, 8.0, 0.0, 16.0, 8.0, 0.0, 0.0, 1.0],
+        ..grey_views([1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0].to_vec())
+    };
+    let mut probability = vec![0.0f32; k * 16 * 16];
+    probability[..16 * 16].fill(0.7);
+    let mut set = |y: usize, x: usize, p: f32| {
+        probability[(lamp + 1) * 256 + y * 16 + x] = p;
+        probability[y * 16 + x] = 0.7 - p;
+    };
+    for y in 2..6 {
+        for x in 2..6 {
+            set(y, x, 0.3);
+        }
+    }
+    set(12, 12, 0.25);
+    set(13, 12, 0.25);
+    let maps = PredictedMaps {
+        depth_m: vec![1.0; 16 * 16],
+        class: vec![0; 16 * 16],
+        confidence: vec![0.7; 16 * 16],
+        probability,
+        class_size: 16,
+        group_voxel_m: 0.1,
+        min_px: None,
+    };
+    // The argmax maps show nothing; looking for lamps at ≥ 0.2 finds the 16-cell group (the
+    // 2-cell one is smaller), scored 0.3; at ≥ 0.35 nothing; with 20 pixels asked, nothing.
+    assert!(maps.objects(&views).is_empty());
+    let all = maps.search(&views, lamp, 0.2, Some(2));
+    assert_eq!(
+        all.iter().map(|o| o.pixels).collect::<Vec<_>>(),
+        vec![16, 2]
+    );
+    let found = maps.search(&views, lamp, 0.2, Some(4))[0].clone();
+    assert_eq!((found.category, found.pixels), (lamp, 16));
+    assert!((found.score - 0.3).abs() < 1e-6);
+    // Columns 2..6 at 1 m with f = 16 and centre 8: x from -6/16 to -3/16 m.
+    assert!(
+        (found.min_m[0] + 6.0 / 16.0).abs() < 0.01 && (found.max_m[0] + 3.0 / 16.0).abs() < 0.01
+    );
+    assert!(maps.search(&views, lamp, 0.35, Some(4)).is_empty());
+    assert!(maps.search(&views, lamp, 0.2, Some(20)).is_empty());
+    // A chair, never likely anywhere, is not found; nor anything in maps without probabilities
+    // or with a category past the maps' classes.
+    assert!(maps.search(&views, chair, 0.2, Some(1)).is_empty());
+    let bare = PredictedMaps {
+        probability: Vec::new(),
+        ..maps.clone()
+    };
+    assert!(bare.search(&views, lamp, 0.2, Some(1)).is_empty());
+    assert!(maps.search(&views, k, 0.2, Some(1)).is_empty());
+
+    // The model: a student that looks again at ≥ 0.2 and 4 pixels.
+    let cfg = ModelConfig {
+        scene_input: SceneInput::Objects,
+        latent_probes: true,
+        latent_pointers: true,
+        hidden_cot_tokens: 3,
+        semantic_classes: k,
+        object_source: ObjectSource::Predicted,
+        look_again: Some(LookAgain {
+            min_probability: 0.2,
+            min_px: 4,
+        }),
+        ..ModelConfig::tiny(40, 16, 8)
+    };
+    cfg.validate().unwrap();
+    for bad in [
+        LookAgain {
+            min_probability: 0.0,
+            min_px: 4,
+        },
+        LookAgain {
+            min_probability: f32::NAN,
+            min_px: 4,
+        },
+        LookAgain {
+            min_probability: 0.2,
+            min_px: 0,
+        },
+    ] {
+        let c = ModelConfig {
+            look_again: Some(bad),
+            ..cfg.clone()
+        };
+        assert!(c.validate().unwrap_err().contains("look_again"), "{bad:?}");
+    }
+    let (_map, m) = build(&cfg);
+    let (images, _) = m
+        .view_tensors(&grey_views(views.extrinsics.repeat(2)))
+        .unwrap();
+    let enc = m.encode_tensors(&images, None).unwrap();
+    let chair_token = crate::data::ObjectToken {
+        id: 5,
+        category: chair,
+        min_m: [0.5, 0.0, 1.0],
+        max_m: [0.8, 0.3, 1.2],
+        pixels: 30,
+        score: 0.9,
+    };
+    let scene = SceneTokens {
+        embeds: m
+            .object_embeds(&[std::slice::from_ref(&chair_token)], None)
+            .unwrap(),
+        encoder: enc,
+        layout: crate::model::vlm::object_layout(std::slice::from_ref(&chair_token)),
+        objects: vec![chair_token.clone()],
+        camera0_from_world: glam::Mat4::IDENTITY,
+        encode_ms: 0.0,
+        search: Some(SearchMaps {
+            maps,
+            views: views.clone(),
+        }),
+    };
+    // A question naming the missing lamp: one lamp, with an id no scene object has (no
+    // annotations to match here).
+    let extra = m.look_again(&scene, "Is the chair near the lamp?");
+    assert_eq!(extra.len(), 1);
+    assert_eq!((extra[0].category, extra[0].id), (lamp, 6));
+    // Nothing missing, or nothing named: nothing looked again for.
+    assert!(
+        m.look_again(&scene, "How many chairs are there?")
+            .is_empty()
+    );
+    assert!(m.look_again(&scene, "What is in the room?").is_empty());
+    // A model without look_again, or a scene without maps, does not look.
+    let (_map2, plain) = build(&ModelConfig {
+        look_again: None,
+        ..cfg.clone()
+    });
+    assert!(
+        plain
+            .look_again(&scene, "Is the chair near the lamp?")
+            .is_empty()
+    );
+    let no_maps = SceneTokens {
+        search: None,
+        ..scene.clone()
+    };
+    assert!(
+        m.look_again(&no_maps, "Is the chair near the lamp?")
+            .is_empty()
+    );
+    // The widened scene reads the chair, then the lamp.
+    let wide = m.with_objects(&scene, &extra).unwrap();
+    assert_eq!(wide.objects.len(), 2);
+    assert_eq!(wide.embeds.dims(), &[1, 2, cfg.decoder.hidden_size]);
+    assert_eq!(wide.layout.len(), 2);
+    assert_eq!(wide.layout[1].object.as_ref().unwrap().category, lamp);
+    assert!(wide.search.is_none());
+    // Embedded as the two objects together (each token's geometry is about all of them).
+    let both = [chair_token, extra[0].clone()];
+    let expected = m.object_embeds(&[&both], None).unwrap();
+    assert_eq!(
+        wide.embeds.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+        expected.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+    );
 }

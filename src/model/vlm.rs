@@ -173,6 +173,19 @@ pub struct SceneTokens {
     pub camera0_from_world: Mat4,
     /// Time `encode` took, milliseconds.
     pub encode_ms: f64,
+    /// A student's maps and cameras, kept to look again for the objects a question names
+    /// ([`SpatialVlm::look_again`]; `None` unless the model's `look_again` is set).
+    pub search: Option<SearchMaps>,
+}
+
+/// What a student keeps of a scene to look again for an object ([`SpatialVlm::look_again`]).
+#[derive(Debug, Clone)]
+pub struct SearchMaps {
+    /// Its per-pixel predictions of the views.
+    pub maps: PredictedMaps,
+    /// The views its objects were grouped through, without their images (cameras, and the
+    /// annotations found objects are labelled by).
+    pub views: ViewBatch,
 }
 
 /// Attention recorded while answering, for the diagnostic panel.
@@ -271,6 +284,24 @@ pub struct Answer {
     /// The objects the answer was read from: where each object slot pointed, in the order the
     /// question names them (empty for models without object slots).
     pub grounding: Vec<Grounding>,
+    /// Objects found for this question by looking again ([`SpatialVlm::look_again`]), read
+    /// after the scene's own; empty when none were.
+    pub looked_again: Vec<ObjectToken>,
+}
+
+impl Answer {
+    /// "a lamp (52 px)" for each object found by looking again (its pixels over all views).
+    pub fn looked_again_names(&self) -> Vec<String> {
+        self.looked_again
+            .iter()
+            .map(|o| {
+                let name = crate::scene::Category::ALL
+                    .get(o.category)
+                    .map_or("object", |&c| crate::questions::names::canonical_name(c));
+                format!("a {name} ({} px)", o.pixels)
+            })
+            .collect()
+    }
 }
 
 /// One detected box.
@@ -316,6 +347,9 @@ pub struct PredictedMaps {
     pub class: Vec<u8>,
     /// Probability of that class per cell [S, h, h].
     pub confidence: Vec<f32>,
+    /// Probability of every class per cell [S, K, h, h] (K classes, background first; empty
+    /// when unknown): what [`Self::search`] looks again in.
+    pub probability: Vec<f32>,
     /// Side h of the semantic grid.
     pub class_size: usize,
     /// Edge of the voxels [`Self::objects`] groups in, metres (the model's
@@ -338,6 +372,61 @@ impl PredictedMaps {
         self.objects_with(views, &grouping)
     }
 
+    /// Looks again for an object of `category` (an index into `Category::ALL`) where the most
+    /// likely class of each cell hid it: every cell whose probability of that category is at
+    /// least `min_probability` counts as one of it, grouped as [`Self::objects`] groups. The
+    /// groups with enough pixels in some view (`min_px` when given, else the model's), largest
+    /// first, each scored by its cells' mean probability of the category; none when the maps
+    /// carry no probabilities.
+    pub fn search(
+        &self,
+        views: &ViewBatch,
+        category: usize,
+        min_probability: f32,
+        min_px: Option<u32>,
+    ) -> Vec<ObjectToken> {
+        let cells = self.class_size * self.class_size;
+        let Ok(class) = u8::try_from(category + 1) else {
+            return Vec::new();
+        };
+        let k = self.probability.len() / (views.views * cells).max(1);
+        if cells == 0
+            || usize::from(class) >= k
+            || self.probability.len() != views.views * k * cells
+        {
+            return Vec::new();
+        }
+        let mut classes = vec![0u8; views.views * cells];
+        let mut confidence = vec![0f32; views.views * cells];
+        for v in 0..views.views {
+            let row = &self.probability[(v * k + usize::from(class)) * cells..][..cells];
+            for (i, &p) in row.iter().enumerate() {
+                if p >= min_probability {
+                    classes[v * cells + i] = class;
+                    confidence[v * cells + i] = p;
+                }
+            }
+        }
+        let default = Grouping::for_size(views.size);
+        let grouping = Grouping {
+            voxel_m: self.group_voxel_m,
+            min_px: min_px.or(self.min_px).unwrap_or(default.min_px),
+        };
+        predicted_object_tokens(
+            &PredictedViews {
+                size: views.size,
+                views: views.views,
+                depth_m: &self.depth_m,
+                class_size: self.class_size,
+                class: &classes,
+                confidence: &confidence,
+                intrinsics: &views.intrinsics,
+                extrinsics: &views.extrinsics,
+            },
+            &grouping,
+        )
+    }
+
     /// [`Self::objects`] under another `grouping` (for diagnostics).
     pub fn objects_with(&self, views: &ViewBatch, grouping: &Grouping) -> Vec<ObjectToken> {
         predicted_object_tokens(
@@ -354,6 +443,23 @@ impl PredictedMaps {
             grouping,
         )
     }
+}
+
+/// One scene-token entry per object token.
+pub fn object_layout(objects: &[ObjectToken]) -> Vec<SceneTokenInfo> {
+    objects
+        .iter()
+        .map(|o| SceneTokenInfo {
+            view: 0,
+            cell: None,
+            grid: 0,
+            object: Some(TokenObject {
+                id: o.id,
+                category: o.category,
+                center_m: o.center_m().to_array(),
+            }),
+        })
+        .collect()
 }
 
 /// Gives found objects the ids of the annotated objects of `views` they match, when the views
@@ -656,6 +762,7 @@ impl SpatialVlm {
         let (images, points) = self.view_tensors(views)?;
         let encoder = self.encode_tensors(&images, points.as_ref())?;
         let predicted;
+        let mut search = None;
         let grouped = match cameras {
             Cameras::Given => views,
             Cameras::Predicted => {
@@ -673,9 +780,19 @@ impl SpatialVlm {
                 let objects = match self.cfg.object_source {
                     ObjectSource::Annotated => views.object_tokens(),
                     ObjectSource::Predicted => {
+                        let maps = self.predicted_maps(&encoder)?;
                         // Matched to the annotations through the views' true cameras.
-                        let mut found = self.predicted_maps(&encoder)?.objects(grouped);
+                        let mut found = maps.objects(grouped);
                         label_by_annotations(&mut found, views);
+                        if self.cfg.look_again.is_some() {
+                            search = Some(SearchMaps {
+                                maps,
+                                views: ViewBatch {
+                                    images: Vec::new(),
+                                    ..grouped.clone()
+                                },
+                            });
+                        }
                         found
                     }
                 };
@@ -697,20 +814,7 @@ impl SpatialVlm {
                     None
                 };
                 let embeds = self.object_embeds(&[&objects], features.as_ref())?;
-                let layout = objects
-                    .iter()
-                    .map(|o| SceneTokenInfo {
-                        view: 0,
-                        cell: None,
-                        grid: 0,
-                        object: Some(TokenObject {
-                            id: o.id,
-                            category: o.category,
-                            center_m: o.center_m().to_array(),
-                        }),
-                    })
-                    .collect();
-                (embeds, layout, objects)
+                (embeds, object_layout(&objects), objects)
             }
         };
         // A GPU runs the kernels asynchronously: wait for them so that the time is the work's.
@@ -722,6 +826,7 @@ impl SpatialVlm {
             objects,
             camera0_from_world: views.camera_from_world(0),
             encode_ms: start.elapsed().as_secs_f64() * 1000.0,
+            search,
         })
     }
 
@@ -785,14 +890,13 @@ impl SpatialVlm {
             .map(|c| u8::try_from(c).unwrap_or(0))
             .collect();
         // Channel axis 1 of [S, classes, h, w].
-        let confidence = candle_nn::ops::softmax(&semantic, 1)?
-            .max(1)?
-            .flatten_all()?
-            .to_vec1::<f32>()?;
+        let probability = candle_nn::ops::softmax(&semantic, 1)?;
+        let confidence = probability.max(1)?.flatten_all()?.to_vec1::<f32>()?;
         Ok(PredictedMaps {
             depth_m: out.depth.get(0)?.flatten_all()?.to_vec1::<f32>()?,
             class,
             confidence,
+            probability: probability.flatten_all()?.to_vec1::<f32>()?,
             class_size: h,
             group_voxel_m: self.cfg.object_group_voxel_m,
             min_px: self.cfg.object_min_px,
@@ -812,6 +916,85 @@ impl SpatialVlm {
         let mut found = self.predicted_maps(enc)?.objects(views);
         label_by_annotations(&mut found, views);
         Ok(found)
+    }
+
+    /// The objects a student finds by looking again for what `question` names: for each
+    /// category the question names ([`crate::questions::names::named_categories`]) of which
+    /// `scene` has no object, the largest group of cells at least `look_again.min_probability`
+    /// sure of that category ([`PredictedMaps::search`]). Labelled by the views' annotations
+    /// where they match one; otherwise given ids no object of `scene` has. Empty when the model
+    /// does not look again, the scene kept no maps, or nothing named is missing; never more
+    /// than the object-token limit allows beside `scene`'s objects.
+    pub fn look_again(&self, scene: &SceneTokens, question: &str) -> Vec<ObjectToken> {
+        let (Some(how), Some(search)) = (self.cfg.look_again, &scene.search) else {
+            return Vec::new();
+        };
+        let room = crate::data::objects::MAX_OBJECT_TOKENS.saturating_sub(scene.objects.len());
+        let missing = crate::questions::names::named_categories(question)
+            .into_iter()
+            .filter_map(|name| {
+                crate::scene::Category::ALL
+                    .iter()
+                    .position(|&c| crate::questions::names::canonical_name(c) == name)
+            })
+            .filter(|&c| scene.objects.iter().all(|o| o.category != c));
+        let mut found: Vec<ObjectToken> = missing
+            .filter_map(|c| {
+                search
+                    .maps
+                    .search(&search.views, c, how.min_probability, Some(how.min_px))
+                    .into_iter()
+                    .next()
+            })
+            .take(room)
+            .collect();
+        let annotated = search.views.object_tokens();
+        let matched_below = if annotated.is_empty() {
+            0
+        } else {
+            match_to_annotated(&mut found, &annotated);
+            crate::data::UNMATCHED_ID_BASE
+        };
+        // A match keeps its annotated id (no object of `scene` has that category, so none has
+        // the id); anything else takes a fresh one.
+        let mut next = scene
+            .objects
+            .iter()
+            .map(|o| o.id + 1)
+            .max()
+            .unwrap_or(0)
+            .max(matched_below);
+        for o in &mut found {
+            if o.id >= matched_below {
+                o.id = next;
+                next += 1;
+            }
+        }
+        found
+    }
+
+    /// `scene` with `extra` objects after its own (embeddings and layout to match), for one
+    /// question; it keeps no search maps.
+    pub fn with_objects(&self, scene: &SceneTokens, extra: &[ObjectToken]) -> Result<SceneTokens> {
+        let mut objects = scene.objects.clone();
+        objects.extend_from_slice(extra);
+        let features = match (&scene.search, self.cfg.object_features) {
+            (Some(search), true) => {
+                Some(self.pooled_object_features(&scene.encoder, &search.views, &objects)?)
+            }
+            _ => None,
+        };
+        let mut layout = scene.layout.clone();
+        layout.extend(object_layout(extra));
+        Ok(SceneTokens {
+            encoder: scene.encoder.clone(),
+            embeds: self.object_embeds(&[&objects], features.as_ref())?,
+            layout,
+            objects,
+            camera0_from_world: scene.camera0_from_world,
+            encode_ms: scene.encode_ms,
+            search: None,
+        })
     }
 
     /// Decoder embeddings of a batch of scenes' object tokens, left-padded to the longest

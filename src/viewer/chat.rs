@@ -40,6 +40,9 @@ pub struct ChatAnswer {
     pub grounding: Vec<GroundedObject>,
     /// Object names in the question it has no object of (see [`unseen_line`]).
     pub unseen: Vec<String>,
+    /// Objects found only by looking again for what the question names (see
+    /// [`looked_again_line`]).
+    pub looked_again: Vec<String>,
     /// What free decoding said when it was not of the kind the question asks for (see
     /// [`unconstrained_line`]).
     pub unconstrained: Option<String>,
@@ -69,6 +72,17 @@ pub fn unseen_line(role: Role, unseen: &[String]) -> Option<String> {
         .collect::<Vec<_>>()
         .join(" and ");
     Some(format!("{what} {names} here: this answer is not about one"))
+}
+
+/// "looked again for what the question names and found a lamp (52 px)", or `None` when
+/// nothing was looked again for.
+pub fn looked_again_line(looked_again: &[String]) -> Option<String> {
+    (!looked_again.is_empty()).then(|| {
+        format!(
+            "looked again for what the question names and found {}",
+            looked_again.join(" and ")
+        )
+    })
 }
 
 /// "chair #12" for an annotated object; "chair (found 3)" for one a model found that matches no
@@ -241,6 +255,7 @@ pub fn apply_event(chat: &mut Chat, current_scene_id: u64, path: &Path, event: &
             scene_layout,
             grounding,
             unseen,
+            looked_again,
             unconstrained,
         } => {
             let mut complete = true;
@@ -256,6 +271,7 @@ pub fn apply_event(chat: &mut Chat, current_scene_id: u64, path: &Path, event: &
                     scene_layout: scene_layout.clone(),
                     grounding: grounding.clone(),
                     unseen: unseen.clone(),
+                    looked_again: looked_again.clone(),
                     unconstrained: unconstrained.clone(),
                 });
                 for id in objects {
@@ -386,6 +402,9 @@ pub fn chat_ui(ui: &mut egui::Ui, bridge: &mut ModelBridge, chat: &mut Chat, pat
                     }
                     if let Some(line) = unseen_line(a.role, &a.unseen) {
                         ui.colored_label(egui::Color32::from_rgb(255, 190, 80), line);
+                    }
+                    if let Some(line) = looked_again_line(&a.looked_again) {
+                        ui.small(line);
                     }
                     if let Some(line) = unconstrained_line(a.unconstrained.as_deref()) {
                         ui.small(line);

@@ -13,6 +13,7 @@ use super::loading::{CurrentScene, LoadPlugin, LoadRequest, SceneLoader};
 use super::picking::{MeasureTool, Selection, ViewClick, apply_clicks, measure_distance_m};
 use super::recent::RecentScenes;
 use super::render::{HiddenObjects, build_mesh, point_colors};
+use crate::questions::QuestionCategory;
 use crate::scene::procgen::generate;
 use crate::scene::{Aabb, Category, LoadOptions, Scene};
 
@@ -388,6 +389,7 @@ fn worker_events_update_the_chat_and_highlights() {
                 probability: 0.97,
             }],
             unseen: Vec::new(),
+            looked_again: Vec::new(),
             unconstrained: None,
         };
         apply_event(
@@ -455,6 +457,12 @@ fn worker_events_update_the_chat_and_highlights() {
             Some("the annotation has no lamp here: this answer is not about one")
         );
         assert_eq!(super::chat::unseen_line(Role::Student, &[]), None);
+        // Objects found by looking again are said, each with its pixels.
+        assert_eq!(
+            super::chat::looked_again_line(&["a lamp (52 px)".to_string()]).as_deref(),
+            Some("looked again for what the question names and found a lamp (52 px)")
+        );
+        assert_eq!(super::chat::looked_again_line(&[]), None);
         // An answer held to the asked kind says what free decoding said.
         assert_eq!(
             super::chat::unconstrained_line(Some("1.5 m")).as_deref(),
@@ -731,6 +739,7 @@ fn diagnostics_compare_answers_export_disagreements_and_place_attention() {
         scene_layout: Vec::new(),
         grounding: Vec::new(),
         unseen: Vec::new(),
+        looked_again: Vec::new(),
         unconstrained: None,
     };
     let entry = |q: &str, s: &str, t: &str| ChatEntry {
@@ -904,6 +913,34 @@ fn training_events_fill_the_curves_and_checkpoints() {
                 Some(std::path::Path::new("runs/perception/checkpoint"))
             );
             assert_eq!(p.train.teacher, None, "no distillation unless asked");
+            assert_eq!(p.train.init_decoder, None, "a fresh decoder unless asked");
+            assert_eq!(p.train.found_objects, None);
+            assert_eq!(p.train.reword, 0.0);
+            assert!(p.train.categories.is_empty(), "every category unless asked");
+        }
+        other => panic!("{other:?}"),
+    }
+    // The documented stage-2 continuation: a decoder to continue, paraphrases, chosen
+    // categories and another run's found objects.
+    t.init_decoder = " models/student ".into();
+    t.reword = 0.25;
+    t.categories = vec![QuestionCategory::Proximity, QuestionCategory::Contact];
+    t.found_objects = "runs/student11c/found_objects.json".into();
+    match t.request(false) {
+        TrainPlan::Decoder(p) => {
+            assert_eq!(
+                p.train.init_decoder.as_deref(),
+                Some(std::path::Path::new("models/student"))
+            );
+            assert_eq!(p.train.reword, 0.25);
+            assert_eq!(
+                p.train.categories,
+                vec![QuestionCategory::Proximity, QuestionCategory::Contact]
+            );
+            assert_eq!(
+                p.train.found_objects.as_deref(),
+                Some(std::path::Path::new("runs/student11c/found_objects.json"))
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -932,6 +969,8 @@ fn training_events_fill_the_curves_and_checkpoints() {
                 "the teacher reads them already"
             );
             assert_eq!(p.group_voxel_m, None, "the teacher groups nothing");
+            assert_eq!(p.train.found_objects, None, "the teacher finds nothing");
+            assert_eq!(p.train.reword, 0.25, "both models may be reworded");
         }
         other => panic!("{other:?}"),
     }
@@ -1084,6 +1123,7 @@ fn worker_messages_reach_chat_predictions_and_training_plugins() {
             objects: vec![2],
             grounding: Vec::new(),
             unseen: vec!["lamp".into()],
+            looked_again: vec!["a vase (60 px)".into()],
             unconstrained: Some("1.5 m".into()),
         },
     );
@@ -1105,6 +1145,7 @@ fn worker_messages_reach_chat_predictions_and_training_plugins() {
     let answer = &chat.history[&std::path::PathBuf::new()][0].answers[0];
     assert_eq!(answer.text, "no");
     assert_eq!(answer.unseen, vec!["lamp".to_string()]);
+    assert_eq!(answer.looked_again, vec!["a vase (60 px)".to_string()]);
     assert_eq!(answer.unconstrained.as_deref(), Some("1.5 m"));
     assert_eq!(chat.highlighted, vec![2]);
     let training = app.world().resource::<TrainingState>();

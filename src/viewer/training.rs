@@ -103,6 +103,15 @@ pub struct TrainingState {
     pub annotated_share: f64,
     /// Stage 2, the student: edge of the voxels its pixels are grouped into objects in, metres.
     pub group_voxel_m: f32,
+    /// Stage 2: a model folder whose decoder this run starts from (empty: a fresh decoder).
+    pub init_decoder: String,
+    /// Stage 2: share of each step's questions worded with another training paraphrase.
+    pub reword: f32,
+    /// Stage 2: only questions of these categories (empty: all).
+    pub categories: Vec<crate::questions::QuestionCategory>,
+    /// Stage 2, the student: another run's `found_objects.json` over the same perception
+    /// (empty: find the objects again).
+    pub found_objects: String,
     /// Output folder.
     pub out: String,
     /// The student's size.
@@ -163,6 +172,7 @@ enum FolderField {
     Data,
     Teacher,
     Init,
+    InitDecoder,
     Out,
 }
 
@@ -179,6 +189,10 @@ impl Default for TrainingState {
             decoder_distill: false,
             annotated_share: 0.0,
             group_voxel_m: crate::data::GROUP_VOXEL_M,
+            init_decoder: String::new(),
+            reword: 0.0,
+            categories: Vec::new(),
+            found_objects: String::new(),
             out: std::env::temp_dir()
                 .join("spatia-training")
                 .display()
@@ -356,6 +370,14 @@ impl TrainingState {
                         self.annotated_share
                     } else {
                         0.0
+                    },
+                    init_decoder: optional(&self.init_decoder),
+                    reword: self.reword,
+                    categories: self.categories.clone(),
+                    found_objects: if self.decoder_student {
+                        optional(&self.found_objects)
+                    } else {
+                        None
                     },
                     ..Default::default()
                 },
@@ -545,6 +567,7 @@ fn poll_folder_dialog(t: &mut TrainingState) {
                 FolderField::Data => t.data = dir,
                 FolderField::Teacher => t.teacher = dir,
                 FolderField::Init => t.init = dir,
+                FolderField::InitDecoder => t.init_decoder = dir,
                 FolderField::Out => t.out = dir,
             }
             t.picking = None;
@@ -586,6 +609,11 @@ pub fn training_ui(ui: &mut egui::Ui, t: &mut TrainingState, bridge: &mut ModelB
             (FolderField::Teacher, teacher_label, teacher_hint),
             (FolderField::Init, "start from", init_hint),
             (
+                FolderField::InitDecoder,
+                "decoder from",
+                "a model folder whose decoder this run continues (empty: a fresh decoder)",
+            ),
+            (
                 FolderField::Out,
                 "output",
                 "where checkpoints and the log go",
@@ -594,11 +622,15 @@ pub fn training_ui(ui: &mut egui::Ui, t: &mut TrainingState, bridge: &mut ModelB
             if field == FolderField::Init && stage == TrainingStage::Distill {
                 continue;
             }
+            if field == FolderField::InitDecoder && stage != TrainingStage::Decoder {
+                continue;
+            }
             ui.label(label);
             let text = match field {
                 FolderField::Data => &mut t.data,
                 FolderField::Teacher => &mut t.teacher,
                 FolderField::Init => &mut t.init,
+                FolderField::InitDecoder => &mut t.init_decoder,
                 FolderField::Out => &mut t.out,
             };
             ui.text_edit_singleline(text).on_hover_text(hint);
@@ -671,6 +703,30 @@ pub fn training_ui(ui: &mut egui::Ui, t: &mut TrainingState, bridge: &mut ModelB
                     "edge of the voxels the student's pixels are grouped into objects in: \
                      pixels of one category in touching voxels are one object",
                 );
+                ui.end_row();
+                ui.label("found objects");
+                ui.add_enabled(
+                    t.decoder_student,
+                    egui::TextEdit::singleline(&mut t.found_objects),
+                )
+                .on_hover_text(
+                    "another run's found_objects.json over the same perception (checked on the \
+                     first scene); empty: find every scene's objects again",
+                );
+                ui.end_row();
+                ui.label("reword");
+                ui.add(
+                    egui::DragValue::new(&mut t.reword)
+                        .speed(0.01)
+                        .range(0.0..=1.0),
+                )
+                .on_hover_text(
+                    "share of each step's questions asked in another training paraphrase of \
+                     their relation (held-out wordings are never used)",
+                );
+                ui.end_row();
+                ui.label("categories");
+                categories_ui(ui, &mut t.categories);
                 ui.end_row();
             }
             TrainingStage::Perception => {
@@ -824,4 +880,22 @@ pub fn training_ui(ui: &mut egui::Ui, t: &mut TrainingState, bridge: &mut ModelB
             t.status = Some(e);
         }
     }
+}
+
+/// One checkbox per question category; none ticked trains on all of them.
+fn categories_ui(ui: &mut egui::Ui, categories: &mut Vec<crate::questions::QuestionCategory>) {
+    ui.horizontal_wrapped(|ui| {
+        for c in crate::questions::QuestionCategory::ALL {
+            let mut on = categories.contains(&c);
+            if ui.checkbox(&mut on, c.name()).changed() {
+                if on {
+                    categories.push(c);
+                } else {
+                    categories.retain(|x| *x != c);
+                }
+            }
+        }
+    })
+    .response
+    .on_hover_text("only questions of the ticked categories; none ticked: all");
 }

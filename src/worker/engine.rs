@@ -233,7 +233,7 @@ impl Engine {
         let tokens = &self.encodings[&(scene_id, role)];
         let a = model.answer(tokens, question, attention)?;
         let unseen = model
-            .unseen_names(tokens, question)
+            .unseen_names(tokens, &a.looked_again, question)
             .into_iter()
             .map(String::from)
             .collect();
@@ -255,6 +255,13 @@ impl Engine {
             }
             None => Vec::new(),
         };
+        let looked_again = a.looked_again_names();
+        let read_objects: Vec<_> = tokens
+            .objects
+            .iter()
+            .chain(&a.looked_again)
+            .cloned()
+            .collect();
         let grounding = a
             .grounding
             .iter()
@@ -262,14 +269,16 @@ impl Engine {
                 object_id: g.object_id,
                 name: grounded_name(
                     self.scene.as_ref().map(|(_, s)| s.as_ref()),
-                    &tokens.objects,
+                    &read_objects,
                     g.object_id,
                 ),
                 probability: g.probability,
             })
             .collect();
         let scene_layout = if a.attention.is_some() {
-            tokens.layout.clone()
+            let mut layout = tokens.layout.clone();
+            layout.extend(crate::model::vlm::object_layout(&a.looked_again));
+            layout
         } else {
             Vec::new()
         };
@@ -284,6 +293,7 @@ impl Engine {
             objects,
             grounding,
             unseen,
+            looked_again,
             unconstrained: a.unconstrained.clone(),
         })
     }

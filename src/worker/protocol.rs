@@ -149,6 +149,9 @@ pub enum Event {
         /// Object names in the question of which the model has no object token here (it
         /// found, or was given, none of that category): its answer cannot be about one.
         unseen: Vec<String>,
+        /// Objects found only by looking again for what the question names
+        /// (`model::Answer::looked_again_names`).
+        looked_again: Vec<String>,
         /// What free decoding said when it was not of the kind the question's form asks for
         /// (`model::Answer::unconstrained`).
         unconstrained: Option<String>,

@@ -82,7 +82,19 @@ pub struct PerceptionTrainConfig {
     /// on the `camera` term (`--camera-head`).
     #[serde(default)]
     pub camera_head: bool,
+    /// Factor on the semantic weight of every category questions name
+    /// (`questions::names::NAMES`: not structure, not the catch-all classes), on top of the
+    /// class weights (`--named-weight`); 1: none.
+    #[serde(default = "one")]
+    pub named_weight: f64,
 }
+
+fn one() -> f64 {
+    1.0
+}
+
+/// The largest `named_weight` a run takes.
+pub const MAX_NAMED_WEIGHT: f64 = 100.0;
 
 impl Default for PerceptionTrainConfig {
     fn default() -> Self {
@@ -106,6 +118,7 @@ impl Default for PerceptionTrainConfig {
             object_colours: 0.0,
             camera_only: false,
             camera_head: false,
+            named_weight: 1.0,
         }
     }
 }
@@ -192,6 +205,15 @@ impl PerceptionTrainer {
                     .into(),
             ));
         }
+        if !(config.named_weight.is_finite()
+            && config.named_weight > 0.0
+            && config.named_weight <= MAX_NAMED_WEIGHT)
+        {
+            return Err(ModelError::Invalid(format!(
+                "--named-weight is {}; it must be in (0, {MAX_NAMED_WEIGHT}]",
+                config.named_weight
+            )));
+        }
         if dataset.scenes(Split::Train).is_empty() {
             return Err(ModelError::Invalid(format!(
                 "{}: the dataset has no training scenes",
@@ -231,11 +253,14 @@ impl PerceptionTrainer {
         let class_weight = if camera_only {
             Vec::new()
         } else {
-            dataset_class_weights(
-                &dataset,
-                model_cfg.semantic_classes,
-                model_cfg.semantic_side(),
-            )?
+            weigh_named(
+                dataset_class_weights(
+                    &dataset,
+                    model_cfg.semantic_classes,
+                    model_cfg.semantic_side(),
+                )?,
+                config.named_weight as f32,
+            )
         };
         let mut t = PerceptionTrainer {
             config,
@@ -389,6 +414,21 @@ pub fn class_weights(counts: &[usize]) -> Vec<f32> {
             }
         })
         .collect()
+}
+
+/// `weights` (background first, then `Category::ALL`) with every category questions name
+/// multiplied by `factor`.
+pub fn weigh_named(mut weights: Vec<f32>, factor: f32) -> Vec<f32> {
+    for names in crate::questions::names::NAMES {
+        if let Some(c) = crate::scene::Category::ALL
+            .iter()
+            .position(|c| *c == names.category)
+            && let Some(w) = weights.get_mut(c + 1)
+        {
+            *w *= factor;
+        }
+    }
+    weights
 }
 
 /// The class weights of a dataset: [`class_weights`] over the cells of its first

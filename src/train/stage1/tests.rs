@@ -189,12 +189,63 @@ fn class_weights_favour_rare_classes_within_bounds() {
     let w = class_weights(&[1, 1_000_000]);
     assert_eq!(w, vec![10.0, 1.0]);
     assert_eq!(class_weights(&[0, 0]), vec![1.0, 1.0]);
+    // Categories questions name count `factor` times more; walls, floors and background not.
+    let index = |name: &str| {
+        1 + crate::scene::Category::ALL
+            .iter()
+            .position(|c| c.name() == name)
+            .unwrap()
+    };
+    let base: Vec<f32> = (0..semantic_classes()).map(|i| 1.0 + i as f32).collect();
+    let named = weigh_named(base.clone(), 3.0);
+    for (name, factor) in [("lamp", 3.0), ("chair", 3.0), ("wall", 1.0), ("floor", 1.0)] {
+        let i = index(name);
+        assert_eq!(named[i], base[i] * factor, "{name}");
+    }
+    assert_eq!(named[0], base[0], "background");
+    assert_eq!(
+        named.iter().zip(&base).filter(|(a, b)| a != b).count(),
+        crate::questions::names::NAMES.len()
+    );
+    assert_eq!(weigh_named(base.clone(), 1.0), base);
     // A weighted loss with every weight 1 is the plain cross-entropy.
     let dir = tempfile::tempdir().unwrap();
     let ds = tiny_dataset(dir.path());
     let tk = tokenizer(&ds);
     let t = one_step_trainer(&ds, &tk, &dir.path().join("w"));
     assert_eq!(t.class_weight.len(), semantic_classes());
+    // A run with --named-weight 2 weighs the same classes so.
+    let doubled = trainer(
+        &ds,
+        &tk,
+        PerceptionTrainConfig {
+            named_weight: 2.0,
+            ..config(1)
+        },
+        &dir.path().join("w2"),
+        false,
+    );
+    assert_eq!(
+        doubled.class_weight,
+        weigh_named(t.class_weight.clone(), 2.0)
+    );
+    for bad in [0.0, -1.0, f64::NAN, MAX_NAMED_WEIGHT * 2.0] {
+        let err = PerceptionTrainer::new(
+            tiny_student_cfg(tk.vocab_size()),
+            tk.clone(),
+            PerceptionTrainConfig {
+                named_weight: bad,
+                ..config(1)
+            },
+            ds.clone(),
+            &dir.path().join("bad"),
+            false,
+            &Device::Cpu,
+        )
+        .err()
+        .unwrap();
+        assert!(err.to_string().contains("--named-weight"), "{bad}: {err}");
+    }
     let shards: Vec<SceneShard> = t
         .scenes_for(0)
         .iter()

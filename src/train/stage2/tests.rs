@@ -1696,14 +1696,96 @@ fn unseen_names_are_the_question_s_objects_the_model_has_no_token_of() {
         .find(|n| !held.iter().any(|c| canonical_name(*c) == *n))
         .unwrap();
     let q = format!("Is the {present} near the {absent}?");
-    assert_eq!(teacher.unseen_names(&tokens, &q), vec![absent]);
+    assert_eq!(teacher.unseen_names(&tokens, &[], &q), vec![absent]);
     assert!(
         teacher
-            .unseen_names(&tokens, &format!("How many {present}s are there?"))
+            .unseen_names(&tokens, &[], &format!("How many {present}s are there?"))
             .is_empty()
     );
     // A patch model has no object list to check.
     let patches = loaded(&ModelConfig::tiny(tk.vocab_size(), 16, 8));
     let tokens = patches.encode(&views).unwrap();
-    assert!(patches.unseen_names(&tokens, &q).is_empty());
+    assert!(patches.unseen_names(&tokens, &[], &q).is_empty());
+}
+
+/// A student that looks again answers a question naming a category it found nothing of with
+/// the object it then finds, says so, and no longer calls that name unseen.
+#[test]
+fn a_student_answers_with_what_it_found_by_looking_again() {
+    use crate::model::config::{LookAgain, ObjectSource, SceneInput, semantic_classes};
+    use crate::questions::names::canonical_name;
+    let dir = tempfile::tempdir().unwrap();
+    let ds = tiny_dataset(dir.path());
+    let tk = tokenizer(&ds);
+    let key = ds.scenes(crate::data::Split::Train)[0].clone();
+    let (shard, _) = ds.load(crate::data::Split::Train, &key).unwrap();
+    let views = ViewBatch::from_shard(&shard);
+    // An untrained student is unsure of every class (each ~1/K), so that a floor of 0.001 takes
+    // every cell for the category looked for.
+    let cfg = ModelConfig {
+        scene_input: SceneInput::Objects,
+        latent_probes: true,
+        latent_pointers: true,
+        hidden_cot_tokens: 3,
+        semantic_classes: semantic_classes(),
+        object_source: ObjectSource::Predicted,
+        object_min_px: Some(20),
+        look_again: Some(LookAgain {
+            min_probability: 0.001,
+            min_px: 1,
+        }),
+        ..ModelConfig::tiny(tk.vocab_size(), 16, 8)
+    };
+    let vm = VarMap::new();
+    let vb = crate::model::nn::seeded_var_builder(&vm, 0, &Device::Cpu);
+    let student = crate::model::LoadedModel {
+        dir: dir.path().to_path_buf(),
+        model: SpatialVlm::new(&cfg, vb).unwrap(),
+        tokenizer: tk.clone(),
+    };
+    let tokens = student.encode(&views).unwrap();
+    assert!(tokens.search.is_some());
+    assert!(
+        tokens.objects.len() < 64,
+        "room for one more: {}",
+        tokens.objects.len()
+    );
+    let held: Vec<&str> = tokens
+        .objects
+        .iter()
+        .map(|o| canonical_name(crate::scene::Category::ALL[o.category]))
+        .collect();
+    let absent = crate::questions::names::NAMES
+        .iter()
+        .map(|n| n.names[0])
+        .find(|n| !held.contains(n))
+        .unwrap();
+    let q = format!("Is the {absent} far from the wall?");
+    let a = student.answer(&tokens, &q, true).unwrap();
+    assert_eq!(a.looked_again.len(), 1, "{:?}", a.looked_again);
+    assert_eq!(
+        canonical_name(crate::scene::Category::ALL[a.looked_again[0].category]),
+        absent
+    );
+    assert!(a.looked_again_names()[0].starts_with(&format!("a {absent} (")));
+    // Its id is no scene object's.
+    assert!(tokens.objects.iter().all(|o| o.id != a.looked_again[0].id));
+    // The Hidden CoT attention spans the scene's objects and the one looked again for.
+    let att = a.attention.unwrap();
+    assert_eq!(att.latent_to_scene[0][0][0].len(), tokens.objects.len() + 1);
+    assert_eq!(student.unseen_names(&tokens, &[], &q), vec![absent]);
+    assert!(
+        student
+            .unseen_names(&tokens, &a.looked_again, &q)
+            .is_empty()
+    );
+    // A question naming only what it holds looks for nothing.
+    let plain = student
+        .answer(
+            &tokens,
+            &format!("Is the {} near the wall?", held[0]),
+            false,
+        )
+        .unwrap();
+    assert!(plain.looked_again.is_empty());
 }
