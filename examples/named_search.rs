@@ -230,7 +230,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     let mut by_count: Vec<_> = missed.into_iter().collect();
-    by_count.sort_by(|a, b| b.1.cmp(&a.1));
+    by_count.sort_by_key(|e| std::cmp::Reverse(e.1));
     println!("named objects of proximity questions without a token (category, another held):");
     for ((category, held), count) in by_count.iter().take(12) {
         println!(

@@ -412,31 +412,31 @@ impl PredictedMaps {
             voxel_m: self.group_voxel_m,
             min_px: min_px.or(self.min_px).unwrap_or(default.min_px),
         };
-        predicted_object_tokens(
-            &PredictedViews {
-                size: views.size,
-                views: views.views,
-                depth_m: &self.depth_m,
-                class_size: self.class_size,
-                class: &classes,
-                confidence: &confidence,
-                intrinsics: &views.intrinsics,
-                extrinsics: &views.extrinsics,
-            },
-            &grouping,
-        )
+        self.group(views, &classes, &confidence, &grouping)
     }
 
     /// [`Self::objects`] under another `grouping` (for diagnostics).
     pub fn objects_with(&self, views: &ViewBatch, grouping: &Grouping) -> Vec<ObjectToken> {
+        self.group(views, &self.class, &self.confidence, grouping)
+    }
+
+    /// Cells of `class` (with probabilities `confidence`) at these maps' depth, grouped through
+    /// the cameras of `views` (`data::predicted_object_tokens`).
+    fn group(
+        &self,
+        views: &ViewBatch,
+        class: &[u8],
+        confidence: &[f32],
+        grouping: &Grouping,
+    ) -> Vec<ObjectToken> {
         predicted_object_tokens(
             &PredictedViews {
                 size: views.size,
                 views: views.views,
                 depth_m: &self.depth_m,
                 class_size: self.class_size,
-                class: &self.class,
-                confidence: &self.confidence,
+                class,
+                confidence,
                 intrinsics: &views.intrinsics,
                 extrinsics: &views.extrinsics,
             },

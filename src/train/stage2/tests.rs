@@ -1654,16 +1654,21 @@ fn questions_map_to_the_teachers_by_scene_place_and_words() {
     );
 }
 
+/// The tiny dataset's tokenizer and the views of its first training scene.
+fn first_training_views(dir: &Path) -> (crate::model::SpatiaTokenizer, ViewBatch) {
+    let ds = tiny_dataset(dir);
+    let tk = tokenizer(&ds);
+    let key = ds.scenes(crate::data::Split::Train)[0].clone();
+    let (shard, _) = ds.load(crate::data::Split::Train, &key).unwrap();
+    (tk, ViewBatch::from_shard(&shard))
+}
+
 #[test]
 fn unseen_names_are_the_question_s_objects_the_model_has_no_token_of() {
     use crate::model::config::SceneInput;
     use crate::questions::names::canonical_name;
     let dir = tempfile::tempdir().unwrap();
-    let ds = tiny_dataset(dir.path());
-    let tk = tokenizer(&ds);
-    let key = ds.scenes(crate::data::Split::Train)[0].clone();
-    let (shard, _) = ds.load(crate::data::Split::Train, &key).unwrap();
-    let views = ViewBatch::from_shard(&shard);
+    let (tk, views) = first_training_views(dir.path());
     let object_cfg = ModelConfig {
         scene_input: SceneInput::Objects,
         latent_probes: true,
@@ -1715,11 +1720,7 @@ fn a_student_answers_with_what_it_found_by_looking_again() {
     use crate::model::config::{LookAgain, ObjectSource, SceneInput, semantic_classes};
     use crate::questions::names::canonical_name;
     let dir = tempfile::tempdir().unwrap();
-    let ds = tiny_dataset(dir.path());
-    let tk = tokenizer(&ds);
-    let key = ds.scenes(crate::data::Split::Train)[0].clone();
-    let (shard, _) = ds.load(crate::data::Split::Train, &key).unwrap();
-    let views = ViewBatch::from_shard(&shard);
+    let (tk, views) = first_training_views(dir.path());
     // An untrained student is unsure of every class (each ~1/K), so that a floor of 0.001 takes
     // every cell for the category looked for.
     let cfg = ModelConfig {
