@@ -888,10 +888,16 @@ fn training_events_fill_the_curves_and_checkpoints() {
             );
             assert!(p.resume);
             assert!(!p.train.camera_head && !p.train.camera_only);
+            assert_eq!(p.train.named_weight, 1.0);
         }
         other => panic!("{other:?}"),
     }
     // The camera head: trained alone on the init model, or with the rest.
+    t.named_weight = 3.0;
+    match t.request(false) {
+        TrainPlan::Perception(p) => assert_eq!(p.train.named_weight, 3.0),
+        other => panic!("{other:?}"),
+    }
     t.camera = super::training::CameraTraining::Only;
     match t.request(false) {
         TrainPlan::Perception(p) => assert!(p.train.camera_only && !p.train.camera_head),

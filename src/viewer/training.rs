@@ -134,6 +134,8 @@ pub struct TrainingState {
     pub scan_like: f64,
     /// Stage 1: share of training scenes whose objects get random colours.
     pub object_colours: f64,
+    /// Stage 1: factor on the semantic weight of the categories questions name.
+    pub named_weight: f64,
     /// Stage 1: what of the camera head to train (`--camera-head`, `--camera-only`).
     pub camera: CameraTraining,
     /// Temperature of the answer KL.
@@ -207,6 +209,7 @@ impl Default for TrainingState {
             seed: 0,
             scan_like: 0.0,
             object_colours: 0.0,
+            named_weight: 1.0,
             camera: CameraTraining::None,
             temperature: 2.0,
             teacher_answers: String::new(),
@@ -335,6 +338,7 @@ impl TrainingState {
                     init: optional(&self.init),
                     scan_like: self.scan_like,
                     object_colours: self.object_colours,
+                    named_weight: self.named_weight,
                     camera_head: self.camera == CameraTraining::WithTheRest,
                     camera_only: self.camera == CameraTraining::Only,
                     ..Default::default()
@@ -750,6 +754,17 @@ pub fn training_ui(ui: &mut egui::Ui, t: &mut TrainingState, bridge: &mut ModelB
                 .on_hover_text(
                     "share of training scenes whose objects get random colours (one per \
                      object in all views), so categories are not learnt from the palette",
+                );
+                ui.end_row();
+                ui.label("named categories ×");
+                ui.add(
+                    egui::DragValue::new(&mut t.named_weight)
+                        .speed(0.05)
+                        .range(0.1..=crate::train::stage1::MAX_NAMED_WEIGHT),
+                )
+                .on_hover_text(
+                    "factor on the semantic weight of every category questions name (not \
+                     walls, floors or the catch-all classes); 1: none",
                 );
                 ui.end_row();
                 ui.label("camera head");
