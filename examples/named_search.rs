@@ -18,7 +18,7 @@ use spatia::data::{ObjectToken, Split, UNMATCHED_ID_BASE, match_to_annotated};
 use spatia::model::ViewBatch;
 use spatia::model::vlm::PredictedMaps;
 use spatia::questions::QuestionCategory;
-use spatia::questions::names::{canonical_name, named_categories};
+use spatia::questions::names::{category_named, named_categories};
 use spatia::scene::Category;
 
 mod common;
@@ -82,12 +82,6 @@ fn arms() -> Vec<Arm> {
     arms
 }
 
-fn category_of(name: &str) -> Option<usize> {
-    Category::ALL
-        .iter()
-        .position(|c| canonical_name(*c) == name)
-}
-
 /// Whether two boxes overlap or their centres are within half a metre.
 fn near(a: &ObjectToken, b: &ObjectToken) -> bool {
     let overlap = (0..3).all(|k| a.min_m[k] < b.max_m[k] && b.min_m[k] < a.max_m[k]);
@@ -105,7 +99,8 @@ fn objects_for(
 ) -> Vec<ObjectToken> {
     let named: Vec<usize> = named_categories(&q.question)
         .into_iter()
-        .filter_map(category_of)
+        .filter_map(category_named)
+        .map(Category::index)
         .collect();
     let mut objects = own.to_vec();
     match arm {

@@ -1436,6 +1436,7 @@ fn a_student_looks_again_for_what_the_question_names() {
         search: Some(SearchMaps {
             maps,
             views: views.clone(),
+            annotated: Vec::new(),
         }),
     };
     // A question naming the missing lamp: one lamp, with an id no scene object has (no

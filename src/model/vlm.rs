@@ -183,9 +183,11 @@ pub struct SceneTokens {
 pub struct SearchMaps {
     /// Its per-pixel predictions of the views.
     pub maps: PredictedMaps,
-    /// The views its objects were grouped through, without their images (cameras, and the
-    /// annotations found objects are labelled by).
+    /// The views its objects were grouped through, without their images (their cameras).
     pub views: ViewBatch,
+    /// The views' annotated objects, which found objects are labelled by (empty for views
+    /// without annotations).
+    pub annotated: Vec<ObjectToken>,
 }
 
 /// Attention recorded while answering, for the diagnostic panel.
@@ -462,12 +464,11 @@ pub fn object_layout(objects: &[ObjectToken]) -> Vec<SceneTokenInfo> {
         .collect()
 }
 
-/// Gives found objects the ids of the annotated objects of `views` they match, when the views
-/// carry annotations (`data::match_to_annotated`).
-fn label_by_annotations(found: &mut [ObjectToken], views: &ViewBatch) {
-    let annotated = views.object_tokens();
+/// Gives found objects the ids of the `annotated` objects they match, when there are any
+/// (`data::match_to_annotated`; `ViewBatch::object_tokens`).
+fn label_by_annotations(found: &mut [ObjectToken], annotated: &[ObjectToken]) {
     if !annotated.is_empty() {
-        match_to_annotated(found, &annotated);
+        match_to_annotated(found, annotated);
     }
 }
 
@@ -783,7 +784,8 @@ impl SpatialVlm {
                         let maps = self.predicted_maps(&encoder)?;
                         // Matched to the annotations through the views' true cameras.
                         let mut found = maps.objects(grouped);
-                        label_by_annotations(&mut found, views);
+                        let annotated = views.object_tokens();
+                        label_by_annotations(&mut found, &annotated);
                         if self.cfg.look_again.is_some() {
                             search = Some(SearchMaps {
                                 maps,
@@ -791,6 +793,7 @@ impl SpatialVlm {
                                     images: Vec::new(),
                                     ..grouped.clone()
                                 },
+                                annotated,
                             });
                         }
                         found
@@ -914,7 +917,7 @@ impl SpatialVlm {
         views: &ViewBatch,
     ) -> Result<Vec<ObjectToken>> {
         let mut found = self.predicted_maps(enc)?.objects(views);
-        label_by_annotations(&mut found, views);
+        label_by_annotations(&mut found, &views.object_tokens());
         Ok(found)
     }
 
@@ -932,11 +935,8 @@ impl SpatialVlm {
         let room = crate::data::objects::MAX_OBJECT_TOKENS.saturating_sub(scene.objects.len());
         let missing = crate::questions::names::named_categories(question)
             .into_iter()
-            .filter_map(|name| {
-                crate::scene::Category::ALL
-                    .iter()
-                    .position(|&c| crate::questions::names::canonical_name(c) == name)
-            })
+            .filter_map(crate::questions::names::category_named)
+            .map(crate::scene::Category::index)
             .filter(|&c| scene.objects.iter().all(|o| o.category != c));
         let mut found: Vec<ObjectToken> = missing
             .filter_map(|c| {
@@ -948,11 +948,10 @@ impl SpatialVlm {
             })
             .take(room)
             .collect();
-        let annotated = search.views.object_tokens();
-        let matched_below = if annotated.is_empty() {
+        label_by_annotations(&mut found, &search.annotated);
+        let matched_below = if search.annotated.is_empty() {
             0
         } else {
-            match_to_annotated(&mut found, &annotated);
             crate::data::UNMATCHED_ID_BASE
         };
         // A match keeps its annotated id (no object of `scene` has that category, so none has

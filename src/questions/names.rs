@@ -157,6 +157,14 @@ pub fn named_categories(text: &str) -> Vec<&'static str> {
     named
 }
 
+/// The category whose canonical name is `canonical` (as [`named_categories`] gives them).
+pub fn category_named(canonical: &str) -> Option<Category> {
+    NAMES
+        .iter()
+        .find(|n| n.names[0] == canonical)
+        .map(|n| n.category)
+}
+
 /// Ids of the objects of `scene` whose category a text names ([`named_categories`]).
 pub fn mentioned_objects(scene: &crate::scene::Scene, text: &str) -> Vec<u32> {
     let named = named_categories(text);
@@ -179,6 +187,15 @@ mod tests {
             vec!["desk", "chair", "sofa"]
         );
         assert_eq!(named_categories("what is this?"), Vec::<&str>::new());
+        // Each canonical name leads back to its category.
+        for n in NAMES {
+            assert_eq!(category_named(n.names[0]), Some(n.category));
+        }
+        assert_eq!(
+            category_named("couch"),
+            None,
+            "a synonym is not a canonical name"
+        );
     }
 
     #[test]
