@@ -420,11 +420,7 @@ pub fn class_weights(counts: &[usize]) -> Vec<f32> {
 /// multiplied by `factor`.
 pub fn weigh_named(mut weights: Vec<f32>, factor: f32) -> Vec<f32> {
     for names in crate::questions::names::NAMES {
-        if let Some(c) = crate::scene::Category::ALL
-            .iter()
-            .position(|c| *c == names.category)
-            && let Some(w) = weights.get_mut(c + 1)
-        {
+        if let Some(w) = weights.get_mut(names.category.index() + 1) {
             *w *= factor;
         }
     }
